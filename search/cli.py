@@ -1,0 +1,209 @@
+"""The ``newssearch`` command: a thin layer that parses arguments, makes one library call
+and formats what comes back."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+from collections.abc import Iterator
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .errors import SearchError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Semantic search over news articles: index folders of articles, then query them.",
+)
+
+IndexOption = Annotated[
+    Path,
+    typer.Option(
+        "--index", "-i", envvar="NEWSSEARCH_INDEX", help="The index folder.", show_default=True
+    ),
+]
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="A sentence-transformers model name or local folder "
+        "(default: the packaged all-MiniLM-L6-v2).",
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
+
+
+class Mode(str, Enum):
+    hybrid = "hybrid"
+    dense = "dense"
+    lexical = "lexical"
+
+
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    """Turn errors into one line on stderr and the error's exit code."""
+    try:
+        yield
+    except SearchError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(error.exit_code) from None
+    except KeyboardInterrupt:
+        typer.echo("interrupted — the index keeps its last complete commit", err=True)
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def index(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of articles.")],
+    index: IndexOption = Path("index"),
+    model: ModelOption = None,
+    quiet: QuietOption = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every skip.")] = False,
+    keep_missing: Annotated[
+        bool, typer.Option("--keep-missing", help="Keep articles whose files are gone.")
+    ] = False,
+) -> None:
+    """Index articles (.txt .md .json .jsonl .jsonl.gz .html); only new or changed ones are
+    embedded, and articles whose files are gone are removed."""
+    from .index import Index
+
+    with _reported():
+        with Index.open_or_create(index, model=model) as ix, _progress(quiet) as progress:
+            run = ix.add if keep_missing else ix.update
+            report = run(paths, progress=progress)
+        if quiet:
+            return
+        typer.echo(
+            f"{', '.join(str(p) for p in paths)}: {report.added} added, {report.updated} "
+            f"updated, {report.removed} removed, {report.unchanged} unchanged; "
+            f"{report.passages_embedded} passages embedded in {report.seconds:.1f}s"
+        )
+        if report.skipped:
+            counts = ", ".join(f"{n} {reason}" for reason, n in report.skip_counts().items())
+            typer.echo(f"skipped {len(report.skipped)}: {counts}", err=True)
+            for skip in report.skipped if verbose else ():
+                detail = f" ({skip.detail})" if skip.detail else ""
+                typer.echo(f"  {skip.reason}: {skip.path}{detail}", err=True)
+
+
+@app.command()
+def query(
+    text: Annotated[str, typer.Argument(help="What to search for.")],
+    index: IndexOption = Path("index"),
+    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many passages.")] = 10,
+    mode: Annotated[Mode, typer.Option("--mode", help="How to rank.")] = Mode.hybrid,
+    json_lines: JsonOption = False,
+    model: ModelOption = None,
+) -> None:
+    """Print the passages that best answer TEXT, best first."""
+    from .index import Index
+
+    with _reported(), Index.open(index, model=model) as ix:
+        hits = ix.search(text, k=top, mode=mode.value)
+        if json_lines:
+            for hit in hits:
+                sys.stdout.write(json.dumps(dataclasses.asdict(hit), ensure_ascii=False) + "\n")
+            return
+        if not hits:
+            typer.echo("no passages match", err=True)
+            return
+        _print_hits(hits, text)
+
+
+@app.command()
+def remove(
+    ids: Annotated[list[str], typer.Argument(help="Article ids, as `query --json` shows them.")],
+    index: IndexOption = Path("index"),
+) -> None:
+    """Delete articles from the index."""
+    from .index import Index
+
+    with _reported(), Index.open(index) as ix:
+        report = ix.remove(ids)
+        typer.echo(f"removed {len(report.removed)} articles")
+        if report.not_found:
+            typer.echo(f"error: no article with id {', '.join(report.not_found)}", err=True)
+            raise typer.Exit(2)
+
+
+@app.command()
+def info(index: IndexOption = Path("index"), json_lines: JsonOption = False) -> None:
+    """Describe an index: counts, model, format, size on disk."""
+    from .index import Index
+
+    with _reported(), Index.open(index) as ix:
+        stats = ix.stats()
+    if json_lines:
+        typer.echo(json.dumps(dataclasses.asdict(stats)))
+        return
+    rows = [
+        ("index", stats.path),
+        ("articles", f"{stats.articles:,}"),
+        ("passages", f"{stats.passages:,}"),
+        ("vectors", f"{stats.vectors:,}"),
+        ("model", f"{stats.model} ({stats.dimension} dimensions, fingerprint {stats.fingerprint})"),
+        ("format", f"version {stats.format_version}, commit {stats.generation}"),
+        ("size on disk", _size(stats.size_bytes)),
+    ]
+    for name, value in rows:
+        typer.echo(f"{name:<13}{value}")
+
+
+def _print_hits(hits: list, query_text: str) -> None:
+    from rich.console import Console
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from .highlight import highlight_spans
+
+    console = Console(highlight=False, soft_wrap=False)
+    for hit in hits:
+        heading = Text(f"{hit.rank:>2}. ", style="bold")
+        heading.append(f"{hit.score:.4f}  ", style="dim")
+        heading.append(hit.title or "(untitled)", style="bold")
+        console.print(heading)
+        where = f"{hit.article_id}  ¶{hit.paragraph}" + (f"  {hit.date}" if hit.date else "")
+        console.print(Padding(Text(where, style="cyan"), (0, 0, 0, 4)))
+        body = Text(hit.text)
+        for start, end in highlight_spans(hit.text, query_text):
+            body.stylize("bold yellow", start, end)
+        console.print(Padding(body, (0, 0, 1, 4)))
+
+
+@contextlib.contextmanager
+def _progress(quiet: bool) -> Iterator[object]:
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "embedding", BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+    ) as bar:
+        task = bar.add_task("embedding", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def _size(size: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000  # type: ignore[assignment]
+    return ""
+
+
+def main() -> None:
+    app()

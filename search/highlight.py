@@ -1,0 +1,33 @@
+"""Where a query's words occur in a passage, for showing them highlighted."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["highlight_spans"]
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+# Words too common to be worth marking in a passage.
+_STOPWORDS = frozenset(
+    "a an and are as at be but by for from has have he her his in is it its of on or "
+    "she that the their they this to was were which who will with".split()
+)
+_PREFIX_MIN = 4  # query words this long also mark longer words they begin (strike/strikes)
+
+
+def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
+    """(start, end) of each word of ``text`` that matches a word of ``query``, in order.
+
+    >>> highlight_spans("US strikes on Kataib Hezbollah", "kataib strike")
+    [(3, 10), (14, 20)]
+    """
+    terms = {w.lower() for w in _WORD.findall(query) if w.lower() not in _STOPWORDS}
+    if not terms:
+        return []
+    prefixes = tuple(t for t in terms if len(t) >= _PREFIX_MIN)
+    spans = []
+    for match in _WORD.finditer(text):
+        word = match.group().lower()
+        if word in terms or (prefixes and word.startswith(prefixes)):
+            spans.append(match.span())
+    return spans
