@@ -8,7 +8,7 @@ import dataclasses
 import json
 import sys
 from collections.abc import Iterator
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -42,7 +42,7 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress ba
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     hybrid = "hybrid"
     dense = "dense"
     lexical = "lexical"
@@ -165,17 +165,23 @@ def _print_hits(hits: list, query_text: str) -> None:
 
     from .highlight import highlight_spans
 
-    console = Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False)
     for hit in hits:
+        where = f"{hit.article_id}  ¶{hit.paragraph}" + (f"  {hit.date}" if hit.date else "")
+        if not console.is_terminal:
+            # Piped: plain lines, unwrapped, for grep and friends.
+            sys.stdout.write(
+                f"{hit.rank:>2}. {hit.score:.4f}  {hit.title}\n    {where}\n    {hit.text}\n\n"
+            )
+            continue
         heading = Text(f"{hit.rank:>2}. ", style="bold")
         heading.append(f"{hit.score:.4f}  ", style="dim")
         heading.append(hit.title or "(untitled)", style="bold")
-        console.print(heading)
-        where = f"{hit.article_id}  ¶{hit.paragraph}" + (f"  {hit.date}" if hit.date else "")
-        console.print(Padding(Text(where, style="cyan"), (0, 0, 0, 4)))
         body = Text(hit.text)
         for start, end in highlight_spans(hit.text, query_text):
             body.stylize("bold yellow", start, end)
+        console.print(heading)
+        console.print(Padding(Text(where, style="cyan"), (0, 0, 0, 4)))
         console.print(Padding(body, (0, 0, 1, 4)))
 
 

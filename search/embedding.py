@@ -171,7 +171,9 @@ def _resolve(model: str | Path | None) -> tuple[str, Path]:
     candidate = Path(model).expanduser()
     if candidate.is_dir():
         if not (candidate / "config.json").is_file():
-            raise ModelError(f"{model} is not a sentence-transformers model folder (no config.json)")
+            raise ModelError(
+                f"{model} is not a sentence-transformers model folder (no config.json)"
+            )
         return str(candidate.resolve()), candidate.resolve()
     if candidate.exists() or str(model).startswith((".", "/", "~")):
         raise ModelError(f"no model folder at {model}")

@@ -292,66 +292,73 @@ class Index:
 
     def _plan(self, sources: list[SourceFile], roots: list[Path], remove_missing: bool) -> _Plan:
         plan = _Plan()
-        embedder = self.embedder
-        seen: dict[str, str] = {}
-        found_paths = {str(s.path) for s in sources}
+        claimed: dict[str, str] = {}  # article id -> the file that gave it in this run
+        found = {str(s.path) for s in sources}
         for source in sources:
-            path = str(source.path)
-            try:
-                status = source.path.stat()
-            except OSError as error:
-                plan.skipped.append(Skip(path, "unreadable", error.strerror or str(error)))
-                _keep(seen, self._store.articles_from(path))
-                continue
-            if self._store.source_state(path) == (status.st_size, status.st_mtime_ns):
-                known = self._store.articles_from(path)
-                plan.unchanged += len(known)
-                _keep(seen, known, path)
-                continue
-            articles, skips = read_source(source)
-            plan.skipped += skips
-            before = self._store.articles_from(path)
-            current: set[str] = set()
-            for article in articles:
-                if article.id in seen:
-                    plan.skipped.append(
-                        Skip(path, "duplicate id", f"{article.id} is also in {seen[article.id]}")
-                    )
-                    continue
-                owner = self._store.article(article.id)
-                if owner is not None and owner.source != path and (
-                    owner.source in found_paths or os.path.exists(owner.source)
-                ):
-                    plan.skipped.append(
-                        Skip(path, "duplicate id", f"{article.id} is also in {owner.source}")
-                    )
-                    continue
-                seen[article.id] = path
-                current.add(article.id)
-                digest = _content_hash(article)
-                if owner is not None and owner.content_hash == digest:
-                    plan.unchanged += 1
-                    if owner.source != path:
-                        plan.moved.append((article.id, path))
-                    continue
-                if owner is not None:
-                    plan.updated += 1
-                plan.changes.append(_Change(article, digest, _passages(article, embedder)))
-            if skips:
-                # Some records could not be read: keep what they were, and read the file
-                # again next run rather than trusting it as done.
-                _keep(seen, {i: "" for i in before if i not in current}, path)
-                continue
-            plan.removals += sorted(set(before) - current)
-            plan.sources.append((len(plan.changes) - 1, path, status.st_size, status.st_mtime_ns))
+            self._plan_source(plan, source, claimed, found)
         if remove_missing:
             for root in roots:
                 for gone in self._store.sources_under(str(root)):
-                    if gone not in found_paths and not os.path.exists(gone):
-                        plan.removals += sorted(set(self._store.articles_from(gone)) - set(seen))
+                    if gone not in found and not os.path.exists(gone):
+                        plan.removals += sorted(set(self._store.articles_from(gone)) - set(claimed))
                         plan.forget.append(gone)
         plan.removals = sorted(set(plan.removals))
         return plan
+
+    def _plan_source(
+        self, plan: _Plan, source: SourceFile, claimed: dict[str, str], found: set[str]
+    ) -> None:
+        path = str(source.path)
+        before = self._store.articles_from(path)
+        try:
+            status = source.path.stat()
+        except OSError as error:
+            plan.skipped.append(Skip(path, "unreadable", error.strerror or str(error)))
+            _claim(claimed, before, path)
+            return
+        if self._store.source_state(path) == (status.st_size, status.st_mtime_ns):
+            plan.unchanged += len(before)
+            _claim(claimed, before, path)
+            return
+        articles, skips = read_source(source)
+        plan.skipped += skips
+        current: set[str] = set()
+        for article in articles:
+            owner = claimed.get(article.id) or self._other_owner(article.id, path, found)
+            if owner is not None:
+                plan.skipped.append(Skip(path, "duplicate id", f"{article.id} is also in {owner}"))
+                continue
+            claimed[article.id] = path
+            current.add(article.id)
+            self._plan_article(plan, article, path)
+        if skips:
+            # Some records could not be read: keep the articles they were, and read the
+            # file again next run rather than record it as done.
+            _claim(claimed, {i: "" for i in before if i not in current}, path)
+            return
+        plan.removals += sorted(set(before) - current)
+        plan.sources.append((len(plan.changes) - 1, path, status.st_size, status.st_mtime_ns))
+
+    def _other_owner(self, article_id: str, path: str, found: set[str]) -> str | None:
+        """The file that already holds this article id, if it is another file still there."""
+        row = self._store.article(article_id)
+        if row is None or row.source == path:
+            return None
+        if row.source in found or os.path.exists(row.source):
+            return row.source
+        return None  # its old file is gone: the article has moved here
+
+    def _plan_article(self, plan: _Plan, article: Article, path: str) -> None:
+        digest = _content_hash(article)
+        row = self._store.article(article.id)
+        if row is not None and row.content_hash == digest:
+            plan.unchanged += 1
+            if row.source != path:
+                plan.moved.append((article.id, path))
+            return
+        if row is not None:
+            plan.updated += 1
+        plan.changes.append(_Change(article, digest, _passages(article, self.embedder)))
 
     def _embed_and_commit(self, plan: _Plan, progress: Progress | None) -> tuple[int, int]:
         """Embed the planned changes batch by batch, committing every so often."""
@@ -372,8 +379,10 @@ class Index:
             position = end
             finished = position == len(changes)
             pending = sum(len(c.spans) for c in changes[committed:position])
-            if finished or pending >= _COMMIT_PASSAGES or (
-                time.monotonic() - last_commit >= _COMMIT_SECONDS
+            if (
+                finished
+                or pending >= _COMMIT_PASSAGES
+                or (time.monotonic() - last_commit >= _COMMIT_SECONDS)
             ):
                 first = commits == 0
                 sources = []
@@ -396,9 +405,7 @@ class Index:
             if finished:
                 return done, commits
 
-    def _embed(
-        self, batch: list[_Change], done: int, total: int, progress: Progress | None
-    ) -> int:
+    def _embed(self, batch: list[_Change], done: int, total: int, progress: Progress | None) -> int:
         texts = [span[4] for change in batch for span in change.spans]
         report = None
         if progress is not None:
@@ -567,8 +574,9 @@ class Index:
         return self._vectors
 
     def _check_model(self, embedder: Embedder) -> None:
-        if embedder.fingerprint != self._meta["fingerprint"] or str(embedder.dimension) != (
-            self._meta["dimension"]
+        if (
+            embedder.fingerprint != self._meta["fingerprint"]
+            or str(embedder.dimension) != (self._meta["dimension"])
         ):
             raise ModelMismatchError(
                 f"the index at {self.path} was built with model {self._meta['model']} "
@@ -591,8 +599,11 @@ class Index:
                 "dimension": int(meta["dimension"]),
                 "max_tokens": int(meta["max_tokens"]),
             },
-            "vectors": {"file": meta["vectors_file"], "kind": "flat-ip", "count": int(
-                meta["vectors_count"])},
+            "vectors": {
+                "file": meta["vectors_file"],
+                "kind": "flat-ip",
+                "count": int(meta["vectors_count"]),
+            },
             "counts": {"articles": articles, "passages": passages},
             "generation": int(meta["generation"]),
             "updated": meta.get("updated", meta.get("created")),
@@ -607,7 +618,9 @@ def _embedder_for(model: str | Path | Embedder | None) -> Embedder:
 
 
 def _passages(article: Article, embedder: Embedder) -> list[tuple[int, int, int, int, str]]:
-    spans = chunk_text(article.text, max_tokens=embedder.max_tokens, token_spans=embedder.token_spans)
+    spans = chunk_text(
+        article.text, max_tokens=embedder.max_tokens, token_spans=embedder.token_spans
+    )
     return [(s.paragraph, s.part, s.start, s.end, article.text[s.start : s.end]) for s in spans]
 
 
@@ -638,10 +651,10 @@ def _hit(rank: int, score: float, row: PassageRow) -> Hit:
     )
 
 
-def _keep(seen: dict[str, str], articles: dict[str, str], path: str = "") -> None:
-    """Mark already-indexed articles as claimed, so no other file takes their ids."""
+def _claim(claimed: dict[str, str], articles: dict[str, str], path: str) -> None:
+    """Mark already-indexed articles as taken, so no other file takes their ids."""
     for article_id in articles:
-        seen.setdefault(article_id, path)
+        claimed.setdefault(article_id, path)
 
 
 def _nothing_to_index(paths: Sequence[str | Path], skips: list[Skip]) -> str:
@@ -673,8 +686,17 @@ def _read_manifest(path: Path) -> dict[str, Any]:
 
 
 def _check_meta(path: Path, meta: dict[str, str], manifest: dict[str, Any]) -> None:
-    needed = ("format_version", "model", "fingerprint", "dimension", "generation",
-              "vectors_file", "vectors_bytes", "vectors_count", "max_tokens")
+    needed = (
+        "format_version",
+        "model",
+        "fingerprint",
+        "dimension",
+        "generation",
+        "vectors_file",
+        "vectors_bytes",
+        "vectors_count",
+        "max_tokens",
+    )
     missing = [key for key in needed if key not in meta]
     if missing:
         raise IndexCorruptError(f"{path / _STORE} lacks {', '.join(missing)} — rebuild the index")

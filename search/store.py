@@ -213,7 +213,8 @@ class Store:
         prefix = root.rstrip("/") + "/"
         rows = self._db.execute(
             "SELECT path FROM sources WHERE path = ? OR substr(path, 1, ?) = ? "
-            "UNION SELECT DISTINCT source FROM articles WHERE source = ? OR substr(source, 1, ?) = ?",
+            "UNION SELECT DISTINCT source FROM articles"
+            " WHERE source = ? OR substr(source, 1, ?) = ?",
             (root, len(prefix), prefix, root, len(prefix), prefix),
         )
         return sorted(r[0] for r in rows)
@@ -237,9 +238,10 @@ class Store:
         found: list[str] = []
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
-            found += [r[0] for r in self._db.execute(
-                f"SELECT id FROM articles WHERE id IN ({marks})", chunk
-            )]
+            found += [
+                r[0]
+                for r in self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
+            ]
         return found
 
     def delete_articles(self, ids: Iterable[str]) -> list[int]:
@@ -247,7 +249,8 @@ class Store:
         removed: list[int] = []
         for article_id in ids:
             removed += [
-                r[0] for r in self._db.execute(
+                r[0]
+                for r in self._db.execute(
                     "SELECT id FROM passages WHERE article_id = ?", (article_id,)
                 )
             ]

@@ -24,7 +24,9 @@ class VectorIndex:
         import faiss
 
         self.dimension = dimension
-        self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        self._index = (
+            index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+        )
 
     @property
     def count(self) -> int:
@@ -43,7 +45,8 @@ class VectorIndex:
             raise IndexCorruptError(f"cannot read {path}: {error.strerror}") from error
         if expected_bytes is not None and size != expected_bytes:
             raise IndexCorruptError(
-                f"{path} is {size} bytes, the index recorded {expected_bytes}: it was cut short or overwritten"
+                f"{path} is {size} bytes, the index recorded {expected_bytes}: "
+                "it was cut short or overwritten"
             )
         try:
             index = faiss.read_index(str(path))

@@ -1,0 +1,88 @@
+"""Shared fixtures: a tiny deterministic embedder, and an index folder in tmp_path."""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def need_shared(*parts: str) -> Path:
+    """The path under ../shared, or skip the test saying what is missing."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared data beside the checkout), which is absent")
+    return path
+
+
+class FakeEmbedder:
+    """Hashes words into a small vector: deterministic, instant, and good enough that a
+    passage sharing words with a query is near it."""
+
+    def __init__(self, name: str = "fake-hash", dimension: int = 64, max_tokens: int = 40):
+        self.name = name
+        self.dimension = dimension
+        self.max_tokens = max_tokens
+        self.fingerprint = f"{name}-{dimension}"
+        self.embedded: list[str] = []  # every text embedded, in order
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in _WORD.finditer(text)]
+
+    def embed(
+        self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        self.embedded += texts
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[row, zlib.crc32(word.encode()) % self.dimension] += 1.0
+            if not out[row].any():
+                out[row, 0] = 1.0
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        if progress is not None:
+            progress(len(texts))
+        return out
+
+
+@pytest.fixture
+def fake() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+@pytest.fixture
+def fake_models(monkeypatch: pytest.MonkeyPatch) -> dict[str | None, FakeEmbedder]:
+    """Make every model name load a fake embedder (one per name), for CLI tests."""
+    made: dict[str | None, FakeEmbedder] = {}
+
+    def load(model: str | Path | None = None) -> FakeEmbedder:
+        key = None if model is None else str(model)
+        if key not in made:
+            made[key] = FakeEmbedder(name=key or "fake-hash")
+        return made[key]
+
+    monkeypatch.setattr("search.index.load_embedder", load)
+    return made
+
+
+@pytest.fixture(autouse=True)
+def _index_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Never let a test touch ./index: the default index lives in tmp_path."""
+    monkeypatch.setenv("NEWSSEARCH_INDEX", str(tmp_path / "index"))
+    return tmp_path / "index"
+
+
+def write_articles(folder: Path, articles: dict[str, str]) -> Path:
+    """Write ``{relative name: content}`` under ``folder``."""
+    for name, content in articles.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    return folder

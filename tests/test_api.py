@@ -1,0 +1,39 @@
+"""The public API is what `search.__all__` says, and nothing leaks by accident."""
+
+import search
+
+
+def test_public_api_is_pinned() -> None:
+    assert search.__all__ == [
+        "DEFAULT_MODEL",
+        "MODES",
+        "Article",
+        "Embedder",
+        "Hit",
+        "Index",
+        "IndexCorruptError",
+        "IndexLockedError",
+        "IndexNotFoundError",
+        "IndexStats",
+        "IndexVersionError",
+        "InputError",
+        "ModelError",
+        "ModelMismatchError",
+        "Passage",
+        "QueryError",
+        "RemoveReport",
+        "SearchError",
+        "Skip",
+        "UpdateReport",
+        "__version__",
+        "load_embedder",
+    ]
+    for name in search.__all__:
+        assert hasattr(search, name), name
+
+
+def test_every_error_is_a_search_error_with_its_own_exit_code() -> None:
+    errors = [getattr(search, n) for n in search.__all__ if n.endswith("Error")]
+    assert all(issubclass(e, search.SearchError) for e in errors)
+    codes = [e.exit_code for e in errors if e is not search.SearchError]
+    assert len(codes) == len(set(codes)) and 1 not in codes

@@ -1,0 +1,144 @@
+"""The CLI as a user meets it: output, JSON lines, summaries, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import write_articles
+from typer.testing import CliRunner
+
+from search.cli import app
+
+STORIES = {
+    "iraq.txt": "US strikes in Iraq\n\nThe US struck militia bases in Anbar province.\n\n"
+    "Kataib Hezbollah, or Brigades of the Party of God, is an Iraqi Shia militia.\n",
+    "cocoa.txt": "Cocoa review\n\nShowers continued in the Bahia cocoa zone.\n",
+}
+
+
+@pytest.fixture
+def run(fake_models: dict) -> object:
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def indexed(run, tmp_path: Path) -> Path:
+    folder = write_articles(tmp_path / "news", STORIES)
+    result = run("index", folder)
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+def test_index_prints_a_summary_line(run, tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "news", STORIES)
+    result = run("index", folder)
+    assert result.exit_code == 0
+    assert "2 added, 0 updated, 0 removed, 0 unchanged; 3 passages embedded" in result.stdout
+    again = run("index", folder)
+    assert "0 added, 0 updated, 0 removed, 2 unchanged; 0 passages embedded" in again.stdout
+
+
+def test_skips_are_counted_by_reason(run, tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "news", STORIES)
+    (folder / "empty.txt").write_text("")
+    (folder / "b.jsonl").write_text("{bad\n{worse\n")
+    result = run("index", folder, "--verbose")
+    assert result.exit_code == 0
+    assert "skipped 3: 2 malformed JSON line, 1 empty" in result.stderr
+    assert "empty: " in result.stderr and "empty.txt" in result.stderr
+
+
+def test_query_ranks_the_defining_paragraph_first(run, indexed: Path) -> None:
+    result = run("query", "Kataib Hezbollah")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(" 1. ") and lines[0].endswith("US strikes in Iraq")
+    assert lines[1].strip() == "news/iraq.txt  ¶2"
+    assert lines[2].strip().startswith("Kataib Hezbollah, or Brigades")
+
+
+def test_query_json_lines(run, indexed: Path) -> None:
+    result = run("query", "Kataib Hezbollah", "--json", "-k", "2", "--mode", "lexical")
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 1  # only one passage names them
+    row = rows[0]
+    for key in ("rank", "score", "article_id", "title", "paragraph", "text", "source", "date"):
+        assert key in row
+    assert (row["rank"], row["article_id"], row["paragraph"]) == (1, "news/iraq.txt", 2)
+    assert row["source"].endswith("news/iraq.txt")
+
+
+def test_top_limits_the_hits(run, indexed: Path) -> None:
+    result = run("query", "the", "--json", "--top", "1", "--mode", "dense")
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_info_json_counts_agree(run, indexed: Path, tmp_path: Path) -> None:
+    result = run("info", "--json")
+    info = json.loads(result.stdout)
+    assert (info["articles"], info["passages"], info["vectors"]) == (2, 3, 3)
+    assert info["format_version"] == 1 and info["size_bytes"] > 0
+    assert info["path"] == str(tmp_path / "index")
+    plain = run("info")
+    assert "articles     2" in plain.stdout and "model        fake-hash" in plain.stdout
+
+
+def test_remove(run, indexed: Path) -> None:
+    assert run("remove", "news/cocoa.txt").stdout.startswith("removed 1 articles")
+    missing = run("remove", "news/cocoa.txt")
+    assert missing.exit_code == 2
+    assert "no article with id news/cocoa.txt" in missing.stderr
+
+
+def test_index_option_and_environment(run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = write_articles(tmp_path / "news", STORIES)
+    assert run("index", folder, "--index", tmp_path / "elsewhere").exit_code == 0
+    assert (tmp_path / "elsewhere" / "manifest.json").is_file()
+    monkeypatch.setenv("NEWSSEARCH_INDEX", str(tmp_path / "elsewhere"))
+    assert json.loads(run("info", "--json").stdout)["articles"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("query", "x"), 4, "error: no index at"),
+        (("info",), 4, "run `newssearch index DIR` first"),
+        (("remove", "x"), 4, "error: no index at"),
+        (("index", "/no/such/folder"), 2, "error: no such file or folder: /no/such/folder"),
+    ],
+)
+def test_errors_are_one_line(run, args: tuple, code: int, message: str) -> None:
+    result = run(*args)
+    assert result.exit_code == code
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.output
+
+
+def test_empty_folder_and_empty_query(run, indexed: Path, tmp_path: Path) -> None:
+    (tmp_path / "void").mkdir()
+    result = run("index", tmp_path / "void")
+    assert result.exit_code == 2 and "nothing to index" in result.stderr
+    assert run("info", "--json").exit_code == 0  # the index is untouched
+    empty = run("query", "  ")
+    assert empty.exit_code == 3 and "the query is empty" in empty.stderr
+
+
+def test_model_mismatch(run, indexed: Path) -> None:
+    result = run("index", indexed, "--model", "some-other-model")
+    assert result.exit_code == 9
+    assert "was built with model fake-hash" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_corrupt_index(run, indexed: Path, tmp_path: Path) -> None:
+    (tmp_path / "index" / "manifest.json").write_text("{not json")
+    result = run("query", "x")
+    assert result.exit_code == 5 and "manifest.json is unreadable" in result.stderr

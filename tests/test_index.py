@@ -1,0 +1,391 @@
+"""The Index end to end with the fake embedder: indexing, incremental runs, search, errors,
+and the promise that a failed run leaves the previous index whole."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import FakeEmbedder, write_articles
+
+import search.index
+from search import (
+    Index,
+    IndexCorruptError,
+    IndexLockedError,
+    IndexNotFoundError,
+    IndexVersionError,
+    InputError,
+    ModelMismatchError,
+    QueryError,
+)
+
+STORIES = {
+    "iraq.txt": "US strikes in Iraq\n\nThe US struck militia bases in Anbar province.\n\n"
+    "Kataib Hezbollah, or Brigades of the Party of God, is an Iraqi Shia militia.\n",
+    "cocoa.txt": "Cocoa review\n\n"
+    "Showers continued throughout the week in the Bahia cocoa zone.\n\n"
+    "Arrivals for the week were 155,221 bags of 60 kilos.\n",
+    "sport/final.md": "# Cup final\n\nThe home side won the cup final after extra time.\n",
+}
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return write_articles(tmp_path / "news", STORIES)
+
+
+@pytest.fixture
+def ix(tmp_path: Path, fake: FakeEmbedder, corpus: Path) -> Index:
+    index = Index.create(tmp_path / "index", model=fake)
+    index.update([corpus])
+    yield index
+    index.close()
+
+
+def test_update_indexes_every_article_and_paragraph(ix: Index, fake: FakeEmbedder) -> None:
+    stats = ix.stats()
+    assert (stats.articles, stats.passages, stats.vectors) == (3, 5, 5)
+    assert stats.model == "fake-hash" and stats.dimension == 64
+    assert len(fake.embedded) == 5
+
+
+def test_ids_come_from_paths_relative_to_the_folders_parent(ix: Index) -> None:
+    hits = ix.search("cup final", k=1, mode="lexical")
+    assert hits[0].article_id == "news/sport/final.md"
+    assert hits[0].title == "Cup final"
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "dense", "lexical"])
+def test_each_mode_finds_the_defining_paragraph(ix: Index, mode: str) -> None:
+    top = ix.search("Kataib Hezbollah militia", k=3, mode=mode)[0]
+    assert top.text.startswith("Kataib Hezbollah, or Brigades")
+    assert top.paragraph == 2
+    assert top.rank == 1
+    assert top.text == STORIES["iraq.txt"].split("\n\n")[2].strip()
+
+
+def test_hit_offsets_point_into_the_article_text(ix: Index) -> None:
+    hit = ix.search("Bahia cocoa", k=1)[0]
+    body = (
+        "Showers continued throughout the week in the Bahia cocoa zone.\n\n"
+        "Arrivals for the week were 155,221 bags of 60 kilos."
+    )
+    assert body[hit.start : hit.end] == hit.text
+
+
+def test_second_run_embeds_nothing(ix: Index, fake: FakeEmbedder, corpus: Path) -> None:
+    fake.embedded.clear()
+    report = ix.update([corpus])
+    assert (report.added, report.updated, report.removed, report.unchanged) == (0, 0, 0, 3)
+    assert report.passages_embedded == 0 and fake.embedded == []
+
+
+def test_touched_but_identical_file_embeds_nothing(
+    ix: Index, fake: FakeEmbedder, corpus: Path
+) -> None:
+    os.utime(corpus / "cocoa.txt", ns=(1, 1))
+    fake.embedded.clear()
+    report = ix.update([corpus])
+    assert report.unchanged == 3 and fake.embedded == []
+
+
+def test_changed_article_is_reembedded_alone(ix: Index, fake: FakeEmbedder, corpus: Path) -> None:
+    (corpus / "cocoa.txt").write_text("Cocoa review\n\nDrought hit the Bahia cocoa zone.\n")
+    fake.embedded.clear()
+    report = ix.update([corpus])
+    assert (report.added, report.updated, report.unchanged) == (0, 1, 2)
+    assert fake.embedded == ["Drought hit the Bahia cocoa zone."]
+    assert ix.search("drought", k=1, mode="lexical")[0].article_id == "news/cocoa.txt"
+    assert ix.search("showers", k=5, mode="lexical") == []
+    stats = ix.stats()
+    assert stats.passages == stats.vectors == 4
+
+
+def test_deleted_file_removes_its_article(ix: Index, corpus: Path) -> None:
+    (corpus / "sport" / "final.md").unlink()
+    report = ix.update([corpus])
+    assert report.removed == 1
+    assert ix.search("cup final", k=5, mode="lexical") == []
+    assert all(h.article_id != "news/sport/final.md" for h in ix.search("cup final", mode="dense"))
+    stats = ix.stats()
+    assert (stats.articles, stats.passages, stats.vectors) == (2, 4, 4)
+
+
+def test_add_keeps_articles_whose_files_are_gone(ix: Index, corpus: Path) -> None:
+    (corpus / "sport" / "final.md").unlink()
+    assert ix.add([corpus]).removed == 0
+    assert ix.stats().articles == 3
+
+
+def test_indexing_a_subfolder_removes_nothing_outside_it(ix: Index, corpus: Path) -> None:
+    report = ix.update([corpus / "sport"])
+    assert report.removed == 0
+    assert ix.stats().articles == 3
+
+
+def test_remove_by_id(ix: Index) -> None:
+    report = ix.remove(["news/cocoa.txt", "nope"])
+    assert report.removed == ("news/cocoa.txt",) and report.not_found == ("nope",)
+    stats = ix.stats()
+    assert (stats.articles, stats.passages, stats.vectors) == (2, 3, 3)
+    assert ix.search("cocoa", mode="lexical") == []
+
+
+def test_long_paragraph_is_split_not_truncated(tmp_path: Path, fake: FakeEmbedder) -> None:
+    sentence = "The council met again to discuss the new budget for roads. "
+    folder = write_articles(tmp_path / "long", {"a.txt": "Budget\n\n" + sentence * 30})
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        index.update([folder])
+        stats = index.stats()
+        assert stats.passages > 1
+        hits = index.search("council budget roads", k=100, mode="lexical")
+        assert "".join(h.text for h in sorted(hits, key=lambda h: h.start)).replace(" ", "") == (
+            sentence * 30
+        ).replace(" ", "")
+        assert all(len(fake.token_spans(h.text)) <= fake.max_tokens for h in hits)
+
+
+def test_jsonl_records_keep_their_ids_and_dates(tmp_path: Path, fake: FakeEmbedder) -> None:
+    records = [
+        {"id": "r1", "title": "Oil prices", "text": "Crude oil rose.", "date": "1987-02-26"},
+        {"_id": 7, "title": "Grain", "body": "Wheat exports fell."},
+    ]
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    (folder / "wire.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        index.update([folder])
+        hit = index.search("crude oil", k=1, mode="lexical")[0]
+        assert (hit.article_id, hit.date) == ("r1", "1987-02-26")
+        assert index.search("wheat", k=1, mode="lexical")[0].article_id == "7"
+
+
+def test_duplicate_ids_are_skipped_not_lost(tmp_path: Path, fake: FakeEmbedder) -> None:
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps({"id": "x", "title": "A", "text": "alpha"}) + "\n")
+    (folder / "b.jsonl").write_text(json.dumps({"id": "x", "title": "B", "text": "beta"}) + "\n")
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        report = index.update([folder])
+        assert report.added == 1
+        assert report.skip_counts() == {"duplicate id": 1}
+        again = index.update([folder])
+        assert (again.added, again.updated, again.unchanged) == (0, 0, 1)
+
+
+def test_bad_files_are_counted_and_good_ones_indexed(
+    tmp_path: Path, fake: FakeEmbedder, corpus: Path
+) -> None:
+    (corpus / "empty.txt").write_text("")
+    (corpus / "blob.txt").write_bytes(b"\x00\x01\x02binary\x00" * 10)
+    (corpus / "lines.jsonl").write_text('{"title": "ok", "text": "fine text"}\n{broken\n')
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        report = index.update([corpus])
+        assert report.added == 4
+        assert report.skip_counts() == {"binary": 1, "empty": 1, "malformed JSON line": 1}
+
+
+def test_a_file_with_bad_records_keeps_its_old_articles(tmp_path: Path, fake: FakeEmbedder) -> None:
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    good = [json.dumps({"title": f"T{i}", "text": f"story number {i}"}) for i in range(3)]
+    (folder / "f.jsonl").write_text("\n".join(good) + "\n")
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        assert index.update([folder]).added == 3
+        (folder / "f.jsonl").write_text("\n".join([good[0], "{oops", good[2]]) + "\n")
+        report = index.update([folder])
+        assert report.removed == 0 and report.skip_counts() == {"malformed JSON line": 1}
+        assert index.stats().articles == 3
+
+
+def test_missing_and_empty_folders_are_input_errors(tmp_path: Path, fake: FakeEmbedder) -> None:
+    (tmp_path / "empty").mkdir()
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        with pytest.raises(InputError, match="no such file or folder"):
+            index.update([tmp_path / "nowhere"])
+        with pytest.raises(InputError, match="nothing to index"):
+            index.update([tmp_path / "empty"])
+
+
+def test_queries_of_any_shape_are_safe(ix: Index) -> None:
+    for text in [
+        '"',
+        "AND",
+        "OR OR",
+        "NEAR(",
+        "*",
+        "a:b",
+        "(x",
+        "'; DROP TABLE articles; --",
+        "x" * 10_000,
+        "🙂🙂",
+        "حزب الله",
+        "Кataib",
+        "\u0000",
+    ]:
+        for mode in ("hybrid", "dense", "lexical"):
+            assert isinstance(ix.search(text, k=3, mode=mode), list)
+    for text in ["", "   \n"]:
+        with pytest.raises(QueryError, match="empty"):
+            ix.search(text)
+    with pytest.raises(QueryError, match="unknown mode"):
+        ix.search("x", mode="fuzzy")
+
+
+def test_reopened_index_answers_the_same(ix: Index, tmp_path: Path) -> None:
+    before = ix.search("cocoa bags", k=3)
+    with Index.open(tmp_path / "index", model=FakeEmbedder()) as again:
+        assert again.search("cocoa bags", k=3) == before
+
+
+def test_reader_sees_a_writers_commit(ix: Index, tmp_path: Path, corpus: Path) -> None:
+    reader = Index.open(tmp_path / "index", model=FakeEmbedder())
+    assert reader.search("volcano", mode="lexical") == []
+    write_articles(corpus, {"volcano.txt": "Volcano\n\nThe volcano erupted at dawn.\n"})
+    ix.update([corpus])
+    assert reader.search("volcano", k=1, mode="lexical")[0].article_id == "news/volcano.txt"
+    assert reader.search("volcano erupted", k=1, mode="dense")[0].article_id == "news/volcano.txt"
+    reader.close()
+
+
+def test_other_model_is_refused(ix: Index, tmp_path: Path) -> None:
+    with pytest.raises(ModelMismatchError, match="was built with model fake-hash"):
+        Index.open(tmp_path / "index", model=FakeEmbedder(name="other"))
+
+
+def test_no_index_here(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="run `newssearch index DIR` first"):
+        Index.open(tmp_path / "nothing")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "README.md").write_text("not an index")
+    with pytest.raises(IndexNotFoundError):
+        Index.open(tmp_path / "folder")
+
+
+def test_manifest_from_a_newer_version_is_refused(ix: Index, tmp_path: Path) -> None:
+    manifest = tmp_path / "index" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["format_version"] = 99
+    manifest.write_text(json.dumps(data))
+    with pytest.raises(IndexVersionError, match="upgrade newssearch"):
+        Index.open(tmp_path / "index")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncate"])
+def test_damaged_files_are_reported_as_corrupt(ix: Index, tmp_path: Path, damage: str) -> None:
+    folder = tmp_path / "index"
+    ix.close()  # a closed index has no write-ahead log left to fall back on
+    for victim in [
+        folder / "manifest.json",
+        folder / "store.sqlite",
+        next(folder.glob("vectors.*.faiss")),
+    ]:
+        original = victim.read_bytes()
+        victim.write_bytes(b"\x13garbage" * 64 if damage == "garbage" else original[:40])
+        with pytest.raises(IndexCorruptError):
+            with Index.open(folder, model=FakeEmbedder()) as index:
+                index.search("cocoa", k=3)
+        victim.write_bytes(original)
+    with Index.open(folder, model=FakeEmbedder()) as index:
+        assert index.search("cocoa", k=1)
+
+
+def test_a_second_writer_is_locked_out(ix: Index, tmp_path: Path, corpus: Path) -> None:
+    with search.index._exclusive(tmp_path / "index"):
+        with pytest.raises(IndexLockedError, match=f"pid {os.getpid()}"):
+            ix.update([corpus])
+    assert ix.update([corpus]).unchanged == 3  # the lock is free again
+
+
+def _fail(*args: object, **kwargs: object) -> None:
+    raise OSError("disk full (injected)")
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "search.vectors.VectorIndex.save",
+        "search.store.Store.set_meta",
+        "search.store.Store.set_source",
+    ],
+)
+def test_a_failed_commit_leaves_the_previous_index_whole(
+    ix: Index,
+    tmp_path: Path,
+    corpus: Path,
+    fake: FakeEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+    target: str,
+) -> None:
+    before = ix.search("cocoa", k=5)
+    (corpus / "cocoa.txt").write_text("Cocoa review\n\nDrought hit the Bahia cocoa zone.\n")
+    with monkeypatch.context() as patch:
+        patch.setattr(target, _fail)
+        with pytest.raises(OSError, match="injected"):
+            ix.update([corpus])
+    with Index.open(tmp_path / "index", model=FakeEmbedder()) as reader:
+        assert reader.search("cocoa", k=5) == before
+        assert reader.stats().passages == reader.stats().vectors == 5
+    assert list((tmp_path / "index").glob("vectors.*.faiss")) == [
+        tmp_path / "index" / "vectors.1.faiss"
+    ]
+    report = ix.update([corpus])
+    assert report.updated == 1
+    assert ix.search("drought", k=1, mode="lexical")[0].article_id == "news/cocoa.txt"
+
+
+def test_a_kill_after_the_store_commit_loses_nothing(
+    ix: Index, tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_articles(corpus, {"volcano.txt": "Volcano\n\nThe volcano erupted at dawn.\n"})
+    with monkeypatch.context() as patch:
+        patch.setattr(Index, "_write_manifest", _fail)
+        with pytest.raises(OSError):
+            ix.update([corpus])
+    with Index.open(tmp_path / "index", model=FakeEmbedder()) as reader:
+        assert reader.search("volcano", k=1, mode="lexical")[0].article_id == "news/volcano.txt"
+        stats = reader.stats()
+        assert (stats.articles, stats.passages, stats.vectors) == (4, 6, 6)
+
+
+def test_long_runs_commit_in_steps_and_resume(
+    tmp_path: Path, fake: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_articles(
+        tmp_path / "many",
+        {f"{i:03}.txt": f"Story {i}\n\nWord{i} happened today.\n" for i in range(40)},
+    )
+    monkeypatch.setattr(search.index, "_EMBED_BATCH", 5)
+    monkeypatch.setattr(search.index, "_COMMIT_PASSAGES", 10)
+    calls = {"n": 0}
+    real_save = search.vectors.VectorIndex.save
+
+    def save_then_die(self: object, path: Path) -> int:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # as if Ctrl-C arrived during the third commit
+        return real_save(self, path)  # type: ignore[arg-type]
+
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        with monkeypatch.context() as patch:
+            patch.setattr(search.vectors.VectorIndex, "save", save_then_die)
+            with pytest.raises(KeyboardInterrupt):
+                index.update([folder])
+        assert index.stats().articles == 20  # two commits of ten made it
+        fake.embedded.clear()
+        report = index.update([folder])
+        assert (report.added, report.unchanged) == (20, 20)
+        assert len(fake.embedded) == 20 and report.commits == 2
+        stats = index.stats()
+        assert (stats.articles, stats.passages, stats.vectors) == (40, 40, 40)
+
+
+def test_vectors_match_a_brute_force_search(ix: Index, fake: FakeEmbedder) -> None:
+    hits = ix.search("week cocoa militia", k=5, mode="dense")
+    query = fake.embed(["week cocoa militia"])[0]
+    exact = sorted((float(np.dot(query, fake.embed([h.text])[0])) for h in hits), reverse=True)
+    assert [round(h.score, 5) for h in hits] == [round(s, 5) for s in exact]

@@ -1,0 +1,122 @@
+"""The real packaged model on real text: the user's seed article and a slice of BBC News.
+
+Marked slow: they load the sentence-transformers model (seconds) and run the CLI as a
+separate process, exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import need_shared
+
+import search
+
+pytestmark = pytest.mark.slow
+
+DEFINITION = "Kataib Hezbollah, or Brigades of the Party of God"
+
+
+def newssearch(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "search", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def seeds_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    seeds = need_shared("seeds")
+    index = tmp_path_factory.mktemp("seeds") / "index"
+    result = newssearch("index", seeds, "--index", index)
+    assert result.returncode == 0, result.stderr
+    assert "1 added, 0 updated, 0 removed, 0 unchanged" in result.stdout
+    return index
+
+
+def test_cli_puts_the_defining_paragraph_first(seeds_index: Path) -> None:
+    result = newssearch("query", "Kataib Hezbollah", "--index", seeds_index)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(" 1. ")
+    assert lines[0].endswith("Iraq condemns 'irresponsible' US air strikes on Iran-backed groups")
+    assert lines[2].strip().startswith(DEFINITION)
+
+
+def test_json_puts_the_defining_paragraph_first(seeds_index: Path) -> None:
+    result = newssearch("query", "Kataib Hezbollah", "--json", "--index", seeds_index)
+    first = json.loads(result.stdout.splitlines()[0])
+    assert first["rank"] == 1 and first["text"].startswith(DEFINITION)
+    assert first["article_id"] == "seeds/000_815593e774ae9b48.txt"
+
+
+def test_import_search_puts_the_defining_paragraph_first(seeds_index: Path) -> None:
+    code = (
+        f"import search; ix = search.Index.open({str(seeds_index)!r}); "
+        "print(ix.search('Kataib Hezbollah', k=3)[0].text)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.startswith(DEFINITION), result.stderr
+
+
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_every_mode_finds_it(seeds_index: Path, mode: str) -> None:
+    with search.Index.open(seeds_index) as ix:
+        hits = ix.search("Kataib Hezbollah", k=3, mode=mode)
+    assert any(h.text.startswith(DEFINITION) for h in hits)
+
+
+def test_a_second_run_embeds_nothing(seeds_index: Path) -> None:
+    result = newssearch("index", need_shared("seeds"), "--index", seeds_index)
+    assert "0 added, 0 updated, 0 removed, 1 unchanged; 0 passages embedded" in result.stdout
+
+
+def test_user_errors_are_one_line_without_traceback(tmp_path: Path, seeds_index: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (("query", "x", "--index", tmp_path / "none"), 4),
+        (("index", tmp_path / "missing", "--index", tmp_path / "ix"), 2),
+        (("index", tmp_path / "empty", "--index", tmp_path / "ix"), 2),
+        (("query", "x", "--index", seeds_index, "--model", tmp_path), 8),
+    ]
+    for args, code in cases:
+        result = newssearch(*args)
+        assert result.returncode == code, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+
+
+def _bbc_slice(count: int) -> list[dict]:
+    path = need_shared("data", "bbc_news", "bbc_news.jsonl.gz")
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle]
+    return rows[:: len(rows) // count][:count]
+
+
+def test_bbc_headlines_find_their_articles(tmp_path: Path) -> None:
+    """Known-item search: bodies indexed without titles, queried by their headline."""
+    articles = _bbc_slice(120)
+    corpus = tmp_path / "bbc.jsonl"
+    corpus.write_text(
+        "".join(
+            json.dumps({"id": a["id"], "title": "", "text": a["text"]}) + "\n" for a in articles
+        )
+    )
+    with search.Index.create(tmp_path / "ix") as ix:
+        report = ix.update([corpus])
+        assert report.added == len(articles) and not report.skipped
+        found = {mode: 0 for mode in search.MODES}
+        for article in articles:
+            for mode in search.MODES:
+                hits = ix.search(article["title"], k=10, mode=mode)
+                found[mode] += article["id"] in {h.article_id for h in hits}
+    share = {mode: n / len(articles) for mode, n in found.items()}
+    assert share["hybrid"] >= 0.8, share
+    assert share["hybrid"] >= max(share["dense"], share["lexical"]) - 0.05, share
