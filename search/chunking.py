@@ -23,8 +23,9 @@ TokenSpans = Callable[[str], Sequence[tuple[int, int]]]
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 # A sentence ends after . ! ? or an ellipsis, maybe closed by quotes or brackets,
-# followed by white space.
-_SENTENCE_END = re.compile(r"""[.!?\u2026]+["'\u201d\u2019)\]]*(?=\s)""")
+# followed by white space. Matching only from the start of a run of marks, without
+# backtracking, keeps a long run ("....") linear rather than quadratic.
+_SENTENCE_END = re.compile(r"""(?<![.!?\u2026])[.!?\u2026]++["'\u201d\u2019)\]]*+(?=\s)""")
 
 
 @dataclass(frozen=True)

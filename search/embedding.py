@@ -81,7 +81,7 @@ class SentenceTransformerEmbedder:
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         encoding = self._tokenizer.encode(text, add_special_tokens=False)
-        return [tuple(span) for span in encoding.offsets]  # type: ignore[misc]
+        return [(start, end) for start, end in encoding.offsets]
 
     def embed(
         self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
@@ -138,9 +138,9 @@ def model_fingerprint(path: Path) -> str:
             if size <= _SAMPLE_BLOCKS * _SAMPLE_SIZE:
                 digest.update(handle.read())
             else:
-                step = (size - _SAMPLE_SIZE) // (_SAMPLE_BLOCKS - 1)
+                last = size - _SAMPLE_SIZE  # the first and last blocks are the file's ends
                 for block in range(_SAMPLE_BLOCKS):
-                    handle.seek(block * step)
+                    handle.seek(block * last // (_SAMPLE_BLOCKS - 1))
                     digest.update(handle.read(_SAMPLE_SIZE))
     return digest.hexdigest()[:16]
 
@@ -201,9 +201,14 @@ def _load_tokenizer(path: Path) -> Any:
     if not file.is_file():
         raise ModelError(f"model folder {path} has no tokenizer.json (a fast tokenizer is needed)")
     try:
-        return Tokenizer.from_file(str(file))
+        tokenizer = Tokenizer.from_file(str(file))
     except Exception as error:
         raise ModelError(f"cannot read the tokenizer of {path}: {error}") from error
+    # tokenizer.json may carry the training-time truncation and padding (128 tokens for
+    # MiniLM): counting must see every token, and no padding.
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def _dimension(path: Path) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 __all__ = ["highlight_spans"]
 
@@ -21,13 +22,19 @@ def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
     >>> highlight_spans("US strikes on Kataib Hezbollah", "kataib strike")
     [(3, 10), (14, 20)]
     """
-    terms = {w.lower() for w in _WORD.findall(query) if w.lower() not in _STOPWORDS}
+    terms = {_fold(w) for w in _WORD.findall(query)} - _STOPWORDS
     if not terms:
         return []
     prefixes = tuple(t for t in terms if len(t) >= _PREFIX_MIN)
     spans = []
     for match in _WORD.finditer(text):
-        word = match.group().lower()
+        word = _fold(match.group())
         if word in terms or (prefixes and word.startswith(prefixes)):
             spans.append(match.span())
     return spans
+
+
+def _fold(word: str) -> str:
+    """Case and accents folded away, as the full-text index does (Zürich, zurich)."""
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -124,15 +124,19 @@ class Store:
         """Open (or with ``create``, create) the store, bringing its schema up to date."""
         if not create and not path.is_file():
             raise IndexCorruptError(f"{path} is missing")
+        connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         try:
-            connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = FULL")
             connection.execute("PRAGMA foreign_keys = ON")
             store = cls(connection, path)
             store._migrate(writable=create)
         except sqlite3.DatabaseError as error:
+            connection.close()
             raise IndexCorruptError(f"{path} is not a readable index database ({error})") from error
+        except BaseException:
+            connection.close()
+            raise
         return store
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ __all__ = ["VectorIndex"]
 class VectorIndex:
     """An exact inner-product index over vectors with int64 ids."""
 
-    def __init__(self, dimension: int, index: object | None = None) -> None:
+    def __init__(self, dimension: int, index: Any = None) -> None:
         import faiss
 
         self.dimension = dimension
@@ -30,7 +31,7 @@ class VectorIndex:
 
     @property
     def count(self) -> int:
-        return int(self._index.ntotal)  # type: ignore[attr-defined]
+        return int(self._index.ntotal)
 
     @classmethod
     def load(cls, path: Path, *, dimension: int, expected_bytes: int | None = None) -> VectorIndex:
@@ -76,7 +77,7 @@ class VectorIndex:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         if vectors.shape != (len(ids), self.dimension):
             raise ValueError(f"expected vectors of shape ({len(ids)}, {self.dimension})")
-        self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))  # type: ignore[attr-defined]
+        self._index.add_with_ids(vectors, np.asarray(ids, dtype=np.int64))
 
     def remove(self, ids: np.ndarray) -> int:
         import faiss
@@ -84,20 +85,20 @@ class VectorIndex:
         if len(ids) == 0:
             return 0
         selector = faiss.IDSelectorBatch(np.asarray(ids, dtype=np.int64))
-        return int(self._index.remove_ids(selector))  # type: ignore[attr-defined]
+        return int(self._index.remove_ids(selector))
 
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         """(passage id, cosine similarity) of the ``k`` nearest vectors, best first."""
         if self.count == 0 or k < 1:
             return []
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self.dimension)
-        scores, ids = self._index.search(query, min(k, self.count))  # type: ignore[attr-defined]
+        scores, ids = self._index.search(query, min(k, self.count))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def ids(self) -> np.ndarray:
         import faiss
 
-        return faiss.vector_to_array(self._index.id_map)  # type: ignore[attr-defined]
+        return faiss.vector_to_array(self._index.id_map)
 
 
 def _fsync_directory(folder: Path) -> None:

