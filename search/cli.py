@@ -114,7 +114,13 @@ def query(
                 sys.stdout.write(json.dumps(dataclasses.asdict(hit), ensure_ascii=False) + "\n")
             return
         if not hits:
-            typer.echo("no passages match", err=True)
+            if ix.stats().articles == 0:
+                typer.echo(
+                    f"the index at {index} has no articles yet — run `newssearch index DIR`",
+                    err=True,
+                )
+            else:
+                typer.echo("no passages match", err=True)
             return
         _print_hits(hits, text)
 
