@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -55,6 +55,8 @@ _CANDIDATES = 100  # passages each retriever hands to fusion
 _EMBED_BATCH = 1024  # passages embedded between progress reports and commit checks
 _COMMIT_PASSAGES = 20_000  # a long run commits at least this often, so a kill loses little
 _COMMIT_SECONDS = 120.0
+
+_T = TypeVar("_T")
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` while passages are embedded."""
@@ -509,39 +511,47 @@ class Index:
         if k < 1:
             raise QueryError("k must be at least 1")
         query_vector = self.embedder.embed([text])[0] if mode != "lexical" else None
+        return self._read(lambda: self._search_snapshot(text, query_vector, k, mode))
+
+    def _read(self, read: Callable[[], _T]) -> _T:
+        """Run ``read`` on a consistent snapshot of the index."""
         for _attempt in range(5):
             try:
-                return self._search_snapshot(text, query_vector, k, mode)
+                with self._store.snapshot():
+                    return read()
             except FileNotFoundError:
                 continue  # a writer replaced the vector file between our reads: look again
-        raise IndexCorruptError(f"the vector file named by {self.path / _STORE} is missing")
+        meta = self._store.get_meta()
+        raise IndexCorruptError(
+            f"{self.path / meta['vectors_file']} is missing — rebuild the index"
+        )
 
     def _search_snapshot(
         self, text: str, query_vector: np.ndarray | None, k: int, mode: str
     ) -> list[Hit]:
         depth = k if mode != "hybrid" else max(k, _CANDIDATES)
-        with self._store.snapshot():
-            dense = lexical = []
-            if query_vector is not None:
-                dense = self._load_vectors().search(query_vector, depth)
-            if mode != "dense":
-                lexical = self._store.lexical_search(text, depth)
-            if mode == "hybrid":
-                ranked = reciprocal_rank_fusion([dense, lexical])
-            else:
-                ranked = dense or lexical
-            ranked = ranked[:k]
-            rows = self._store.passages([i for i, _ in ranked])
+        dense: list[tuple[int, float]] = []
+        lexical: list[tuple[int, float]] = []
+        if query_vector is not None:
+            dense = self._load_vectors().search(query_vector, depth)
+        if mode != "dense":
+            lexical = self._store.lexical_search(text, depth)
+        if mode == "hybrid":
+            ranked = reciprocal_rank_fusion([dense, lexical])
+        else:
+            ranked = dense or lexical
+        ranked = ranked[:k]
+        rows = self._store.passages([i for i, _ in ranked])
         return [
             _hit(rank, score, rows[pid])
             for rank, (pid, score) in enumerate(((p, s) for p, s in ranked if p in rows), start=1)
         ]
 
     def stats(self) -> IndexStats:
-        with self._store.snapshot():
-            meta = self._store.get_meta()
-            articles, passages = self._store.counts()
-            vectors = self._load_vectors().count
+        def read() -> tuple[dict[str, str], int, int, int]:
+            return self._store.get_meta(), *self._store.counts(), self._load_vectors().count
+
+        meta, articles, passages, vectors = self._read(read)
         size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
         return IndexStats(
             path=str(self.path),

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import IndexCorruptError, IndexVersionError
+from .errors import IndexCorruptError, IndexLockedError, IndexVersionError
 
 __all__ = ["ArticleRow", "PassageRow", "Store", "fts_query"]
 
@@ -165,22 +165,42 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """A write transaction: everything inside commits together or not at all."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._reported():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
         """A read transaction: every read inside sees the same committed state."""
-        self._db.execute("BEGIN")
+        with self._reported():
+            self._db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                if self._db.in_transaction:
+                    self._db.execute("COMMIT")
+
+    @contextmanager
+    def _reported(self) -> Iterator[None]:
+        """SQLite's failures as the errors a user is told about."""
         try:
             yield
-        finally:
-            self._db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            raise  # a bug of ours, not a damaged file
+        except sqlite3.OperationalError as error:
+            if "locked" in str(error) or "busy" in str(error):
+                raise IndexLockedError(
+                    f"{self.path} stayed locked by another process — try again"
+                ) from error
+            raise IndexCorruptError(f"{self.path}: {error} — rebuild the index") from error
+        except sqlite3.DatabaseError as error:
+            raise IndexCorruptError(f"{self.path}: {error} — rebuild the index") from error
 
     # Metadata.
 

@@ -389,3 +389,13 @@ def test_vectors_match_a_brute_force_search(ix: Index, fake: FakeEmbedder) -> No
     query = fake.embed(["week cocoa militia"])[0]
     exact = sorted((float(np.dot(query, fake.embed([h.text])[0])) for h in hits), reverse=True)
     assert [round(h.score, 5) for h in hits] == [round(s, 5) for s in exact]
+
+
+def test_a_missing_vector_file_is_reported_as_corrupt(ix: Index, tmp_path: Path) -> None:
+    next((tmp_path / "index").glob("vectors.*.faiss")).unlink()
+    with Index.open(tmp_path / "index", model=FakeEmbedder()) as index:
+        for read in (index.stats, lambda: index.search("cocoa", mode="dense")):
+            with pytest.raises(IndexCorruptError, match="is missing — rebuild the index"):
+                read()
+        # Full-text search needs no vectors: it still answers.
+        assert index.search("cocoa", mode="lexical")[0].article_id == "news/cocoa.txt"
