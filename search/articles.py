@@ -102,11 +102,11 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[SourceFile], list[Skip]]
         _check_given(path)
     walk = _Walk()
     for path in given:
-        absolute = path.absolute()
+        # Lexically normalised, so that "news", "./news" and "x/../news" are one path
+        # and "." still has a folder name.
+        absolute = Path(os.path.abspath(path))
         if path.is_dir():
-            # Lexically normalised so that "." or "a/.." still name a folder.
-            label = os.path.basename(os.path.abspath(absolute))
-            walk.folder(absolute, label, frozenset())
+            walk.folder(absolute, absolute.name, frozenset())
         else:
             walk.file(absolute, absolute.name)
     return walk.files, walk.skips

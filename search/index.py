@@ -278,7 +278,7 @@ class Index:
             sources, skips = discover(paths)
             if not sources:
                 raise InputError(_nothing_to_index(paths, skips))
-            plan = self._plan(sources, [Path(p).absolute() for p in paths], remove_missing)
+            plan = self._plan(sources, [Path(os.path.abspath(p)) for p in paths], remove_missing)
             plan.skipped[:0] = skips
             embedded, commits = self._embed_and_commit(plan, progress)
         return UpdateReport(

@@ -399,3 +399,13 @@ def test_a_missing_vector_file_is_reported_as_corrupt(ix: Index, tmp_path: Path)
                 read()
         # Full-text search needs no vectors: it still answers.
         assert index.search("cocoa", mode="lexical")[0].article_id == "news/cocoa.txt"
+
+
+def test_the_same_folder_spelled_another_way_is_the_same_folder(
+    ix: Index, corpus: Path, fake: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(corpus / "sport")
+    fake.embedded.clear()
+    report = ix.update([Path("..") / ".." / "news"])
+    assert (report.added, report.removed, report.unchanged, report.skipped) == (0, 0, 3, ())
+    assert fake.embedded == []
