@@ -157,11 +157,55 @@ def info(index: IndexOption = Path("index"), json_lines: JsonOption = False) -> 
         ("passages", f"{stats.passages:,}"),
         ("vectors", f"{stats.vectors:,}"),
         ("model", f"{stats.model} ({stats.dimension} dimensions, fingerprint {stats.fingerprint})"),
+        (
+            "passages of",
+            f"up to {stats.passage_tokens} tokens"
+            + (", embedded after their title" if stats.title_context else ""),
+        ),
         ("format", f"version {stats.format_version}, commit {stats.generation}"),
         ("size on disk", _size(stats.size_bytes)),
     ]
     for name, value in rows:
         typer.echo(f"{name:<13}{value}")
+
+
+@app.command("eval")
+def eval_(
+    data: Annotated[Path, typer.Argument(help="A dataset in BEIR layout.")],
+    split: Annotated[str, typer.Option(help="Which qrels/<split>.tsv to judge by.")] = "test",
+    mode: Annotated[
+        list[Mode] | None, typer.Option("--mode", help="Modes to evaluate (default: all).")
+    ] = None,
+    index: Annotated[
+        Path | None,
+        typer.Option("--index", "-i", help="Keep the corpus index here (default: throw-away)."),
+    ] = None,
+    model: ModelOption = None,
+    json_lines: JsonOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Measure nDCG@10, R@100 and MRR@10 of each mode on a BEIR dataset."""
+    from .evaluation import METRICS, run_eval
+
+    modes = [m.value for m in mode] if mode else [m.value for m in Mode]
+    with _reported(), _progress(quiet) as progress:
+        report = run_eval(
+            data,
+            split=split,
+            modes=modes,
+            index_path=index,
+            model=model,
+            progress=None if progress is None else lambda _stage, d, t: progress(d, t),
+        )
+    if json_lines:
+        typer.echo(json.dumps(dataclasses.asdict(report)))
+        return
+    typer.echo(
+        f"{report.dataset} ({report.split}, {report.queries} queries, {report.seconds:.0f}s)"
+    )
+    typer.echo(f"{'mode':<9}" + "".join(f"{m:>9}" for m in METRICS))
+    for name, values in report.results.items():
+        typer.echo(f"{name:<9}" + "".join(f"{values[m]:>9.4f}" for m in METRICS))
 
 
 def _print_hits(hits: list, query_text: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["RRF_K", "reciprocal_rank_fusion"]
+__all__ = ["RRF_K", "reciprocal_rank_fusion", "score_fusion"]
 
 RRF_K = 60
 """The constant of Cormack et al. (2009): it damps the weight of the very first ranks."""
@@ -40,3 +40,50 @@ def reciprocal_rank_fusion(
             scores[item] = scores.get(item, 0.0) + weight / (k + rank)
             first_seen.setdefault(item, (rank, which))
     return sorted(scores.items(), key=lambda pair: (-pair[1], first_seen[pair[0]]))
+
+
+def score_fusion(
+    rankings: Sequence[Ranking],
+    *,
+    weights: Sequence[float] | None = None,
+    normalization: str = "minmax",
+) -> list[tuple[int, float]]:
+    """Fuse rankings by a weighted sum of each ranking's normalised scores.
+
+    ``minmax`` maps each ranking's scores to [0, 1] (an id missing from a ranking counts
+    as that ranking's worst, 0); ``zscore`` centres and scales them (a missing id counts
+    as the ranking's lowest score). Ties keep first-seen order, as in RRF.
+
+    >>> score_fusion([[(1, 10.0), (2, 0.0)], [(2, 0.9), (3, 0.1)]], weights=[0.5, 0.5])
+    [(1, 0.5), (2, 0.5), (3, 0.0)]
+    """
+    if weights is None:
+        weights = [1.0 / len(rankings)] * len(rankings) if rankings else []
+    if len(weights) != len(rankings):
+        raise ValueError("one weight per ranking")
+    if normalization not in ("minmax", "zscore"):
+        raise ValueError(f"unknown normalization {normalization!r}")
+    scores: dict[int, float] = {}
+    first_seen: dict[int, tuple[int, int]] = {}
+    for which, ranking in enumerate(rankings):
+        for rank, (item, _score) in enumerate(ranking, start=1):
+            first_seen.setdefault(item, (rank, which))
+    for ranking, weight in zip(rankings, weights, strict=True):
+        normalised, floor = _normalise([s for _, s in ranking], normalization)
+        present = dict(zip((i for i, _ in ranking), normalised, strict=True))
+        for item in first_seen:
+            scores[item] = scores.get(item, 0.0) + weight * present.get(item, floor)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], first_seen[pair[0]]))
+
+
+def _normalise(values: list[float], method: str) -> tuple[list[float], float]:
+    """The normalised values, and the value an absent item gets."""
+    if not values:
+        return [], 0.0
+    low, high = min(values), max(values)
+    if method == "minmax":
+        span = high - low
+        return [(v - low) / span if span > 0 else 1.0 for v in values], 0.0
+    mean = sum(values) / len(values)
+    deviation = (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
+    return [(v - mean) / deviation for v in values], (low - mean) / deviation

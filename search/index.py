@@ -40,7 +40,7 @@ from .errors import (
     ModelMismatchError,
     QueryError,
 )
-from .fusion import reciprocal_rank_fusion
+from .fusion import reciprocal_rank_fusion, score_fusion
 from .store import ArticleRow, PassageRow, Store
 from .vectors import VectorIndex
 
@@ -48,10 +48,13 @@ __all__ = ["FORMAT_VERSION", "MODES", "Hit", "Index", "IndexStats", "RemoveRepor
 
 FORMAT_VERSION = 1
 MODES = ("hybrid", "dense", "lexical")
+TITLE_CONTEXT = False  # embed passages with their article's title (see docs/QUALITY.md)
 _MANIFEST = "manifest.json"
 _STORE = "store.sqlite"
 _LOCK = ".lock"
 _CANDIDATES = 100  # passages each retriever hands to fusion
+HYBRID_FUSION = "rrf"  # "rrf", or "minmax"/"zscore" score fusion weighted as below
+HYBRID_DENSE_WEIGHT = 0.5
 _EMBED_BATCH = 1024  # passages embedded between progress reports and commit checks
 _COMMIT_PASSAGES = 20_000  # a long run commits at least this often, so a kill loses little
 _COMMIT_SECONDS = 120.0
@@ -92,6 +95,8 @@ class IndexStats:
     format_version: int
     generation: int
     size_bytes: int
+    title_context: bool
+    passage_tokens: int
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,7 @@ class _Change:
     article: Article
     content_hash: str
     spans: list[tuple[int, int, int, int, str]]
+    context: str = ""  # embedded before each passage: the title, when the index says so
     vectors: np.ndarray | None = None
 
 
@@ -185,10 +191,23 @@ class Index:
         return index
 
     @classmethod
-    def create(cls, path: str | Path, *, model: str | Path | Embedder | None = None) -> Index:
-        """Create an empty index at ``path`` (a new or empty-of-index directory)."""
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        model: str | Path | Embedder | None = None,
+        title_context: bool = TITLE_CONTEXT,
+        passage_tokens: int | None = None,
+    ) -> Index:
+        """Create an empty index at ``path`` (a new or empty-of-index directory).
+
+        ``title_context`` embeds each passage with its article's title before it;
+        ``passage_tokens`` caps a passage's length (default: the model's window).
+        """
         path = Path(path)
         embedder = _embedder_for(model)
+        if passage_tokens is not None and passage_tokens < 16:
+            raise InputError("passage_tokens must be at least 16")
         if path.exists() and not path.is_dir():
             raise InputError(f"{path} is a file, not an index folder")
         path.mkdir(parents=True, exist_ok=True)
@@ -210,6 +229,8 @@ class Index:
                         "fingerprint": embedder.fingerprint,
                         "dimension": str(embedder.dimension),
                         "max_tokens": str(embedder.max_tokens),
+                        "passage_tokens": str(min(passage_tokens or 10**9, embedder.max_tokens)),
+                        "title_context": "1" if title_context else "0",
                         "generation": "0",
                         "vectors_file": name,
                         "vectors_bytes": str(size),
@@ -360,7 +381,25 @@ class Index:
             return
         if row is not None:
             plan.updated += 1
-        plan.changes.append(_Change(article, digest, _passages(article, self.embedder)))
+        context = self._title_context(article.title)
+        spans = _passages(article, self.embedder, self._passage_budget(context))
+        plan.changes.append(_Change(article, digest, spans, context))
+
+    def _title_context(self, title: str) -> str:
+        """The title as embedded before each passage: at most a quarter of the window."""
+        if self._meta.get("title_context") != "1" or not title.strip():
+            return ""
+        spans = self.embedder.token_spans(title)
+        limit = self.embedder.max_tokens // 4
+        return title if len(spans) <= limit else title[: spans[limit - 1][1]]
+
+    def _passage_budget(self, context: str) -> int:
+        budget = int(self._meta.get("passage_tokens", self.embedder.max_tokens))
+        if context:
+            # The title and a line break share the window with the passage.
+            room = self.embedder.max_tokens - len(self.embedder.token_spans(context)) - 1
+            budget = min(budget, room)
+        return budget
 
     def _embed_and_commit(self, plan: _Plan, progress: Progress | None) -> tuple[int, int]:
         """Embed the planned changes batch by batch, committing every so often."""
@@ -408,7 +447,11 @@ class Index:
                 return done, commits
 
     def _embed(self, batch: list[_Change], done: int, total: int, progress: Progress | None) -> int:
-        texts = [span[4] for change in batch for span in change.spans]
+        texts = [
+            f"{change.context}\n{span[4]}" if change.context else span[4]
+            for change in batch
+            for span in change.spans
+        ]
         report = None
         if progress is not None:
             report = lambda n: progress(min(done + n, total), total)  # noqa: E731
@@ -530,22 +573,21 @@ class Index:
         self, text: str, query_vector: np.ndarray | None, k: int, mode: str
     ) -> list[Hit]:
         depth = k if mode != "hybrid" else max(k, _CANDIDATES)
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
-        if query_vector is not None:
-            dense = self._load_vectors().search(query_vector, depth)
-        if mode != "dense":
-            lexical = self._store.lexical_search(text, depth)
-        if mode == "hybrid":
-            ranked = reciprocal_rank_fusion([dense, lexical])
-        else:
-            ranked = dense or lexical
+        dense, lexical = self._candidates(text, query_vector, depth, lexical=mode != "dense")
+        ranked = fuse(dense, lexical) if mode == "hybrid" else dense or lexical
         ranked = ranked[:k]
         rows = self._store.passages([i for i, _ in ranked])
         return [
             _hit(rank, score, rows[pid])
             for rank, (pid, score) in enumerate(((p, s) for p, s in ranked if p in rows), start=1)
         ]
+
+    def _candidates(
+        self, text: str, query_vector: np.ndarray | None, depth: int, *, lexical: bool = True
+    ) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+        """(dense, lexical) passage rankings, each (passage id, score) best first."""
+        dense = [] if query_vector is None else self._load_vectors().search(query_vector, depth)
+        return dense, self._store.lexical_search(text, depth) if lexical else []
 
     def stats(self) -> IndexStats:
         def read() -> tuple[dict[str, str], int, int, int]:
@@ -564,6 +606,8 @@ class Index:
             format_version=int(meta["format_version"]),
             generation=int(meta["generation"]),
             size_bytes=size,
+            title_context=meta.get("title_context") == "1",
+            passage_tokens=int(meta.get("passage_tokens", meta["max_tokens"])),
         )
 
     def _load_vectors(self) -> VectorIndex:
@@ -614,11 +658,25 @@ class Index:
                 "kind": "flat-ip",
                 "count": int(meta["vectors_count"]),
             },
+            "settings": {
+                "title_context": meta.get("title_context") == "1",
+                "passage_tokens": int(meta.get("passage_tokens", meta["max_tokens"])),
+            },
             "counts": {"articles": articles, "passages": passages},
             "generation": int(meta["generation"]),
             "updated": meta.get("updated", meta.get("created")),
         }
         _write_atomic(self.path / _MANIFEST, json.dumps(manifest, indent=2) + "\n")
+
+
+def fuse(
+    dense: list[tuple[int, float]], lexical: list[tuple[int, float]]
+) -> list[tuple[int, float]]:
+    """The hybrid ranking: how dense and lexical candidates are combined (see QUALITY.md)."""
+    if HYBRID_FUSION == "rrf":
+        return reciprocal_rank_fusion([dense, lexical])
+    weights = [HYBRID_DENSE_WEIGHT, 1.0 - HYBRID_DENSE_WEIGHT]
+    return score_fusion([dense, lexical], weights=weights, normalization=HYBRID_FUSION)
 
 
 def _embedder_for(model: str | Path | Embedder | None) -> Embedder:
@@ -627,10 +685,10 @@ def _embedder_for(model: str | Path | Embedder | None) -> Embedder:
     return load_embedder(model)
 
 
-def _passages(article: Article, embedder: Embedder) -> list[tuple[int, int, int, int, str]]:
-    spans = chunk_text(
-        article.text, max_tokens=embedder.max_tokens, token_spans=embedder.token_spans
-    )
+def _passages(
+    article: Article, embedder: Embedder, budget: int
+) -> list[tuple[int, int, int, int, str]]:
+    spans = chunk_text(article.text, max_tokens=budget, token_spans=embedder.token_spans)
     return [(s.paragraph, s.part, s.start, s.end, article.text[s.start : s.end]) for s in spans]
 
 

@@ -67,7 +67,7 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 # Title matches count for more than body matches, as a headline names the story.
-_BM25_WEIGHTS = (2.0, 1.0)
+BM25_WEIGHTS = (2.0, 1.0)
 _MAX_QUERY_TERMS = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -331,15 +331,19 @@ class Store:
                 found[row[0]] = PassageRow(*row)
         return found
 
-    def lexical_search(self, text: str, limit: int) -> list[tuple[int, float]]:
-        """(passage id, BM25 score) best first; higher scores are better."""
+    def lexical_search(
+        self, text: str, limit: int, *, weights: tuple[float, float] = BM25_WEIGHTS
+    ) -> list[tuple[int, float]]:
+        """(passage id, BM25 score) best first; higher scores are better.
+
+        ``weights`` scale the title's and the passage text's contributions."""
         expression = fts_query(text)
         if expression is None:
             return []
         rows = self._db.execute(
             "SELECT rowid, bm25(passages_fts, ?, ?) AS score FROM passages_fts "
             "WHERE passages_fts MATCH ? ORDER BY score LIMIT ?",
-            (*_BM25_WEIGHTS, expression, limit),
+            (*weights, expression, limit),
         )
         # FTS5's bm25() is negated so that ascending order is best first.
         return [(int(r[0]), -float(r[1])) for r in rows]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.fusion import RRF_K, reciprocal_rank_fusion
+from search.fusion import RRF_K, reciprocal_rank_fusion, score_fusion
 
 
 def ranking(*ids: int) -> list[tuple[int, float]]:
@@ -133,3 +133,36 @@ def test_scores_match_the_definition(rankings) -> None:
         for rank, (item, _) in enumerate(r, start=1):
             expected[item] = expected.get(item, 0.0) + 1 / (RRF_K + rank)
     assert dict(reciprocal_rank_fusion(rankings)) == pytest.approx(expected)
+
+
+# Score fusion (normalised scores, weighted).
+
+
+def test_minmax_fusion_by_hand() -> None:
+    dense = [(1, 0.9), (2, 0.6), (3, 0.3)]  # normalised: 1.0, 0.5, 0.0
+    lexical = [(3, 12.0), (4, 4.0)]  # normalised: 1.0, 0.0
+    fused = dict(score_fusion([dense, lexical], weights=[0.6, 0.4]))
+    assert fused[1] == pytest.approx(0.6 * 1.0 + 0.4 * 0.0)
+    assert fused[2] == pytest.approx(0.6 * 0.5)
+    assert fused[3] == pytest.approx(0.6 * 0.0 + 0.4 * 1.0)
+    assert fused[4] == pytest.approx(0.0)
+    assert [i for i, _ in score_fusion([dense, lexical], weights=[0.6, 0.4])] == [1, 3, 2, 4]
+
+
+def test_zscore_fusion_by_hand() -> None:
+    dense = [(1, 3.0), (2, 1.0)]  # mean 2, deviation 1: +1, -1
+    lexical = [(2, 10.0), (3, 4.0), (4, 1.0)]  # mean 5, deviation sqrt(14): 5/3.742, ...
+    deviation = (((10 - 5) ** 2 + (4 - 5) ** 2 + (1 - 5) ** 2) / 3) ** 0.5
+    fused = dict(score_fusion([dense, lexical], weights=[0.5, 0.5], normalization="zscore"))
+    assert fused[1] == pytest.approx(0.5 * 1.0 + 0.5 * (1 - 5) / deviation)  # absent: lowest
+    assert fused[2] == pytest.approx(0.5 * -1.0 + 0.5 * (10 - 5) / deviation)
+    assert fused[4] == pytest.approx(0.5 * -1.0 + 0.5 * (1 - 5) / deviation)
+
+
+def test_score_fusion_edge_cases() -> None:
+    assert score_fusion([[], []]) == []
+    assert score_fusion([[(7, 2.0)], []]) == [(7, 0.5)]  # one score: top of its list
+    with pytest.raises(ValueError):
+        score_fusion([[(1, 1.0)]], weights=[0.5, 0.5])
+    with pytest.raises(ValueError):
+        score_fusion([[(1, 1.0)]], normalization="softmax")

@@ -409,3 +409,32 @@ def test_the_same_folder_spelled_another_way_is_the_same_folder(
     report = ix.update([Path("..") / ".." / "news"])
     assert (report.added, report.removed, report.unchanged, report.skipped) == (0, 0, 3, ())
     assert fake.embedded == []
+
+
+def test_title_context_is_embedded_and_fits_the_window(tmp_path: Path) -> None:
+    fake = FakeEmbedder(max_tokens=40)
+    title = "Volcano erupts"
+    body = " ".join(f"Sentence {i} is here." for i in range(12))
+    folder = write_articles(tmp_path / "t", {"a.txt": f"{title}\n\n{body}\n"})
+    with Index.create(tmp_path / "ix", model=fake, title_context=True) as index:
+        index.update([folder])
+        assert all(text.startswith(f"{title}\n") for text in fake.embedded)
+        assert all(len(fake.token_spans(text)) <= 40 for text in fake.embedded)
+        hits = index.search("sentence", k=50, mode="lexical")
+        assert sorted(h.start for h in hits)[0] == 0
+        assert all(not h.text.startswith(title) for h in hits)  # the passage is still the text
+    assert json.loads((tmp_path / "ix" / "manifest.json").read_text())["settings"] == {
+        "title_context": True,
+        "passage_tokens": 40,
+    }
+
+
+def test_passage_tokens_caps_passage_length(tmp_path: Path, fake: FakeEmbedder) -> None:
+    body = " ".join(f"Sentence {i} is here." for i in range(12))
+    folder = write_articles(tmp_path / "t", {"a.txt": f"Title\n\n{body}\n"})
+    with Index.create(tmp_path / "ix", model=fake, passage_tokens=16) as index:
+        index.update([folder])
+        assert len(fake.embedded) > 3
+        assert all(len(fake.token_spans(text)) <= 16 for text in fake.embedded)
+    with pytest.raises(InputError, match="at least 16"):
+        Index.create(tmp_path / "other", model=fake, passage_tokens=3)
