@@ -16,6 +16,7 @@ A file or record that cannot be used becomes a ``Skip`` with one of these reason
 from __future__ import annotations
 
 import codecs
+import errno
 import gzip
 import json
 import os
@@ -178,9 +179,15 @@ class _Walk:
     def _entry(
         self, entry: os.DirEntry[str], path: Path, label: str, ancestors: frozenset[str]
     ) -> None:
-        if entry.is_dir():
+        try:
+            is_dir, is_file = entry.is_dir(), entry.is_file()
+        except OSError as err:  # a link that points back at itself, and the like
+            reason = "symlink loop" if err.errno == errno.ELOOP else "unreadable"
+            self.skips.append(Skip(str(path), reason, _strerror(err)))
+            return
+        if is_dir:
             self.folder(path, label, ancestors)
-        elif entry.is_file():
+        elif is_file:
             if _suffix(entry.name) is None:
                 self.skips.append(Skip(str(path), "unsupported type"))
             else:
@@ -290,6 +297,8 @@ def _decode_bytes(data: bytes) -> str:
 
 
 def _guess_encoding(data: bytes) -> str | None:
+    if _plausible_cp1252(data):
+        return "cp1252"
     matches = list(from_bytes(data))
     if not matches:
         return None
@@ -301,6 +310,19 @@ def _guess_encoding(data: bytes) -> str | None:
         if close and "cp1252" in match.could_be_from_charset:
             return "cp1252"
     return best.encoding
+
+
+def _plausible_cp1252(data: bytes) -> bool:
+    """Windows-1252, the commonest legacy encoding of news text, if it fits the bytes and
+    reads as Western text: accented letters sparse among plain ones (Cyrillic bytes read
+    as cp1252 give words made wholly of accented letters)."""
+    try:
+        text = data.decode("cp1252")
+    except UnicodeDecodeError:
+        return False
+    letters = [c for c in text if c.isalpha()]
+    accented = sum(1 for c in letters if ord(c) > 127)
+    return accented <= 0.3 * len(letters)
 
 
 def _normalise_newlines(text: str) -> str:

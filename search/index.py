@@ -220,7 +220,7 @@ class Index:
             store = Store.open(path / _STORE, create=True)
             empty = VectorIndex(embedder.dimension)
             name = "vectors.0.faiss"
-            size = empty.save(path / name)
+            size, checksum = empty.save(path / name)
             with store.transaction():
                 store.set_meta(
                     {
@@ -234,6 +234,7 @@ class Index:
                         "generation": "0",
                         "vectors_file": name,
                         "vectors_bytes": str(size),
+                        "vectors_crc32": str(checksum),
                         "vectors_count": "0",
                         "created": _now(),
                     }
@@ -501,12 +502,13 @@ class Index:
                         f"{self.path}: {passages} passages but {vectors.count} vectors "
                         "after an update — the index was not changed"
                     )
-                size = vectors.save(self.path / name)
+                size, checksum = vectors.save(self.path / name)
                 self._store.set_meta(
                     {
                         "generation": str(generation),
                         "vectors_file": name,
                         "vectors_bytes": str(size),
+                        "vectors_crc32": str(checksum),
                         "vectors_count": str(vectors.count),
                         "updated": _now(),
                     }
@@ -594,7 +596,7 @@ class Index:
             return self._store.get_meta(), *self._store.counts(), self._load_vectors().count
 
         meta, articles, passages, vectors = self._read(read)
-        size = sum(f.stat().st_size for f in self.path.iterdir() if f.is_file())
+        size = _folder_size(self.path)
         return IndexStats(
             path=str(self.path),
             articles=articles,
@@ -618,6 +620,7 @@ class Index:
                 self.path / meta["vectors_file"],
                 dimension=int(meta["dimension"]),
                 expected_bytes=int(meta["vectors_bytes"]),
+                expected_crc32=int(meta["vectors_crc32"]) if "vectors_crc32" in meta else None,
             )
             self._vectors_generation = meta["generation"]
             if self._vectors.count != int(meta["vectors_count"]):
@@ -741,7 +744,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     except (OSError, ValueError) as error:
         raise IndexCorruptError(f"{file} is unreadable ({error}) — rebuild the index") from error
     if not isinstance(manifest, dict) or manifest.get("format") != "newssearch-index":
-        raise IndexCorruptError(f"{file} is not a newssearch manifest")
+        raise IndexCorruptError(f"{file} is not a newssearch manifest — is {path} an index?")
     version = manifest.get("format_version")
     if not isinstance(version, int):
         raise IndexCorruptError(f"{file} has no format version")
@@ -775,7 +778,9 @@ def _check_meta(path: Path, meta: dict[str, str], manifest: dict[str, Any]) -> N
         )
     model = manifest.get("model", {})
     if model.get("fingerprint") != meta["fingerprint"]:
-        raise IndexCorruptError(f"{path}: manifest.json and store.sqlite name different models")
+        raise IndexCorruptError(
+            f"{path}: manifest.json and store.sqlite name different models — rebuild the index"
+        )
 
 
 @contextlib.contextmanager
@@ -800,6 +805,17 @@ def _exclusive(path: Path) -> Iterator[None]:
         yield
     finally:
         handle.close()
+
+
+def _folder_size(folder: Path) -> int:
+    """Bytes in the folder's files; a file a writer removes meanwhile counts as nothing."""
+    total = 0
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            with contextlib.suppress(FileNotFoundError):
+                if entry.is_file():
+                    total += entry.stat().st_size
+    return total
 
 
 def _write_atomic(file: Path, text: str) -> None:

@@ -123,7 +123,7 @@ class Store:
     def open(cls, path: Path, *, create: bool = False) -> Store:
         """Open (or with ``create``, create) the store, bringing its schema up to date."""
         if not create and not path.is_file():
-            raise IndexCorruptError(f"{path} is missing")
+            raise IndexCorruptError(f"{path} is missing — rebuild the index")
         connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
         try:
             connection.execute("PRAGMA journal_mode = WAL")
@@ -133,7 +133,9 @@ class Store:
             store._migrate(writable=create)
         except sqlite3.DatabaseError as error:
             connection.close()
-            raise IndexCorruptError(f"{path} is not a readable index database ({error})") from error
+            raise IndexCorruptError(
+                f"{path} is not a readable index database ({error}) — rebuild the index"
+            ) from error
         except BaseException:
             connection.close()
             raise
@@ -141,6 +143,15 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def _rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple]:
+        """All rows of a query; SQLite's failures become the errors a user is told."""
+        with self._reported():
+            return self._db.execute(sql, params).fetchall()
+
+    def _run(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        with self._reported():
+            return self._db.execute(sql, params)
 
     def _migrate(self, *, writable: bool) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -152,7 +163,7 @@ class Store:
         if version == SCHEMA_VERSION:
             return
         if version == 0 and not writable and not self._has_tables():
-            raise IndexCorruptError(f"{self.path} holds no index tables")
+            raise IndexCorruptError(f"{self.path} holds no index tables — rebuild the index")
         with self.transaction():
             for number in range(version, SCHEMA_VERSION):
                 for statement in _split_script(_MIGRATIONS[number]):
@@ -205,37 +216,36 @@ class Store:
     # Metadata.
 
     def get_meta(self) -> dict[str, str]:
-        return dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+        return dict(self._rows("SELECT key, value FROM meta"))
 
     def set_meta(self, values: dict[str, str]) -> None:
-        self._db.executemany(
-            "INSERT INTO meta (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            list(values.items()),
-        )
+        for key, value in values.items():
+            self._run(
+                "INSERT INTO meta (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
 
     # Sources: the files articles came from, with what they looked like when read.
 
     def source_state(self, path: str) -> tuple[int, int] | None:
-        row = self._db.execute(
-            "SELECT size, mtime_ns FROM sources WHERE path = ?", (path,)
-        ).fetchone()
-        return None if row is None else (row[0], row[1])
+        rows = self._rows("SELECT size, mtime_ns FROM sources WHERE path = ?", (path,))
+        return None if not rows else (rows[0][0], rows[0][1])
 
     def set_source(self, path: str, size: int, mtime_ns: int) -> None:
-        self._db.execute(
+        self._run(
             "INSERT INTO sources (path, size, mtime_ns) VALUES (?, ?, ?) ON CONFLICT (path) "
             "DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns",
             (path, size, mtime_ns),
         )
 
     def forget_source(self, path: str) -> None:
-        self._db.execute("DELETE FROM sources WHERE path = ?", (path,))
+        self._run("DELETE FROM sources WHERE path = ?", (path,))
 
     def sources_under(self, root: str) -> list[str]:
         """Known source paths equal to ``root`` or inside the folder ``root``."""
         prefix = root.rstrip("/") + "/"
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT path FROM sources WHERE path = ? OR substr(path, 1, ?) = ? "
             "UNION SELECT DISTINCT source FROM articles"
             " WHERE source = ? OR substr(source, 1, ?) = ?",
@@ -247,15 +257,15 @@ class Store:
 
     def articles_from(self, source: str) -> dict[str, str]:
         """Article id to content hash, for the articles read from ``source``."""
-        rows = self._db.execute("SELECT id, content_hash FROM articles WHERE source = ?", (source,))
-        return dict(rows.fetchall())
+        rows = self._rows("SELECT id, content_hash FROM articles WHERE source = ?", (source,))
+        return dict(rows)
 
     def article(self, article_id: str) -> ArticleRow | None:
-        row = self._db.execute(
+        rows = self._rows(
             "SELECT id, source, title, date, url, content_hash FROM articles WHERE id = ?",
             (article_id,),
-        ).fetchone()
-        return None if row is None else ArticleRow(*row)
+        )
+        return ArticleRow(*rows[0]) if rows else None
 
     def existing_articles(self, ids: Iterable[str]) -> list[str]:
         ids = list(ids)
@@ -263,8 +273,7 @@ class Store:
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             found += [
-                r[0]
-                for r in self._db.execute(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
+                r[0] for r in self._rows(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
             ]
         return found
 
@@ -274,13 +283,11 @@ class Store:
         for article_id in ids:
             removed += [
                 r[0]
-                for r in self._db.execute(
-                    "SELECT id FROM passages WHERE article_id = ?", (article_id,)
-                )
+                for r in self._rows("SELECT id FROM passages WHERE article_id = ?", (article_id,))
             ]
             # Passages first: their delete trigger reads the article's title.
-            self._db.execute("DELETE FROM passages WHERE article_id = ?", (article_id,))
-            self._db.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+            self._run("DELETE FROM passages WHERE article_id = ?", (article_id,))
+            self._run("DELETE FROM articles WHERE id = ?", (article_id,))
         return removed
 
     def insert_article(
@@ -289,14 +296,14 @@ class Store:
         passages: Sequence[tuple[int, int, int, int, str]],
     ) -> list[int]:
         """Insert an article and its (paragraph, part, start, end, text) passages; new ids."""
-        self._db.execute(
+        self._run(
             "INSERT INTO articles (id, source, title, date, url, content_hash) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             (row.id, row.source, row.title, row.date, row.url, row.content_hash),
         )
         ids = []
         for paragraph, part, start, end, text in passages:
-            cursor = self._db.execute(
+            cursor = self._run(
                 "INSERT INTO passages (article_id, paragraph, part, start_char, end_char, text) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (row.id, paragraph, part, start, end, text),
@@ -305,23 +312,23 @@ class Store:
         return ids
 
     def move_article(self, article_id: str, source: str) -> None:
-        self._db.execute("UPDATE articles SET source = ? WHERE id = ?", (source, article_id))
+        self._run("UPDATE articles SET source = ? WHERE id = ?", (source, article_id))
 
     def counts(self) -> tuple[int, int]:
         """(articles, passages)."""
-        articles = self._db.execute("SELECT count(*) FROM articles").fetchone()[0]
-        passages = self._db.execute("SELECT count(*) FROM passages").fetchone()[0]
+        articles = self._rows("SELECT count(*) FROM articles")[0][0]
+        passages = self._rows("SELECT count(*) FROM passages")[0][0]
         return articles, passages
 
     def passage_ids(self) -> list[int]:
-        return [r[0] for r in self._db.execute("SELECT id FROM passages ORDER BY id")]
+        return [r[0] for r in self._rows("SELECT id FROM passages ORDER BY id")]
 
     def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
         """The passages with these ids, with their article's fields."""
         found: dict[int, PassageRow] = {}
         for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
+            rows = self._rows(
                 "SELECT p.id, p.article_id, p.paragraph, p.part, p.start_char, p.end_char, p.text,"
                 " a.title, a.source, a.date, a.url"
                 f" FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
@@ -340,7 +347,7 @@ class Store:
         expression = fts_query(text)
         if expression is None:
             return []
-        rows = self._db.execute(
+        rows = self._rows(
             "SELECT rowid, bm25(passages_fts, ?, ?) AS score FROM passages_fts "
             "WHERE passages_fts MATCH ? ORDER BY score LIMIT ?",
             (*weights, expression, limit),
@@ -350,7 +357,7 @@ class Store:
 
     def integrity_check(self) -> str:
         """'ok', or what SQLite found wrong."""
-        rows = self._db.execute("PRAGMA quick_check").fetchall()
+        rows = self._rows("PRAGMA quick_check")
         return "; ".join(r[0] for r in rows)
 
 

@@ -8,6 +8,7 @@ place, so a reader never sees half a file.
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -34,42 +35,66 @@ class VectorIndex:
         return int(self._index.ntotal)
 
     @classmethod
-    def load(cls, path: Path, *, dimension: int, expected_bytes: int | None = None) -> VectorIndex:
-        """Read a vector file, checking it is whole and of the right dimension."""
+    def load(
+        cls,
+        path: Path,
+        *,
+        dimension: int,
+        expected_bytes: int | None = None,
+        expected_crc32: int | None = None,
+    ) -> VectorIndex:
+        """Read a vector file, checking it is whole, unaltered and of the right dimension.
+
+        The file is read once, so a writer replacing it meanwhile cannot mix two versions;
+        ``FileNotFoundError`` means it was replaced before we opened it.
+        """
         import faiss
 
         try:
-            size = path.stat().st_size
+            data = path.read_bytes()
         except FileNotFoundError:
             raise
         except OSError as error:
-            raise IndexCorruptError(f"cannot read {path}: {error.strerror}") from error
-        if expected_bytes is not None and size != expected_bytes:
             raise IndexCorruptError(
-                f"{path} is {size} bytes, the index recorded {expected_bytes}: "
-                "it was cut short or overwritten"
+                f"cannot read {path}: {error.strerror} — rebuild the index"
+            ) from error
+        if expected_bytes is not None and len(data) != expected_bytes:
+            raise IndexCorruptError(
+                f"{path} is {len(data)} bytes, the index recorded {expected_bytes}: "
+                "it was cut short or overwritten — rebuild the index"
+            )
+        # Checked before FAISS reads it: a damaged length field could make FAISS try to
+        # allocate any amount of memory.
+        if expected_crc32 is not None and zlib.crc32(data) != expected_crc32:
+            raise IndexCorruptError(
+                f"{path} does not match its recorded checksum: it was altered — rebuild the index"
             )
         try:
-            index = faiss.read_index(str(path))
+            index = faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8))
         except RuntimeError as error:
-            raise IndexCorruptError(f"{path} is not a readable FAISS file") from error
+            raise IndexCorruptError(
+                f"{path} is not a readable FAISS file — rebuild the index"
+            ) from error
         if index.d != dimension:
             raise IndexCorruptError(
                 f"{path} holds {index.d}-dimensional vectors, the index expects {dimension}"
+                " — rebuild the index"
             )
         return cls(dimension, index)
 
-    def save(self, path: Path) -> int:
-        """Write atomically to ``path``; returns the file's size in bytes."""
+    def save(self, path: Path) -> tuple[int, int]:
+        """Write atomically to ``path``; returns the file's size and CRC-32."""
         import faiss
 
+        data = faiss.serialize_index(self._index).tobytes()
         temporary = path.with_name(path.name + ".tmp")
-        faiss.write_index(self._index, str(temporary))
-        with temporary.open("rb+") as handle:
+        with temporary.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
         _fsync_directory(path.parent)
-        return path.stat().st_size
+        return len(data), zlib.crc32(data)
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids) == 0:
