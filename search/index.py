@@ -48,12 +48,13 @@ __all__ = ["FORMAT_VERSION", "MODES", "Hit", "Index", "IndexStats", "RemoveRepor
 
 FORMAT_VERSION = 1
 MODES = ("hybrid", "dense", "lexical")
-TITLE_CONTEXT = False  # embed passages with their article's title (see docs/QUALITY.md)
+# Tuned on SciFact's train split (docs/QUALITY.md): each lever kept only where it helped.
+TITLE_CONTEXT = True  # embed each passage after its article's title
 _MANIFEST = "manifest.json"
 _STORE = "store.sqlite"
 _LOCK = ".lock"
-_CANDIDATES = 100  # passages each retriever hands to fusion
-HYBRID_FUSION = "rrf"  # "rrf", or "minmax"/"zscore" score fusion weighted as below
+_CANDIDATES = 300  # passages each retriever hands to fusion
+HYBRID_FUSION = "zscore"  # "rrf", or "minmax"/"zscore" score fusion weighted as below
 HYBRID_DENSE_WEIGHT = 0.5
 _EMBED_BATCH = 1024  # passages embedded between progress reports and commit checks
 _COMMIT_PASSAGES = 20_000  # a long run commits at least this often, so a kill loses little

@@ -66,8 +66,8 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
-# Title matches count for more than body matches, as a headline names the story.
-BM25_WEIGHTS = (2.0, 1.0)
+# BM25 weights of the title and the passage text (tuned: docs/QUALITY.md).
+BM25_WEIGHTS = (1.0, 1.0)
 _MAX_QUERY_TERMS = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 

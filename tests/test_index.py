@@ -7,7 +7,6 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 from conftest import FakeEmbedder, write_articles
 
@@ -98,7 +97,7 @@ def test_changed_article_is_reembedded_alone(ix: Index, fake: FakeEmbedder, corp
     fake.embedded.clear()
     report = ix.update([corpus])
     assert (report.added, report.updated, report.unchanged) == (0, 1, 2)
-    assert fake.embedded == ["Drought hit the Bahia cocoa zone."]
+    assert fake.embedded == ["Cocoa review\nDrought hit the Bahia cocoa zone."]
     assert ix.search("drought", k=1, mode="lexical")[0].article_id == "news/cocoa.txt"
     assert ix.search("showers", k=5, mode="lexical") == []
     stats = ix.stats()
@@ -387,7 +386,9 @@ def test_long_runs_commit_in_steps_and_resume(
 def test_vectors_match_a_brute_force_search(ix: Index, fake: FakeEmbedder) -> None:
     hits = ix.search("week cocoa militia", k=5, mode="dense")
     query = fake.embed(["week cocoa militia"])[0]
-    exact = sorted((float(np.dot(query, fake.embed([h.text])[0])) for h in hits), reverse=True)
+    # Passages are embedded after their article's title (TITLE_CONTEXT).
+    embedded = fake.embed([f"{h.title}\n{h.text}" for h in hits])
+    exact = sorted((float(v) for v in embedded @ query), reverse=True)
     assert [round(h.score, 5) for h in hits] == [round(s, 5) for s in exact]
 
 

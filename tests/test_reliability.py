@@ -166,7 +166,9 @@ def listing(ix: Index, query: str = "harbour report") -> tuple[dict[str, Version
     hits = ix.search(query, k=1_000_000, mode="dense")
     embedder = FakeEmbedder()
     if hits:
-        expected = embedder.embed([h.text for h in hits]) @ embedder.embed([query])[0]
+        # Passages are embedded after their article's title (the default title context).
+        texts = [f"{h.title}\n{h.text}" if h.title else h.text for h in hits]
+        expected = embedder.embed(texts) @ embedder.embed([query])[0]
         np.testing.assert_allclose([h.score for h in hits], expected, atol=1e-5)
     rows: dict[str, list[tuple[int, int, str, str]]] = collections.defaultdict(list)
     for hit in hits:
@@ -562,7 +564,8 @@ def _hostile_folder(root: Path) -> Path:
     write("bom.txt", codecs.BOM_UTF8 + b"BOM title\n\nThe lighthouse keeper retired.\n")
     write("utf16.txt", "UTF-16 title\n\nThe glacier retreated.\n".encode("utf-16"))
     write("invalid-utf8.txt", b"Broken bytes\n\nThe mayor said \xc3\x28 the bridge \xff opens.\n")
-    # A 1 MB paragraph of words and no punctuation: 140,000 tokens, 3,500 passages of 40.
+    # A 1 MB paragraph of words and no punctuation: 140,000 tokens in passages of 38 (the
+    # title "Long" and a line break, embedded before each, take 2 of the 40-token window).
     write("long.txt", b"Long\n\n" + " ".join(f"w{i % 997}" for i in range(140_000)).encode())
     lines = [
         json.dumps({"title": "Line one", "text": "The orchard flooded."}),
@@ -663,7 +666,8 @@ def test_hostile_files_are_skipped_with_reasons_and_the_rest_indexed(
         assert {"news/half.jsonl#1", "news/half.jsonl#10", "news/types.json#1"} <= state.keys()
         assert found("tram") == ["news/types.json#7"]  # wrong-typed date and url dropped
         long = state["news/long.txt"][1]
-        assert len(long) == 3_500 and all(len(fake.token_spans(p)) == 40 for p in long)
+        assert len(long) == -(-140_000 // 38)
+        assert all(len(fake.token_spans(p)) == 38 for p in long[:-1])
         assert " ".join(long) == " ".join(f"w{i % 997}" for i in range(140_000))
 
         fake.embedded.clear()

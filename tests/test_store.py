@@ -114,8 +114,10 @@ def test_lexical_search_ranks_best_first_with_higher_scores_better(store: Store)
     [strong] = add(store, article("s"), "Depot strike: the depot burned after the strike.")
     [title] = add(store, article("t", title="Depot strike"), "Officials confirmed it.")
     add(store, article("x"), "Unrelated weather report.")
-    results = store.lexical_search("depot strike", 10)
+    results = store.lexical_search("depot strike", 10, weights=(2.0, 1.0))
     assert [pid for pid, _ in results] == [title, strong, weak]
+    # With the title weighed like the text, the passage naming both words twice wins.
+    assert store.lexical_search("depot strike", 10, weights=(1.0, 1.0))[0][0] == strong
     scores = [score for _, score in results]
     assert scores == sorted(scores, reverse=True)
     assert scores[-1] > 0
