@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -25,8 +26,10 @@ __all__ = [
     "DEFAULT_MODEL",
     "Embedder",
     "SentenceTransformerEmbedder",
+    "export_onnx",
     "load_embedder",
     "model_fingerprint",
+    "onnx_path",
 ]
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
@@ -45,7 +48,11 @@ class Embedder(Protocol):
     name: str
     dimension: int
     fingerprint: str
-    max_tokens: int  # tokens of text that fit the model's window
+
+    @property
+    def max_tokens(self) -> int:
+        """Tokens of text that fit the model's window."""
+        ...
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """The character span of each token of ``text``, special tokens left out."""
@@ -57,6 +64,10 @@ class Embedder(Protocol):
         """Unit-length float32 vectors, one row per text; ``progress(n)`` after each batch."""
         ...
 
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query's vector, as ``embed([text])[0]`` would give it."""
+        ...
+
 
 def load_embedder(model: str | Path | None = None) -> Embedder:
     """The embedder for a model name or local path; ``None`` is the packaged default."""
@@ -64,23 +75,33 @@ def load_embedder(model: str | Path | None = None) -> Embedder:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model, loaded on first use so that opening is cheap."""
+    """A sentence-transformers model, loaded on first use so that opening is cheap.
+
+    Bulk embedding runs the model in PyTorch. A single query runs the same model exported
+    to ONNX, when that export exists in the cache: onnxruntime and tokenizers start in a
+    fraction of the time torch takes to import, and give the same vectors.
+    """
 
     def __init__(self, model: str | Path | None = None) -> None:
         self.name, self.path = _resolve(model)
         self.fingerprint = model_fingerprint(self.path)
         config = _read_json(self.path / "sentence_bert_config.json")
-        window = config.get("max_seq_length") or _read_json(self.path / "config.json").get(
-            "max_position_embeddings", 512
+        self.window = int(
+            config.get("max_seq_length")
+            or _read_json(self.path / "config.json").get("max_position_embeddings", 512)
         )
-        self._tokenizer = _load_tokenizer(self.path)
-        # The window counts the model's special tokens ([CLS], [SEP]) too.
-        self.max_tokens = int(window) - self._tokenizer.num_special_tokens_to_add(False)
         self.dimension = _dimension(self.path)
+        self._tokenizer: Any = None
         self._model: Any = None
+        self._onnx: Any = None
+
+    @property
+    def max_tokens(self) -> int:
+        # The window counts the model's special tokens ([CLS], [SEP]) too.
+        return self.window - self._counting_tokenizer().num_special_tokens_to_add(False)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
-        encoding = self._tokenizer.encode(text, add_special_tokens=False)
+        encoding = self._counting_tokenizer().encode(text, add_special_tokens=False)
         return [(start, end) for start, end in encoding.offsets]
 
     def embed(
@@ -105,6 +126,23 @@ class SentenceTransformerEmbedder:
                 progress(len(rows))
         return out
 
+    def embed_query(self, text: str) -> np.ndarray:
+        """One text's vector, through ONNX when the export is there (no torch import)."""
+        if self._onnx is None and self._model is None:
+            self._onnx = _OnnxModel.open(onnx_path(self.fingerprint), self.path, self.window)
+        if self._onnx:
+            return self._onnx.embed(text)
+        return self.embed([text])[0]
+
+    def _counting_tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            self._tokenizer = _load_tokenizer(self.path)
+            # tokenizer.json may carry the training-time truncation and padding (128
+            # tokens for MiniLM): counting must see every token, and no padding.
+            self._tokenizer.no_truncation()
+            self._tokenizer.no_padding()
+        return self._tokenizer
+
     def _load(self) -> Any:
         if self._model is None:
             _offline()
@@ -120,7 +158,123 @@ class SentenceTransformerEmbedder:
                     f"model {self.name} gives {dimension}-dimensional vectors, "
                     f"its config says {self.dimension}"
                 )
+            # Torch is loaded now anyway: export the model for fast queries, once.
+            export_onnx(self.path, onnx_path(self.fingerprint))
         return self._model
+
+
+def onnx_path(fingerprint: str) -> Path:
+    """Where the ONNX export of the model with this fingerprint is cached."""
+    base = os.environ.get("NEWSSEARCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "newssearch"
+    )
+    return Path(base) / "onnx" / f"{fingerprint}.onnx"
+
+
+def export_onnx(model_path: Path, target: Path) -> bool:
+    """Export a mean- or CLS-pooled transformer, pooling and normalising included, to ONNX.
+
+    Returns whether an export is there afterwards; a model of another shape, or a failed
+    export, only means queries keep using PyTorch.
+    """
+    if target.is_file():
+        return True
+    pooling = _pooling(model_path)
+    if pooling is None:
+        return False
+    try:
+        _export(model_path, target, pooling)
+    except Exception:  # an optimisation, never a reason to fail a run
+        return False
+    return target.is_file()
+
+
+def _pooling(model_path: Path) -> str | None:
+    config = _read_json(model_path / "1_Pooling" / "config.json")
+    modes = [k for k, v in config.items() if k.startswith("pooling_mode_") and v is True]
+    return {"pooling_mode_mean_tokens": "mean", "pooling_mode_cls_token": "cls"}.get(
+        modes[0] if len(modes) == 1 else ""
+    )
+
+
+def _export(model_path: Path, target: Path, pooling: str) -> None:
+    import torch
+    from transformers import AutoModel
+
+    class Pooled(torch.nn.Module):
+        def __init__(self, transformer: Any) -> None:
+            super().__init__()
+            self.transformer = transformer
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            hidden = self.transformer(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            if pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, dim=-1)
+
+    wrapper = Pooled(AutoModel.from_pretrained(str(model_path)).eval()).eval()
+    sample = torch.ones(1, 8, dtype=torch.long)
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    axes = {name: {0: "batch", 1: "tokens"} for name in names}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on shapes it fixes; none apply
+        torch.onnx.export(
+            wrapper,
+            (sample, sample, torch.zeros_like(sample)),
+            str(temporary),
+            input_names=names,
+            output_names=["embedding"],
+            dynamic_axes={**axes, "embedding": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+    os.replace(temporary, target)
+
+
+class _OnnxModel:
+    """Tokenizer plus ONNX session: the query path, with no torch in the process."""
+
+    def __init__(self, session: Any, tokenizer: Any) -> None:
+        self._session = session
+        self._tokenizer = tokenizer
+        self._inputs = {i.name for i in session.get_inputs()}
+
+    @classmethod
+    def open(cls, file: Path, model_path: Path, window: int) -> _OnnxModel | bool:
+        """The model, or False when there is no usable export."""
+        if not file.is_file():
+            return False
+        try:
+            import onnxruntime
+
+            options = onnxruntime.SessionOptions()
+            options.log_severity_level = 3
+            session = onnxruntime.InferenceSession(
+                str(file), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception:  # a damaged cache entry: fall back to torch
+            return False
+        tokenizer = _load_tokenizer(model_path)
+        tokenizer.no_padding()
+        tokenizer.enable_truncation(window)
+        return cls(session, tokenizer)
+
+    def embed(self, text: str) -> np.ndarray:
+        encoding = self._tokenizer.encode(text)
+        feed = {
+            "input_ids": encoding.ids,
+            "attention_mask": encoding.attention_mask,
+            "token_type_ids": encoding.type_ids,
+        }
+        arrays = {k: np.asarray([v], dtype=np.int64) for k, v in feed.items() if k in self._inputs}
+        return np.asarray(self._session.run(None, arrays)[0][0], dtype=np.float32)
 
 
 def model_fingerprint(path: Path) -> str:
@@ -204,10 +358,6 @@ def _load_tokenizer(path: Path) -> Any:
         tokenizer = Tokenizer.from_file(str(file))
     except Exception as error:
         raise ModelError(f"cannot read the tokenizer of {path}: {error}") from error
-    # tokenizer.json may carry the training-time truncation and padding (128 tokens for
-    # MiniLM): counting must see every token, and no padding.
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
     return tokenizer
 
 

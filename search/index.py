@@ -556,7 +556,7 @@ class Index:
             raise QueryError(f"unknown mode {mode!r} — use one of {', '.join(MODES)}")
         if k < 1:
             raise QueryError("k must be at least 1")
-        query_vector = self.embedder.embed([text])[0] if mode != "lexical" else None
+        query_vector = self.embedder.embed_query(text) if mode != "lexical" else None
         return self._read(lambda: self._search_snapshot(text, query_vector, k, mode))
 
     def _read(self, read: Callable[[], _T]) -> _T:

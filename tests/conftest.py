@@ -33,6 +33,9 @@ class FakeEmbedder:
         self.fingerprint = f"{name}-{dimension}"
         self.embedded: list[str] = []  # every text embedded, in order
 
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return [m.span() for m in _WORD.finditer(text)]
 
