@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import need_shared
 
@@ -120,3 +121,42 @@ def test_bbc_headlines_find_their_articles(tmp_path: Path) -> None:
     share = {mode: n / len(articles) for mode, n in found.items()}
     assert share["hybrid"] >= 0.8, share
     assert share["hybrid"] >= max(share["dense"], share["lexical"]) - 0.05, share
+
+
+QUERY_PATH_PROBE = """
+import sys, search
+ix = search.Index.open(sys.argv[1])
+hits = ix.search("Kataib Hezbollah", k=3)
+print(hits[0].text[:49])
+print(sorted(m for m in ("torch", "sentence_transformers", "transformers") if m in sys.modules))
+"""
+
+
+def test_the_query_path_imports_no_torch(seeds_index: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", QUERY_PATH_PROBE, str(seeds_index)], capture_output=True, text=True
+    )
+    assert result.stdout.splitlines() == [DEFINITION, "[]"], result.stderr
+
+
+def test_onnx_and_sentence_transformers_give_the_same_vectors_and_ranking(
+    seeds_index: Path,
+) -> None:
+    texts = [
+        line
+        for line in next(need_shared("seeds").glob("*.txt")).read_text().split("\n")
+        if line.strip()
+    ]
+    queries = ["Kataib Hezbollah", "Who condemned the strikes?", "drone attack on a US base"]
+    with search.Index.open(seeds_index) as ix:
+        embedder = ix.embedder
+        fast = np.stack([embedder.embed_query(q) for q in queries + texts])
+        assert embedder._onnx, "the ONNX export should exist after indexing"
+        reference = embedder.embed(queries + texts)  # sentence-transformers, in torch
+        assert np.min(np.sum(fast * reference, axis=1)) > 0.9999
+        passages = reference[len(queries) :]
+        for row in range(len(queries)):
+            assert (
+                np.argsort(-(passages @ fast[row]))[:10].tolist()
+                == np.argsort(-(passages @ reference[row]))[:10].tolist()
+            )
