@@ -39,6 +39,7 @@ _NOT_MODEL_FILES = {"README.md", ".gitattributes", "data_config.json"}
 _SAMPLE_BLOCKS = 16
 _SAMPLE_SIZE = 1 << 16
 _ENCODE_CHUNK = 256
+DEFAULT_PRECISION = "fp32"  # bulk embedding; "auto" takes bf16 where the CPU has it
 
 
 @runtime_checkable
@@ -82,8 +83,9 @@ class SentenceTransformerEmbedder:
     fraction of the time torch takes to import, and give the same vectors.
     """
 
-    def __init__(self, model: str | Path | None = None) -> None:
+    def __init__(self, model: str | Path | None = None, *, precision: str | None = None) -> None:
         self.name, self.path = _resolve(model)
+        self.precision = _precision(precision)
         self.fingerprint = model_fingerprint(self.path)
         config = _read_json(self.path / "sentence_bert_config.json")
         self.window = int(
@@ -150,6 +152,10 @@ class SentenceTransformerEmbedder:
                 from sentence_transformers import SentenceTransformer
 
                 self._model = SentenceTransformer(str(self.path), device="cpu")
+                if self.precision == "bf16":
+                    import torch
+
+                    self._model.to(torch.bfloat16)
             except Exception as error:  # any failure to load is the model's problem
                 raise ModelError(f"cannot load model {self.name}: {error}") from error
             dimension = self._model.get_embedding_dimension()
@@ -161,6 +167,28 @@ class SentenceTransformerEmbedder:
             # Torch is loaded now anyway: export the model for fast queries, once.
             export_onnx(self.path, onnx_path(self.fingerprint))
         return self._model
+
+
+def bf16_supported() -> bool:
+    """Whether this CPU does bf16 matrix work natively (AVX512-BF16 or AMX)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return bool({"avx512_bf16", "amx_bf16"} & set(line.split()))
+    except OSError:
+        pass
+    return False
+
+
+def _precision(requested: str | None) -> str:
+    """fp32 or bf16: as asked (or $NEWSSEARCH_PRECISION), else bf16 where the CPU has it."""
+    requested = requested or os.environ.get("NEWSSEARCH_PRECISION") or DEFAULT_PRECISION
+    if requested not in ("auto", "fp32", "bf16"):
+        raise ModelError(f"unknown precision {requested!r} — use auto, fp32 or bf16")
+    if requested == "auto":
+        return "bf16" if bf16_supported() else "fp32"
+    return requested
 
 
 def onnx_path(fingerprint: str) -> Path:
