@@ -68,6 +68,7 @@ def main() -> None:
         "--bbc", type=Path, default=HERE.parents[1] / "shared/data/bbc_news/bbc_news.jsonl.gz"
     )
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--index-rounds", type=int, default=2)
     parser.add_argument("--skip-indexing", action="store_true")
     args = parser.parse_args()
     python = sys.executable
@@ -80,7 +81,7 @@ def main() -> None:
         # Indexing, side by side (the plain recipe first, then ours, then both again).
         if not args.skip_indexing:
             ours, plain = [], []
-            for round_ in range(2 if args.rounds > 1 else 1):
+            for round_ in range(args.index_rounds):
                 plain.append(run([python, "-c", PLAIN_INDEX, str(args.bbc), str(plain_file)]))
                 target = work / f"index-{round_}"
                 ours.append(

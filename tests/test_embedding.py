@@ -55,3 +55,17 @@ def test_unknown_models_are_model_errors(name: str) -> None:
 def test_folder_that_is_not_a_model(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not a sentence-transformers model folder"):
         load_embedder(tmp_path)
+
+
+def test_precision_is_chosen_from_the_cpu_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from search import embedding
+
+    monkeypatch.setattr(embedding, "bf16_supported", lambda: False)
+    assert embedding._precision("auto") == "fp32"
+    monkeypatch.setattr(embedding, "bf16_supported", lambda: True)
+    assert embedding._precision("auto") == "bf16"
+    assert embedding._precision("fp32") == "fp32"
+    monkeypatch.setenv("NEWSSEARCH_PRECISION", "fp32")
+    assert embedding._precision(None) == "fp32"
+    with pytest.raises(ModelError, match="unknown precision"):
+        embedding._precision("fp8")

@@ -17,6 +17,7 @@ import pytest
 from conftest import need_shared
 
 import search
+from search.embedding import SentenceTransformerEmbedder
 
 pytestmark = pytest.mark.slow
 
@@ -152,7 +153,8 @@ def test_onnx_and_sentence_transformers_give_the_same_vectors_and_ranking(
         embedder = ix.embedder
         fast = np.stack([embedder.embed_query(q) for q in queries + texts])
         assert embedder._onnx, "the ONNX export should exist after indexing"
-        reference = embedder.embed(queries + texts)  # sentence-transformers, in torch
+        # sentence-transformers in torch, at the same precision as the export (fp32).
+        reference = SentenceTransformerEmbedder(precision="fp32").embed(queries + texts)
         assert np.min(np.sum(fast * reference, axis=1)) > 0.9999
         passages = reference[len(queries) :]
         for row in range(len(queries)):
