@@ -130,7 +130,9 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         """One text's vector, through ONNX when the export is there (no torch import)."""
-        if self._onnx is None and self._model is None:
+        # The export, when there is one, serves every query, so a query is embedded the
+        # same way in an indexing process (model loaded, maybe in bf16) as in a fresh one.
+        if self._onnx is None:
             self._onnx = _OnnxModel.open(onnx_path(self.fingerprint), self.path, self.window)
         if self._onnx:
             return self._onnx.embed(text)
@@ -165,7 +167,8 @@ class SentenceTransformerEmbedder:
                     f"its config says {self.dimension}"
                 )
             # Torch is loaded now anyway: export the model for fast queries, once.
-            export_onnx(self.path, onnx_path(self.fingerprint))
+            if export_onnx(self.path, onnx_path(self.fingerprint)) and not self._onnx:
+                self._onnx = None  # look for the export again at the next query
         return self._model
 
 
