@@ -349,13 +349,14 @@ class Index:
         plan.skipped += skips
         current: set[str] = set()
         for article in articles:
-            owner = claimed.get(article.id) or self._other_owner(article.id, path, found)
+            row = self._store.article(article.id)
+            owner = claimed.get(article.id) or _other_owner(row, path, found)
             if owner is not None:
                 plan.skipped.append(Skip(path, "duplicate id", f"{article.id} is also in {owner}"))
                 continue
             claimed[article.id] = path
             current.add(article.id)
-            self._plan_article(plan, article, path)
+            self._plan_article(plan, article, row, path)
         if skips:
             # Some records could not be read: keep the articles they were, and read the
             # file again next run rather than record it as done.
@@ -364,18 +365,11 @@ class Index:
         plan.removals += sorted(set(before) - current)
         plan.sources.append((len(plan.changes) - 1, path, status.st_size, status.st_mtime_ns))
 
-    def _other_owner(self, article_id: str, path: str, found: set[str]) -> str | None:
-        """The file that already holds this article id, if it is another file still there."""
-        row = self._store.article(article_id)
-        if row is None or row.source == path:
-            return None
-        if row.source in found or os.path.exists(row.source):
-            return row.source
-        return None  # its old file is gone: the article has moved here
-
-    def _plan_article(self, plan: _Plan, article: Article, path: str) -> None:
+    def _plan_article(
+        self, plan: _Plan, article: Article, row: ArticleRow | None, path: str
+    ) -> None:
+        """Plan one article read from ``path``; ``row`` is what the index holds under its id."""
         digest = _content_hash(article)
-        row = self._store.article(article.id)
         if row is not None and row.content_hash == digest:
             plan.unchanged += 1
             if row.source != path:
@@ -383,25 +377,22 @@ class Index:
             return
         if row is not None:
             plan.updated += 1
-        context = self._title_context(article.title)
-        spans = _passages(article, self.embedder, self._passage_budget(context))
+        context, budget = self._context_and_budget(article.title)
+        spans = _passages(article, self.embedder, budget)
         plan.changes.append(_Change(article, digest, spans, context))
 
-    def _title_context(self, title: str) -> str:
-        """The title as embedded before each passage: at most a quarter of the window."""
-        if self._meta.get("title_context") != "1" or not title.strip():
-            return ""
+    def _context_and_budget(self, title: str) -> tuple[str, int]:
+        """The title as embedded before each passage (at most a quarter of the window), and
+        the tokens left for the passage beside it."""
+        title_context, budget = _settings(self._meta)
+        if not title_context or not title.strip():
+            return "", budget
         spans = self.embedder.token_spans(title)
         limit = self.embedder.max_tokens // 4
-        return title if len(spans) <= limit else title[: spans[limit - 1][1]]
-
-    def _passage_budget(self, context: str) -> int:
-        budget = int(self._meta.get("passage_tokens", self.embedder.max_tokens))
-        if context:
-            # The title and a line break share the window with the passage.
-            room = self.embedder.max_tokens - len(self.embedder.token_spans(context)) - 1
-            budget = min(budget, room)
-        return budget
+        used = min(len(spans), limit)
+        context = title if len(spans) <= limit else title[: spans[limit - 1][1]]
+        # The title and a line break share the window with the passage.
+        return context, min(budget, self.embedder.max_tokens - used - 1)
 
     def _embed_and_commit(self, plan: _Plan, progress: Progress | None) -> tuple[int, int]:
         """Embed the planned changes batch by batch, committing every so often."""
@@ -597,6 +588,7 @@ class Index:
             return self._store.get_meta(), *self._store.counts(), self._load_vectors().count
 
         meta, articles, passages, vectors = self._read(read)
+        title_context, passage_tokens = _settings(meta)
         size = _folder_size(self.path)
         return IndexStats(
             path=str(self.path),
@@ -609,8 +601,8 @@ class Index:
             format_version=int(meta["format_version"]),
             generation=int(meta["generation"]),
             size_bytes=size,
-            title_context=meta.get("title_context") == "1",
-            passage_tokens=int(meta.get("passage_tokens", meta["max_tokens"])),
+            title_context=title_context,
+            passage_tokens=passage_tokens,
         )
 
     def _load_vectors(self) -> VectorIndex:
@@ -647,6 +639,7 @@ class Index:
         meta = self._store.get_meta()
         if articles is None or passages is None:
             articles, passages = self._store.counts()
+        title_context, passage_tokens = _settings(meta)
         manifest = {
             "format": "newssearch-index",
             "format_version": FORMAT_VERSION,
@@ -662,10 +655,7 @@ class Index:
                 "kind": "flat-ip",
                 "count": int(meta["vectors_count"]),
             },
-            "settings": {
-                "title_context": meta.get("title_context") == "1",
-                "passage_tokens": int(meta.get("passage_tokens", meta["max_tokens"])),
-            },
+            "settings": {"title_context": title_context, "passage_tokens": passage_tokens},
             "counts": {"articles": articles, "passages": passages},
             "generation": int(meta["generation"]),
             "updated": meta.get("updated", meta.get("created")),
@@ -681,6 +671,20 @@ def fuse(
         return reciprocal_rank_fusion([dense, lexical])
     weights = [HYBRID_DENSE_WEIGHT, 1.0 - HYBRID_DENSE_WEIGHT]
     return score_fusion([dense, lexical], weights=weights, normalization=HYBRID_FUSION)
+
+
+def _settings(meta: dict[str, str]) -> tuple[bool, int]:
+    """The index's (title context, passage tokens), as recorded when it was created."""
+    return meta.get("title_context") == "1", int(meta.get("passage_tokens", meta["max_tokens"]))
+
+
+def _other_owner(row: ArticleRow | None, path: str, found: set[str]) -> str | None:
+    """The file that already holds this article, if it is another file still there."""
+    if row is None or row.source == path:
+        return None
+    if row.source in found or os.path.exists(row.source):
+        return row.source
+    return None  # its old file is gone: the article has moved here
 
 
 def _embedder_for(model: str | Path | Embedder | None) -> Embedder:
