@@ -38,7 +38,12 @@ _DEFAULT_ALIASES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "default"}
 _NOT_MODEL_FILES = {"README.md", ".gitattributes", "data_config.json"}
 _SAMPLE_BLOCKS = 16
 _SAMPLE_SIZE = 1 << 16
-_ENCODE_CHUNK = 256
+# A forward pass holds up to this many tokens (rows x the longest row). On 2 cores, batches
+# of like token length under this budget ran 4% faster than 32 rows each, and 10% faster
+# than sentence-transformers' batching (sorted by characters, so padded ~18% more).
+_TOKEN_BUDGET = 4096
+_MAX_ROWS = 256
+_FP32_ATTENTION = "newssearch_sdpa_fp32"
 DEFAULT_PRECISION = "auto"  # bf16 where the CPU does it natively (SciFact: docs/QUALITY.md)
 
 
@@ -93,7 +98,9 @@ class SentenceTransformerEmbedder:
             or _read_json(self.path / "config.json").get("max_position_embeddings", 512)
         )
         self.dimension = _dimension(self.path)
+        self._lowercase = bool(config.get("do_lower_case"))
         self._tokenizer: Any = None
+        self._window_tok: Any = None
         self._model: Any = None
         self._onnx: Any = None
 
@@ -109,24 +116,33 @@ class SentenceTransformerEmbedder:
     def embed(
         self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
+        import torch
+
         model = self._load()
-        out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        # Longest first, in chunks, so that batches hold texts of like length and the
-        # progress callback moves steadily.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        for first in range(0, len(order), _ENCODE_CHUNK):
-            rows = order[first : first + _ENCODE_CHUNK]
-            vectors = model.encode(
-                [texts[i] for i in rows],
-                batch_size=32,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-            out[rows] = vectors
-            if progress is not None:
-                progress(len(rows))
-        return out
+        # A text met twice (a wire story filed under two names) is embedded once.
+        slots: dict[str, int] = {}
+        rows_of = np.fromiter((slots.setdefault(t, len(slots)) for t in texts), np.int64)
+        distinct = list(slots)
+        out = np.empty((len(distinct), self.dimension), dtype=np.float32)
+        encodings = self._window_tokenizer().encode_batch(list(self._cased(distinct)))
+        lengths = [len(encoding.ids) for encoding in encodings]
+        # Longest first, in batches of texts of one token length (nearly: a batch pads only
+        # to its own longest), as many rows as fit a token budget.
+        order = sorted(range(len(distinct)), key=lambda i: -lengths[i])
+        first = 0
+        with torch.inference_mode():
+            while first < len(order):
+                rows = order[first : first + _batch_rows(lengths[order[first]])]
+                first += len(rows)
+                features = _features([encodings[i] for i in rows], lengths[rows[0]])
+                vectors = model.forward(features)["sentence_embedding"].float()
+                # Normalised in fp32 whatever the model's precision.
+                out[rows] = torch.nn.functional.normalize(vectors, dim=-1).numpy()
+                if progress is not None:
+                    progress(len(rows))
+        if progress is not None and len(texts) > len(distinct):
+            progress(len(texts) - len(distinct))
+        return out[rows_of]
 
     def embed_query(self, text: str) -> np.ndarray:
         """One text's vector, through ONNX when the export is there (no torch import)."""
@@ -135,8 +151,20 @@ class SentenceTransformerEmbedder:
         if self._onnx is None:
             self._onnx = _OnnxModel.open(onnx_path(self.fingerprint), self.path, self.window)
         if self._onnx:
-            return self._onnx.embed(text)
+            return self._onnx.embed(self._cased([text])[0])
         return self.embed([text])[0]
+
+    def _cased(self, texts: Sequence[str]) -> Sequence[str]:
+        # sentence-transformers lowercases before tokenizing where the model's config says so.
+        return [text.lower() for text in texts] if self._lowercase else texts
+
+    def _window_tokenizer(self) -> Any:
+        """The tokenizer as the model sees text: special tokens added, cut to the window."""
+        if self._window_tok is None:
+            self._window_tok = _load_tokenizer(self.path)
+            self._window_tok.no_padding()
+            self._window_tok.enable_truncation(self.window)
+        return self._window_tok
 
     def _counting_tokenizer(self) -> Any:
         if self._tokenizer is None:
@@ -151,13 +179,7 @@ class SentenceTransformerEmbedder:
         if self._model is None:
             _offline()
             try:
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(str(self.path), device="cpu")
-                if self.precision == "bf16":
-                    import torch
-
-                    self._model.to(torch.bfloat16)
+                self._model = _load_sentence_transformer(self.path, self.precision)
             except Exception as error:  # any failure to load is the model's problem
                 raise ModelError(f"cannot load model {self.name}: {error}") from error
             dimension = self._model.get_embedding_dimension()
@@ -170,6 +192,68 @@ class SentenceTransformerEmbedder:
             if export_onnx(self.path, onnx_path(self.fingerprint)) and not self._onnx:
                 self._onnx = None  # look for the export again at the next query
         return self._model
+
+
+def _load_sentence_transformer(path: Path, precision: str) -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    if precision == "fp32":
+        return SentenceTransformer(str(path), device="cpu")
+    import torch
+
+    # bf16 for the matrix products; attention stays in fp32, where PyTorch's CPU kernel runs
+    # short passages faster than in bf16 (12% of the whole encode, measured here).
+    try:
+        model = SentenceTransformer(
+            str(path), device="cpu", model_kwargs={"attn_implementation": _fp32_attention()}
+        )
+    except (ValueError, ImportError):  # an architecture without pluggable attention
+        model = SentenceTransformer(str(path), device="cpu")
+    return model.to(torch.bfloat16)
+
+
+def _fp32_attention() -> str:
+    """Register an attention function that computes in fp32 whatever its inputs' precision."""
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    def attention(
+        module: Any, query: Any, key: Any, value: Any, mask: Any, **kwargs: Any
+    ) -> tuple[Any, Any]:
+        if mask is not None and mask.is_floating_point():
+            mask = mask.float()
+        output, weights = sdpa_attention_forward(
+            module, query.float(), key.float(), value.float(), mask, **kwargs
+        )
+        return output.to(query.dtype), weights
+
+    AttentionInterface.register(_FP32_ATTENTION, attention)
+    AttentionMaskInterface.register(_FP32_ATTENTION, sdpa_mask)
+    return _FP32_ATTENTION
+
+
+def _batch_rows(longest: int) -> int:
+    return max(1, min(_MAX_ROWS, _TOKEN_BUDGET // max(longest, 1)))
+
+
+def _features(encodings: Sequence[Any], width: int) -> dict[str, Any]:
+    """The model's input tensors for a batch of tokenized texts, padded to ``width``."""
+    import torch
+
+    ids = np.zeros((len(encodings), width), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    types = np.zeros_like(ids)
+    for row, encoding in enumerate(encodings):
+        n = len(encoding.ids)
+        ids[row, :n] = encoding.ids
+        mask[row, :n] = 1
+        types[row, :n] = encoding.type_ids
+    return {
+        "input_ids": torch.from_numpy(ids),
+        "attention_mask": torch.from_numpy(mask),
+        "token_type_ids": torch.from_numpy(types),
+    }
 
 
 def bf16_supported() -> bool:

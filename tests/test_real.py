@@ -153,8 +153,8 @@ def test_onnx_and_sentence_transformers_give_the_same_vectors_and_ranking(
         embedder = ix.embedder
         fast = np.stack([embedder.embed_query(q) for q in queries + texts])
         assert embedder._onnx, "the ONNX export should exist after indexing"
-        # sentence-transformers in torch, at the same precision as the export (fp32).
-        reference = SentenceTransformerEmbedder(precision="fp32").embed(queries + texts)
+        # sentence-transformers' own encode, at the precision of the export (fp32).
+        reference = sentence_transformers_encode(queries + texts)
         assert np.min(np.sum(fast * reference, axis=1)) > 0.9999
         passages = reference[len(queries) :]
         for row in range(len(queries)):
@@ -162,3 +162,35 @@ def test_onnx_and_sentence_transformers_give_the_same_vectors_and_ranking(
                 np.argsort(-(passages @ fast[row]))[:10].tolist()
                 == np.argsort(-(passages @ reference[row]))[:10].tolist()
             )
+
+
+def sentence_transformers_encode(texts: list[str]) -> np.ndarray:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(SentenceTransformerEmbedder().path), device="cpu")
+    return model.encode(texts, batch_size=32, normalize_embeddings=True)
+
+
+@pytest.mark.slow
+def test_bulk_embedding_matches_sentence_transformers_at_either_precision() -> None:
+    """Our batching (by token length, repeats once) gives sentence-transformers' vectors."""
+    records = gzip.open(need_shared("data", "bbc_news", "bbc_news.jsonl.gz"), "rt")
+    articles = [json.loads(line) for _, line in zip(range(40), records, strict=False)]
+    texts = [f"{a['title']}\n{p}" for a in articles for p in a["text"].split("\n\n")][:300]
+    texts += texts[:20]  # repeats come back identical
+    reference = sentence_transformers_encode(texts)
+    for precision, least in (("fp32", 0.9999), ("bf16", 0.99)):
+        reported: list[int] = []
+        vectors = SentenceTransformerEmbedder(precision=precision).embed(
+            texts, progress=reported.append
+        )
+        assert sum(reported) == len(texts)
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+        assert np.min(np.sum(vectors * reference, axis=1)) > least, precision
+        assert np.array_equal(vectors[-20:], vectors[:20])
+        for query in reference[
+            :5
+        ]:  # each text's nearest neighbours, as sentence-transformers has them
+            ours = np.argsort(-(vectors @ query))[:5]
+            theirs = np.argsort(-(reference @ query))[:5]
+            assert len(set(ours) & set(theirs)) >= 4, precision
