@@ -56,7 +56,7 @@ _LOCK = ".lock"
 _CANDIDATES = 300  # passages each retriever hands to fusion
 HYBRID_FUSION = "zscore"  # "rrf", or "minmax"/"zscore" score fusion weighted as below
 HYBRID_DENSE_WEIGHT = 0.5
-_EMBED_BATCH = 1024  # passages embedded between progress reports and commit checks
+_EMBED_BATCH = 4096  # passages embedded together: sorted by length, repeats embedded once
 _COMMIT_PASSAGES = 20_000  # a long run commits at least this often, so a kill loses little
 _COMMIT_SECONDS = 120.0
 
@@ -98,6 +98,8 @@ class IndexStats:
     size_bytes: int
     title_context: bool
     passage_tokens: int
+    vector_layout: str = "flat"
+    compact: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,11 +201,13 @@ class Index:
         model: str | Path | Embedder | None = None,
         title_context: bool = TITLE_CONTEXT,
         passage_tokens: int | None = None,
+        compact: bool = False,
     ) -> Index:
         """Create an empty index at ``path`` (a new or empty-of-index directory).
 
         ``title_context`` embeds each passage with its article's title before it;
-        ``passage_tokens`` caps a passage's length (default: the model's window).
+        ``passage_tokens`` caps a passage's length (default: the model's window);
+        ``compact`` stores vectors as 8-bit scalars, a quarter of the memory and disk.
         """
         path = Path(path)
         embedder = _embedder_for(model)
@@ -219,7 +223,7 @@ class Index:
             for leftover in path.glob(_STORE + "*"):
                 leftover.unlink()
             store = Store.open(path / _STORE, create=True)
-            empty = VectorIndex(embedder.dimension)
+            empty = VectorIndex.empty(embedder.dimension, compact=compact)
             name = "vectors.0.faiss"
             size, checksum = empty.save(path / name)
             with store.transaction():
@@ -232,11 +236,13 @@ class Index:
                         "max_tokens": str(embedder.max_tokens),
                         "passage_tokens": str(min(passage_tokens or 10**9, embedder.max_tokens)),
                         "title_context": "1" if title_context else "0",
+                        "compact": "1" if compact else "0",
                         "generation": "0",
                         "vectors_file": name,
                         "vectors_bytes": str(size),
                         "vectors_crc32": str(checksum),
                         "vectors_count": "0",
+                        **_layout_meta(empty),
                         "created": _now(),
                     }
                 )
@@ -246,16 +252,30 @@ class Index:
 
     @classmethod
     def open_or_create(
-        cls, path: str | Path, *, model: str | Path | Embedder | None = None
+        cls,
+        path: str | Path,
+        *,
+        model: str | Path | Embedder | None = None,
+        compact: bool | None = None,
     ) -> Index:
-        """Open the index at ``path``, creating it if there is none."""
+        """Open the index at ``path``, creating it if there is none.
+
+        ``compact`` is for a new index; an existing one must already be of that kind.
+        """
         if not (Path(path) / _MANIFEST).exists():
             try:
-                return cls.create(path, model=model)
+                return cls.create(path, model=model, compact=bool(compact))
             except InputError:
                 if not (Path(path) / _MANIFEST).exists():
                     raise  # not a lost race with another creator
-        return cls.open(path, model=model)
+        index = cls.open(path, model=model)
+        if compact is not None and compact != (index._meta.get("compact") == "1"):
+            index.close()
+            raise InputError(
+                f"the index at {path} was created {'without' if compact else 'with'} --compact;"
+                " it applies when an index is made — build a new one with --index"
+            )
+        return index
 
     def close(self) -> None:
         self._store.close()
@@ -488,6 +508,10 @@ class Index:
                         np.asarray(new_ids, dtype=np.int64),
                         np.concatenate([c.vectors for c in changes if c.vectors is not None]),
                     )
+                # Exact while small, IVF when large: rebuilt when the size calls for it.
+                vectors = self._vectors = vectors.replanned(
+                    compact=self._meta.get("compact") == "1"
+                )
                 articles, passages = self._store.counts()
                 if vectors.count != passages:
                     raise IndexCorruptError(
@@ -502,6 +526,7 @@ class Index:
                         "vectors_bytes": str(size),
                         "vectors_crc32": str(checksum),
                         "vectors_count": str(vectors.count),
+                        **_layout_meta(vectors),
                         "updated": _now(),
                     }
                 )
@@ -584,17 +609,18 @@ class Index:
         return dense, self._store.lexical_search(text, depth) if lexical else []
 
     def stats(self) -> IndexStats:
-        def read() -> tuple[dict[str, str], int, int, int]:
-            return self._store.get_meta(), *self._store.counts(), self._load_vectors().count
+        def read() -> tuple[dict[str, str], int, int, VectorIndex]:
+            return self._store.get_meta(), *self._store.counts(), self._load_vectors()
 
         meta, articles, passages, vectors = self._read(read)
+        layout = vectors.layout
         title_context, passage_tokens = _settings(meta)
         size = _folder_size(self.path)
         return IndexStats(
             path=str(self.path),
             articles=articles,
             passages=passages,
-            vectors=vectors,
+            vectors=vectors.count,
             model=meta["model"],
             dimension=int(meta["dimension"]),
             fingerprint=meta["fingerprint"],
@@ -603,6 +629,8 @@ class Index:
             size_bytes=size,
             title_context=title_context,
             passage_tokens=passage_tokens,
+            vector_layout=layout.kind,
+            compact=meta.get("compact") == "1",
         )
 
     def _load_vectors(self) -> VectorIndex:
@@ -614,6 +642,7 @@ class Index:
                 dimension=int(meta["dimension"]),
                 expected_bytes=int(meta["vectors_bytes"]),
                 expected_crc32=int(meta["vectors_crc32"]) if "vectors_crc32" in meta else None,
+                trained_on=int(meta.get("vectors_trained", "0")),
             )
             self._vectors_generation = meta["generation"]
             if self._vectors.count != int(meta["vectors_count"]):
@@ -652,10 +681,14 @@ class Index:
             },
             "vectors": {
                 "file": meta["vectors_file"],
-                "kind": "flat-ip",
                 "count": int(meta["vectors_count"]),
+                **_layout_record(meta),
             },
-            "settings": {"title_context": title_context, "passage_tokens": passage_tokens},
+            "settings": {
+                "title_context": title_context,
+                "passage_tokens": passage_tokens,
+                "compact": meta.get("compact") == "1",
+            },
             "counts": {"articles": articles, "passages": passages},
             "generation": int(meta["generation"]),
             "updated": meta.get("updated", meta.get("created")),
@@ -671,6 +704,27 @@ def fuse(
         return reciprocal_rank_fusion([dense, lexical])
     weights = [HYBRID_DENSE_WEIGHT, 1.0 - HYBRID_DENSE_WEIGHT]
     return score_fusion([dense, lexical], weights=weights, normalization=HYBRID_FUSION)
+
+
+def _layout_meta(vectors: VectorIndex) -> dict[str, str]:
+    layout = vectors.layout
+    return {
+        "vectors_layout": layout.kind,
+        "vectors_lists": str(layout.lists),
+        "vectors_probes": str(layout.probes),
+        "vectors_trained": str(vectors.trained_on),
+    }
+
+
+def _layout_record(meta: dict[str, str]) -> dict[str, Any]:
+    """The vector index's type, as the manifest records it."""
+    kind = meta.get("vectors_layout", "flat")
+    record: dict[str, Any] = {"kind": kind, "metric": "inner product"}
+    if kind.startswith("ivf"):
+        record.update(lists=int(meta["vectors_lists"]), probes=int(meta["vectors_probes"]))
+    if kind != "flat":
+        record["trained_on"] = int(meta.get("vectors_trained", "0"))
+    return record
 
 
 def _settings(meta: dict[str, str]) -> tuple[bool, int]:

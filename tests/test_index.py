@@ -427,6 +427,7 @@ def test_title_context_is_embedded_and_fits_the_window(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "ix" / "manifest.json").read_text())["settings"] == {
         "title_context": True,
         "passage_tokens": 40,
+        "compact": False,
     }
 
 
@@ -439,3 +440,45 @@ def test_passage_tokens_caps_passage_length(tmp_path: Path, fake: FakeEmbedder) 
         assert all(len(fake.token_spans(text)) <= 16 for text in fake.embedded)
     with pytest.raises(InputError, match="at least 16"):
         Index.create(tmp_path / "other", model=fake, passage_tokens=3)
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_large_index_switches_to_ivf_and_stays_correct_under_updates(
+    tmp_path: Path, fake: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, compact: bool
+) -> None:
+    import search.vectors
+
+    monkeypatch.setattr(search.vectors, "EXACT_LIMIT", 100)
+    monkeypatch.setattr(search.vectors, "_MIN_PROBES", 64)  # probe every list: exact answers
+    words = [f"topic{i}" for i in range(40)]
+    stories = {
+        f"s{n}.txt": f"Story {n}\n\n"
+        + "\n\n".join(f"{words[(n + p) % 40]} {words[(3 * n + p) % 40]} report" for p in range(4))
+        for n in range(30)
+    }
+    folder = write_articles(tmp_path / "big", stories)
+    manifest = tmp_path / "ix" / "manifest.json"
+    with Index.create(tmp_path / "ix", model=fake, compact=compact) as index:
+        index.update([folder])  # 120 paragraphs: over the limit
+        stats = index.stats()
+        assert stats.vector_layout == ("ivf-sq8" if compact else "ivf")
+        assert stats.passages == stats.vectors == 120
+        recorded = json.loads(manifest.read_text())["vectors"]
+        assert recorded["kind"] == stats.vector_layout and recorded["trained_on"] == 120
+        top = index.search("topic7 topic21", k=1, mode="dense")[0]
+        # Remove articles until the index is small again: it goes back to exact.
+        for n in range(30):
+            (folder / f"s{n}.txt").unlink() if n % 3 else None
+        report = index.update([folder])
+        assert report.removed == 20
+        stats = index.stats()
+        assert stats.passages == stats.vectors == 40  # under half the limit
+        assert stats.vector_layout == ("flat-sq8" if compact else "flat")
+        assert json.loads(manifest.read_text())["vectors"]["kind"] == stats.vector_layout
+        hits = index.search("topic7 topic21", k=50, mode="dense")
+        assert {h.article_id for h in hits} <= {f"big/s{n}.txt" for n in range(0, 30, 3)}
+    with Index.open(tmp_path / "ix", model=fake) as again:
+        assert again.stats().vector_layout == stats.vector_layout
+        assert top.article_id  # found while the index was IVF
+    with pytest.raises(InputError, match="--compact"):
+        Index.open_or_create(tmp_path / "ix", model=fake, compact=not compact)
