@@ -75,7 +75,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--index-rounds", type=int, default=2)
     parser.add_argument("--skip-indexing", action="store_true")
-    parser.add_argument("--sizes", type=int, nargs="*", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument(
+        "--sizes", type=int, nargs="*", default=[50_000, 100_000, 300_000, 1_000_000]
+    )
     parser.add_argument("--skip-scale", action="store_true")
     parser.add_argument("--work", type=Path, default=Path.home() / ".cache/newssearch/bench")
     args = parser.parse_args()

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from charset_normalizer import from_bytes
-
 from .errors import InputError
 
 __all__ = [
@@ -299,6 +297,8 @@ def _decode_bytes(data: bytes) -> str:
 def _guess_encoding(data: bytes) -> str | None:
     if _plausible_cp1252(data):
         return "cp1252"
+    from charset_normalizer import from_bytes  # only for files that are not UTF-8
+
     matches = list(from_bytes(data))
     if not matches:
         return None

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -572,8 +573,35 @@ class Index:
             raise QueryError(f"unknown mode {mode!r} — use one of {', '.join(MODES)}")
         if k < 1:
             raise QueryError("k must be at least 1")
-        query_vector = self.embedder.embed_query(text) if mode != "lexical" else None
+        query_vector = None
+        if mode != "lexical":
+            query_vector = self._embed_while_loading(text)
         return self._read(lambda: self._search_snapshot(text, query_vector, k, mode))
+
+    def _embed_while_loading(self, text: str) -> np.ndarray:
+        """The query's vector. In a fresh process the model's session takes longer to start
+        than the vector file takes to load, so the file is read meanwhile, in this thread."""
+        embedder = self.embedder
+        if self._vectors is not None:
+            return embedder.embed_query(text)
+        result: list[np.ndarray] = []
+        failure: list[BaseException] = []
+
+        def embed() -> None:
+            try:
+                result.append(embedder.embed_query(text))
+            except BaseException as error:  # raised again in the caller's thread
+                failure.append(error)
+
+        worker = threading.Thread(target=embed, name="newssearch-embed-query")
+        worker.start()
+        try:
+            self._read(self._load_vectors)
+        finally:
+            worker.join()
+        if failure:
+            raise failure[0]
+        return result[0]
 
     def _read(self, read: Callable[[], _T]) -> _T:
         """Run ``read`` on a consistent snapshot of the index."""

@@ -27,16 +27,17 @@ from .errors import IndexCorruptError
 
 __all__ = ["EXACT_LIMIT", "KINDS", "Layout", "VectorIndex", "plan_layout"]
 
-# Measured by scripts/bench.py on this project's 2-core machine: an exact scan of 100k
-# vectors takes about 7 ms a query, of 1M about 70 ms; IVF at the settings below keeps
-# recall@10 >= 0.95 for a few ms at any size up to 1M.
-EXACT_LIMIT = 100_000
+# Measured by scripts/bench.py on this project's 2-core machine (README: Scale): an exact
+# scan takes about 15 ms a query at 100k vectors and 140 ms at 1M, so it is kept only
+# while it stays under half the 15 ms aim. IVF with the lists and probes below answered in
+# 0.7 ms (40k real news passages, recall@10 0.989) to 5 ms (1M, recall@10 0.98).
+EXACT_LIMIT = 50_000
 KINDS = ("flat", "flat-sq8", "ivf", "ivf-sq8")
 _POINTS_PER_LIST = 64  # k-means training sample per IVF list
 _MIN_POINTS_PER_LIST = 39  # fewer, and FAISS warns that the clustering is poor
 _SQ_SAMPLE = 65_536  # vectors that an exact compact index learns its value ranges from
 _PROBE_FRACTION = 16  # a query scans 1/16 of the lists, and at least _MIN_PROBES
-_MIN_PROBES = 16
+_MIN_PROBES = 64
 _REPLAN_FACTOR = 4  # rebuild once the size is 4x, or a quarter, of what it was trained on
 
 
@@ -62,7 +63,7 @@ def plan_layout(count: int, *, compact: bool = False) -> Layout:
     suffix = "-sq8" if compact else ""
     if count < EXACT_LIMIT:
         return Layout("flat" + suffix)
-    # About sqrt(n) lists, a power of two: 256 at 100k, 1,024 at 1M.
+    # About sqrt(n) lists, a power of two: 256 at 50k, 1,024 at 1M.
     lists = 1 << max(8, min(16, round(math.log2(math.sqrt(count)))))
     lists = max(1, min(lists, count // _MIN_POINTS_PER_LIST))  # k-means needs the points
     probes = min(lists, max(_MIN_PROBES, lists // _PROBE_FRACTION))
