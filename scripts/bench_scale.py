@@ -57,7 +57,11 @@ def run(data: Path, sizes: list[int], work: Path) -> list[str]:
     for kind in ("ivf", "flat-sq8", "ivf-sq8"):
         layout = Layout(kind, planned.lists, planned.probes) if "ivf" in kind else Layout(kind)
         result = measure(base, queries, layout)
-        line = f"REAL recall@10 {kind} ({describe(layout)}): {result['recall']:.3f}"
+        line = (
+            f"REAL recall@10 {kind} ({describe(layout)}): {result['recall']:.3f}; "
+            f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms "
+            f"(exact {result['exact_p50']:.1f} ms); {result['bytes'] / len(base):.0f} bytes/vector"
+        )
         print(line, flush=True)
         summary.append(line)
     for size in sizes:

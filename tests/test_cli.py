@@ -142,3 +142,16 @@ def test_corrupt_index(run, indexed: Path, tmp_path: Path) -> None:
     (tmp_path / "index" / "manifest.json").write_text("{not json")
     result = run("query", "x")
     assert result.exit_code == 5 and "manifest.json is unreadable" in result.stderr
+
+
+def test_compact_is_chosen_when_an_index_is_made(run, tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "news", STORIES)
+    assert run("index", folder, "--compact").exit_code == 0
+    info = run("info")
+    assert "vectors      3, exact search over 8-bit vectors" in info.stdout
+    assert json.loads(run("info", "--json").stdout)["vector_layout"] == "flat-sq8"
+    assert run("query", "Kataib Hezbollah", "-k", "1", "--mode", "dense").exit_code == 0
+    assert run("index", folder).exit_code == 0  # no flag: the index stays as it was made
+    refused = run("index", folder, "--full")
+    assert refused.exit_code == 2
+    assert refused.stderr.count("\n") == 1 and "created with --compact" in refused.stderr
