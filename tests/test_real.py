@@ -194,3 +194,29 @@ def test_bulk_embedding_matches_sentence_transformers_at_either_precision() -> N
             ours = np.argsort(-(vectors @ query))[:5]
             theirs = np.argsort(-(reference @ query))[:5]
             assert len(set(ours) & set(theirs)) >= 4, precision
+
+
+@pytest.mark.slow
+def test_a_models_default_prompt_is_applied_as_sentence_transformers_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    monkeypatch.setenv("NEWSSEARCH_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "prompted"
+    shutil.copytree(SentenceTransformerEmbedder().path, model)
+    settings = model / "config_sentence_transformers.json"
+    config = json.loads(settings.read_text())
+    config.update(prompts={"passage": "News passage: "}, default_prompt_name="passage")
+    settings.write_text(json.dumps(config))
+    texts = ["Kataib Hezbollah is an IRAQI militia.", "Cocoa ARRIVALS in Bahia rose."]
+    reference = SentenceTransformer(str(model), device="cpu").encode(
+        texts, normalize_embeddings=True
+    )
+    embedder = SentenceTransformerEmbedder(model, precision="fp32")
+    assert np.min(np.sum(embedder.embed(texts) * reference, axis=1)) > 0.9999
+    queries = np.stack([embedder.embed_query(t) for t in texts])  # the ONNX export
+    assert embedder._onnx
+    assert np.min(np.sum(queries * reference, axis=1)) > 0.9999
