@@ -45,73 +45,82 @@ def main() -> None:
     run(args.data, args.sizes, args.work)
 
 
-def run(data: Path, sizes: list[int], work: Path) -> list[str]:
-    """Measure; returns the summary lines (each figure is also printed as it comes)."""
+Results = dict[tuple[str, str], dict[str, float]]
+"""("real" or the synthetic size, layout kind) -> figures."""
+
+
+def run(data: Path, sizes: list[int], work: Path) -> Results:
+    """Measure and print each figure as it comes; returns them all."""
     real = real_vectors(data, work)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(real))
     queries, base = real[order[:QUERIES]], real[order[QUERIES:]]
-    summary = []
+    results: Results = {}
     print(f"real embeddings: {len(base):,} passages, {QUERIES} held-out queries")
+    exact = Exact(base, queries)
     planned = plan_layout(EXACT_LIMIT)  # the IVF settings a just-large index gets
     for kind in ("ivf", "flat-sq8", "ivf-sq8"):
         layout = Layout(kind, planned.lists, planned.probes) if "ivf" in kind else Layout(kind)
-        result = measure(base, queries, layout)
-        line = (
+        result = results["real", kind] = measure(exact, queries, layout)
+        print(
             f"REAL recall@10 {kind} ({describe(layout)}): {result['recall']:.3f}; "
             f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms "
-            f"(exact {result['exact_p50']:.1f} ms); {result['bytes'] / len(base):.0f} bytes/vector"
+            f"(exact {exact.p50:.1f} ms); {result['bytes'] / len(base):.0f} bytes/vector",
+            flush=True,
         )
-        print(line, flush=True)
-        summary.append(line)
     for size in sizes:
-        vectors = synthetic(base, size, rng)
+        exact = Exact(synthetic(base, size, rng), queries)
         for compact in (False, True):
             layout = plan_layout(size, compact=compact)
-            result = measure(vectors, queries, layout)
-            line = (
+            result = results[str(size), layout.kind] = measure(exact, queries, layout)
+            print(
                 f"SCALE {size:>9,} {layout.kind:<8} ({describe(layout)}): "
                 f"p50 {result['p50']:.1f} ms, p95 {result['p95']:.1f} ms "
-                f"(exact {result['exact_p50']:.1f} ms); recall@10 {result['recall']:.3f}; "
+                f"(exact {exact.p50:.1f} ms); recall@10 {result['recall']:.3f}; "
                 f"built in {result['build']:.0f}s; {result['bytes'] / size:.0f} bytes/vector, "
-                f"{result['bytes'] / 2**20:.0f} MiB on disk"
+                f"{result['bytes'] / 2**20:.0f} MiB on disk",
+                flush=True,
             )
-            print(line, flush=True)
-            summary.append(line)
-        del vectors
-    return summary
+        del exact
+    return results
 
 
 def describe(layout: Layout) -> str:
     return f"{layout.lists} lists, {layout.probes} probed" if layout.lists else "exact"
 
 
-def measure(vectors: np.ndarray, queries: np.ndarray, layout: Layout) -> dict[str, float]:
-    """Warm latency and recall@10 against exact search of ``layout`` over ``vectors``."""
-    ids = np.arange(len(vectors), dtype=np.int64)
-    exact = VectorIndex.empty(vectors.shape[1])
-    exact.add(ids, vectors)
+class Exact:
+    """Exact search over a set of vectors: the index, each query's true top 10, and its
+    median latency, computed once for every layout measured against it."""
+
+    def __init__(self, vectors: np.ndarray, queries: np.ndarray) -> None:
+        self.index = VectorIndex.empty(vectors.shape[1])
+        self.index.add(np.arange(len(vectors), dtype=np.int64), vectors)
+        self.truth = exact_top10(vectors, queries)
+        times = []
+        for query in queries[:50]:
+            started = time.perf_counter()
+            self.index.search(query, 10)
+            times.append(time.perf_counter() - started)
+        self.p50 = 1000 * statistics.median(times)
+
+
+def measure(exact: Exact, queries: np.ndarray, layout: Layout) -> dict[str, float]:
+    """Warm latency and recall@10 against exact search of ``layout`` over the same vectors."""
     started = time.perf_counter()
-    index = exact if layout.kind == "flat" else exact.rebuilt(layout)
+    index = exact.index.rebuilt(layout)
     build = time.perf_counter() - started
-    truth = exact_top10(vectors, queries)
     times, recalls = [], []
-    for query, expected in zip(queries, truth, strict=True):
+    for query, expected in zip(queries, exact.truth, strict=True):
         t0 = time.perf_counter()
         found = {i for i, _ in index.search(query, 10)}
         times.append(time.perf_counter() - t0)
         recalls.append(len(expected & found) / 10)
-    exact_times = []
-    for query in queries[:50]:
-        t0 = time.perf_counter()
-        exact.search(query, 10)
-        exact_times.append(time.perf_counter() - t0)
     with tempfile.TemporaryDirectory(prefix="newssearch-scale-") as scratch:
         size, _ = index.save(Path(scratch) / "vectors.faiss")
     return {
         "p50": 1000 * statistics.median(times),
         "p95": 1000 * float(np.percentile(times, 95)),
-        "exact_p50": 1000 * statistics.median(exact_times),
         "recall": float(np.mean(recalls)),
         "build": build,
         "bytes": size,

@@ -73,9 +73,9 @@ def plan_layout(count: int, *, compact: bool = False) -> Layout:
 class VectorIndex:
     """Vectors with int64 ids, searched by inner product, in one of ``KINDS``."""
 
-    def __init__(self, dimension: int, index: Any = None, *, trained_on: int = 0) -> None:
+    def __init__(self, dimension: int, index: Any, *, trained_on: int = 0) -> None:
         self.dimension = dimension
-        self._index = index if index is not None else _build(dimension, Layout("flat"))
+        self._index = index
         self.trained_on = trained_on  # how many vectors the layout was trained and planned for
 
     @classmethod
