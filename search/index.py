@@ -42,7 +42,7 @@ from .errors import (
     QueryError,
 )
 from .fusion import reciprocal_rank_fusion, score_fusion
-from .store import ArticleRow, PassageRow, Store
+from .store import ArticleRow, PassageRow, Store, is_empty_store
 from .vectors import VectorIndex
 
 __all__ = ["FORMAT_VERSION", "MODES", "Hit", "Index", "IndexStats", "RemoveReport", "UpdateReport"]
@@ -220,9 +220,9 @@ class Index:
         with _exclusive(path):
             if (path / _MANIFEST).exists():
                 raise InputError(f"there is already an index at {path}")
-            # A store without a manifest is a creation that was cut off: start it again.
-            for leftover in path.glob(_STORE + "*"):
-                leftover.unlink()
+            # Nothing is ever deleted here: a store without a manifest is taken up again
+            # only when it is a creation that was cut off (our schema, not one article).
+            _check_unfinished_creation(path)
             store = Store.open(path / _STORE, create=True)
             empty = VectorIndex.empty(embedder.dimension, compact=compact)
             name = "vectors.0.faiss"
@@ -841,6 +841,20 @@ def _read_manifest(path: Path) -> dict[str, Any]:
             f"version {FORMAT_VERSION} — upgrade newssearch"
         )
     return manifest
+
+
+def _check_unfinished_creation(path: Path) -> None:
+    """Refuse to create an index over index files that hold anything: a folder with a store
+    but no manifest is a damaged index (or not ours), never a fresh start."""
+    file = path / _STORE
+    if not file.exists() or (file.is_file() and file.stat().st_size == 0):
+        return
+    advice = (
+        f"{path} holds {_STORE} but no {_MANIFEST}, so it is not a whole index; nothing was "
+        "changed — restore manifest.json, or index into another folder with --index"
+    )
+    if not is_empty_store(file):
+        raise IndexCorruptError(advice)
 
 
 def _check_meta(path: Path, meta: dict[str, str], manifest: dict[str, Any]) -> None:

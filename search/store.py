@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import IndexCorruptError, IndexLockedError, IndexVersionError
 
-__all__ = ["ArticleRow", "PassageRow", "Store", "fts_query"]
+__all__ = ["ArticleRow", "PassageRow", "Store", "fts_query", "is_empty_store"]
 
 _MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema.
@@ -359,6 +359,29 @@ class Store:
         """'ok', or what SQLite found wrong."""
         rows = self._rows("PRAGMA quick_check")
         return "; ".join(r[0] for r in rows)
+
+
+def is_empty_store(path: Path) -> bool:
+    """Whether ``path`` is a store of ours that holds nothing: the schema alone, as a
+    creation cut off before its first commit leaves it. Read without writing anything."""
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        if version == 0:
+            return tables == 0
+        if version != SCHEMA_VERSION:
+            return False
+        articles = connection.execute("SELECT count(*) FROM articles").fetchone()[0]
+        passages = connection.execute("SELECT count(*) FROM passages").fetchone()[0]
+        return articles == 0 and passages == 0
+    except sqlite3.Error:
+        return False
+    finally:
+        connection.close()
 
 
 def _split_script(script: str) -> list[str]:

@@ -6,9 +6,13 @@ import re
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
+
+from search.cli import app
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 _WORD = re.compile(r"\w+|[^\w\s]")
@@ -89,3 +93,26 @@ def write_articles(folder: Path, articles: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
     return folder
+
+
+@pytest.fixture
+def cli(fake_models: dict) -> Callable[..., object]:
+    """Run the CLI in-process with fake models; an exception escaping it fails the test."""
+    runner = CliRunner()
+
+    def invoke(*args: object):
+        result = runner.invoke(app, [str(a) for a in args])
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise AssertionError(f"traceback for {args}") from result.exception
+        assert "Traceback" not in result.output
+        return result
+
+    return invoke
+
+
+def one_line_error(result: Any, code: int) -> str:
+    """The one line a failed command printed, having checked its exit code."""
+    assert result.exit_code == code, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    return lines[0]

@@ -28,16 +28,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from conftest import FakeEmbedder, write_articles
-from typer.testing import CliRunner
+from conftest import FakeEmbedder, one_line_error, write_articles
 
 import search
 from search import Index, IndexLockedError, IndexNotFoundError
-from search.cli import app
 from search.index import MODES
 
 HELPER = Path(__file__).with_name("indexer_process.py")
@@ -195,29 +192,6 @@ def whole_state(path: Path) -> dict[str, Version]:
         for mode in MODES:
             assert isinstance(ix.search("harbour word1x0", k=3, mode=mode), list)
     return state
-
-
-@pytest.fixture
-def cli(fake_models: dict) -> Callable[..., object]:
-    """Run the CLI in-process with fake models; an exception escaping it fails the test."""
-    runner = CliRunner()
-
-    def invoke(*args: object):
-        result = runner.invoke(app, [str(a) for a in args])
-        if result.exception is not None and not isinstance(result.exception, SystemExit):
-            raise AssertionError(f"traceback for {args}") from result.exception
-        assert "Traceback" not in result.output
-        return result
-
-    return invoke
-
-
-def one_line_error(result: Any, code: int) -> str:
-    """The one line a failed command printed, having checked its exit code."""
-    assert result.exit_code == code, (result.exit_code, result.output)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    return lines[0]
 
 
 # ---------------------------------------------------------------------------
