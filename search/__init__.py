@@ -14,18 +14,31 @@ from .errors import (
     IndexLockedError,
     IndexNotFoundError,
     IndexVersionError,
+    IndexWriteError,
     InputError,
     ModelError,
     ModelMismatchError,
     QueryError,
     SearchError,
 )
-from .index import MODES, Hit, Index, IndexStats, RemoveReport, UpdateReport
+from .index import (
+    MODES,
+    CheckReport,
+    Hit,
+    Index,
+    IndexStats,
+    RemoveReport,
+    UpdateReport,
+    index_files,
+)
+from .manifest import Settings
+from .searcher import Searcher
 
 __all__ = [
     "DEFAULT_MODEL",
     "MODES",
     "Article",
+    "CheckReport",
     "Embedder",
     "Hit",
     "Index",
@@ -34,6 +47,7 @@ __all__ = [
     "IndexNotFoundError",
     "IndexStats",
     "IndexVersionError",
+    "IndexWriteError",
     "InputError",
     "ModelError",
     "ModelMismatchError",
@@ -41,8 +55,11 @@ __all__ = [
     "QueryError",
     "RemoveReport",
     "SearchError",
+    "Searcher",
+    "Settings",
     "Skip",
     "UpdateReport",
     "__version__",
+    "index_files",
     "load_embedder",
 ]

@@ -10,11 +10,14 @@ import sys
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from .errors import SearchError
+
+if TYPE_CHECKING:
+    from .index import IndexStats
 
 app = typer.Typer(
     add_completion=False,
@@ -83,15 +86,18 @@ def index(
 ) -> None:
     """Index articles (.txt .md .json .jsonl .jsonl.gz .html); only new or changed ones are
     embedded, and articles whose files are gone are removed."""
-    from .index import Index
+    from .index import index_files
 
     with _reported():
-        with (
-            Index.open_or_create(index, model=model, compact=compact) as ix,
-            _progress(quiet) as progress,
-        ):
-            run = ix.add if keep_missing else ix.update
-            report = run(paths, progress=progress)
+        with _progress(quiet) as progress:
+            report = index_files(
+                index,
+                paths,
+                model=model,
+                compact=compact,
+                keep_missing=keep_missing,
+                progress=progress,
+            )
         if quiet:
             return
         typer.echo(
@@ -168,6 +174,7 @@ def info(index: IndexOption = Path("index"), json_lines: JsonOption = False) -> 
         ("articles", f"{stats.articles:,}"),
         ("passages", f"{stats.passages:,}"),
         ("vectors", f"{stats.vectors:,}, {_LAYOUTS[stats.vector_layout]}"),
+        ("segments", _segments(stats)),
         ("model", f"{stats.model} ({stats.dimension} dimensions, fingerprint {stats.fingerprint})"),
         (
             "passages of",
@@ -179,6 +186,48 @@ def info(index: IndexOption = Path("index"), json_lines: JsonOption = False) -> 
     ]
     for name, value in rows:
         typer.echo(f"{name:<13}{value}")
+
+
+def _segments(stats: IndexStats) -> str:
+    if stats.format_version == 1:
+        return "one vector file (format 1: upgraded by the next writing command)"
+    deleted = f", {stats.deleted_vectors:,} deleted vectors awaiting a merge"
+    return f"{stats.segments:,}" + (deleted if stats.deleted_vectors else "")
+
+
+@app.command()
+def check(index: IndexOption = Path("index")) -> None:
+    """Verify the whole index: every segment's checksum, SQLite's integrity check, and that
+    each passage has exactly one vector. Exit 5 if anything is wrong."""
+    from .index import Index
+
+    with _reported(), Index.open(index) as ix:
+        report = ix.check()
+    for leftover in report.leftovers:
+        typer.echo(f"note: {leftover} is named by no commit (the next write removes it)")
+    if not report.ok:
+        for problem in report.problems:
+            typer.echo(f"problem: {problem}", err=True)
+        typer.echo(f"error: the index at {index} is damaged — rebuild it", err=True)
+        raise typer.Exit(5)
+    typer.echo(
+        f"ok: {report.passages:,} passages, {report.vectors:,} vectors in "
+        f"{report.segments:,} segments, every checksum matches"
+    )
+
+
+@app.command()
+def optimize(index: IndexOption = Path("index")) -> None:
+    """Merge every vector segment into one, leaving deleted vectors out."""
+    from .index import Index
+
+    with _reported(), Index.open(index) as ix:
+        merged = ix.optimize()
+        stats = ix.stats()
+    if merged:
+        typer.echo(f"merged {merged} segments into {stats.segments} ({stats.vectors:,} vectors)")
+    else:
+        typer.echo(f"nothing to merge: {stats.segments} segment, no deleted vectors")
 
 
 _LAYOUTS = {

@@ -10,8 +10,10 @@ and what to do next, and its ``exit_code`` is what the CLI exits with::
     ├── IndexCorruptError            exit 5   unreadable or inconsistent index files
     ├── IndexVersionError            exit 6   index written by a newer newssearch
     ├── IndexLockedError             exit 7   another process is writing the index
-    └── ModelError                   exit 8   model missing or unloadable
-        └── ModelMismatchError       exit 9   index built with another model
+    ├── ModelError                   exit 8   model missing or unloadable
+    │   └── ModelMismatchError       exit 9   index built with another model
+    └── IndexWriteError              exit 10  the index cannot be written: disk full,
+                                              no permission, a read-only index
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ __all__ = [
     "IndexLockedError",
     "IndexNotFoundError",
     "IndexVersionError",
+    "IndexWriteError",
     "InputError",
     "ModelError",
     "ModelMismatchError",
@@ -81,3 +84,10 @@ class ModelMismatchError(ModelError):
     """The index was built with a different embedding model."""
 
     exit_code = 9
+
+
+class IndexWriteError(SearchError):
+    """Writing the index failed (disk full, no permission, a read-only folder or mount);
+    the index is left as its last commit."""
+
+    exit_code = 10

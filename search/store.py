@@ -7,16 +7,26 @@ consistent snapshot with ``Store.snapshot()`` (WAL mode lets both run at once).
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 import re
 import sqlite3
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import IndexCorruptError, IndexLockedError, IndexVersionError
+from .errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexVersionError,
+    IndexWriteError,
+    SearchError,
+)
 
-__all__ = ["ArticleRow", "PassageRow", "Store", "fts_query", "is_empty_store"]
+__all__ = ["ArticleRow", "PassageRow", "SegmentRow", "Store", "fts_query", "is_empty_store"]
 
 _MIGRATIONS: tuple[str, ...] = (
     # 1: the first schema.
@@ -64,6 +74,21 @@ _MIGRATIONS: tuple[str, ...] = (
             'delete', old.id, (SELECT title FROM articles WHERE id = old.article_id), old.text);
     END;
     """,
+    # 2: vector segments (format 2). Each segment file holds the vectors of some passages;
+    # a deleted passage's vector stays in its segment, masked, until a merge drops it.
+    """
+    CREATE TABLE segments (
+        name TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        rows INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        crc32 INTEGER NOT NULL,
+        min_id INTEGER NOT NULL,
+        max_id INTEGER NOT NULL,
+        generation INTEGER NOT NULL
+    );
+    CREATE TABLE deletions (passage_id INTEGER PRIMARY KEY);
+    """,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 # BM25 weights of the title and the passage text (tuned: docs/QUALITY.md).
@@ -80,6 +105,20 @@ class ArticleRow:
     date: str | None
     url: str | None
     content_hash: str
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """A vector segment file, as the store records it."""
+
+    name: str
+    kind: str
+    rows: int
+    bytes: int
+    crc32: int
+    min_id: int
+    max_id: int
+    generation: int
 
 
 @dataclass(frozen=True)
@@ -120,26 +159,41 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = False) -> Store:
-        """Open (or with ``create``, create) the store, bringing its schema up to date."""
-        if not create and not path.is_file():
-            raise IndexCorruptError(f"{path} is missing — rebuild the index")
-        connection = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    def open(cls, path: Path, *, create: bool = False, readonly: bool = False) -> Store:
+        """Open the store. A writer's (the default) brings the schema up to date, and with
+        ``create`` makes the file; a ``readonly`` one writes nothing, not even a migration,
+        so it also opens an index on a read-only folder or mount."""
+        if not create:
+            _check_regular(path)
         try:
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = FULL")
-            connection.execute("PRAGMA foreign_keys = ON")
-            store = cls(connection, path)
-            store._migrate(writable=create)
-        except sqlite3.DatabaseError as error:
-            connection.close()
+            connection = _connect(path, readonly=readonly)
+        except sqlite3.Error as error:
             raise IndexCorruptError(
                 f"{path} is not a readable index database ({error}) — rebuild the index"
             ) from error
+        store = cls(connection, path)
+        try:
+            store._prepare(readonly=readonly, create=create)
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise store._translate(error) from error
         except BaseException:
             connection.close()
             raise
         return store
+
+    def _prepare(self, *, readonly: bool, create: bool) -> None:
+        # A doctored schema is refused whole (_check_schema). Readers also run no function of
+        # the schema's with side effects; a writer needs its own triggers into FTS5.
+        if readonly:
+            self._db.execute("PRAGMA trusted_schema = OFF")
+        self._db.execute("PRAGMA cell_size_check = ON")
+        if not readonly:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._migrate(writable=not readonly, create=create)
+        self._check_schema()
 
     def close(self) -> None:
         self._db.close()
@@ -153,22 +207,37 @@ class Store:
         with self._reported():
             return self._db.execute(sql, params)
 
-    def _migrate(self, *, writable: bool) -> None:
+    def _migrate(self, *, writable: bool, create: bool) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise IndexVersionError(
                 f"{self.path} has schema version {version}; this newssearch reads up to "
                 f"{SCHEMA_VERSION} — upgrade newssearch"
             )
-        if version == SCHEMA_VERSION:
+        self.version = version
+        if version == SCHEMA_VERSION or not writable:
+            if version == 0:
+                raise IndexCorruptError(f"{self.path} holds no index tables — rebuild the index")
             return
-        if version == 0 and not writable and not self._has_tables():
+        if version == 0 and (self._has_tables() or not create):
             raise IndexCorruptError(f"{self.path} holds no index tables — rebuild the index")
         with self.transaction():
             for number in range(version, SCHEMA_VERSION):
                 for statement in _split_script(_MIGRATIONS[number]):
                     self._db.execute(statement)
             self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        self.version = SCHEMA_VERSION
+
+    def _check_schema(self) -> None:
+        """The file's tables, views and triggers must be exactly what our migrations make:
+        a table swapped for a (recursive) view, or a planted trigger, is a damaged index."""
+        rows = self._db.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+        if rows != _expected_schema(self.version):
+            raise IndexCorruptError(
+                f"{self.path} does not hold the tables newssearch makes — rebuild the index"
+            )
 
     def _has_tables(self) -> bool:
         return self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] > 0
@@ -204,14 +273,24 @@ class Store:
             yield
         except sqlite3.IntegrityError:
             raise  # a bug of ours, not a damaged file
-        except sqlite3.OperationalError as error:
-            if "locked" in str(error) or "busy" in str(error):
-                raise IndexLockedError(
-                    f"{self.path} stayed locked by another process — try again"
-                ) from error
-            raise IndexCorruptError(f"{self.path}: {error} — rebuild the index") from error
         except sqlite3.DatabaseError as error:
-            raise IndexCorruptError(f"{self.path}: {error} — rebuild the index") from error
+            raise self._translate(error) from error
+
+    def _translate(self, error: sqlite3.DatabaseError) -> SearchError:
+        message = str(error)
+        if "locked" in message or "busy" in message:
+            return IndexLockedError(f"{self.path} stayed locked by another process — try again")
+        if "disk is full" in message or "disk I/O error" in message:
+            return IndexWriteError(
+                f"cannot write {self.path}: {message} — free some space and run it again; "
+                "the index keeps its last commit"
+            )
+        if "readonly" in message or "read-only" in message:
+            return IndexWriteError(
+                f"cannot write {self.path}: the index is read-only here — query it, or copy it "
+                "somewhere writable to change it"
+            )
+        return IndexCorruptError(f"{self.path}: {message} — rebuild the index")
 
     # Metadata.
 
@@ -225,6 +304,10 @@ class Store:
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    def delete_meta(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self._run("DELETE FROM meta WHERE key = ?", (key,))
 
     # Sources: the files articles came from, with what they looked like when read.
 
@@ -338,6 +421,51 @@ class Store:
                 found[row[0]] = PassageRow(*row)
         return found
 
+    # Segments and deletions.
+
+    def segments(self) -> list[SegmentRow]:
+        rows = self._rows(
+            "SELECT name, kind, rows, bytes, crc32, min_id, max_id, generation FROM segments"
+            " ORDER BY generation, name"
+        )
+        return [SegmentRow(*row) for row in rows]
+
+    def add_segment(self, row: SegmentRow) -> None:
+        self._run(
+            "INSERT INTO segments (name, kind, rows, bytes, crc32, min_id, max_id, generation)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.name,
+                row.kind,
+                row.rows,
+                row.bytes,
+                row.crc32,
+                row.min_id,
+                row.max_id,
+                row.generation,
+            ),
+        )
+
+    def drop_segments(self, names: Sequence[str]) -> None:
+        for name in names:
+            self._run("DELETE FROM segments WHERE name = ?", (name,))
+
+    def deletions(self) -> list[int]:
+        """Passage ids whose vectors are still in a segment, masked."""
+        return [r[0] for r in self._rows("SELECT passage_id FROM deletions ORDER BY passage_id")]
+
+    def add_deletions(self, ids: Iterable[int]) -> None:
+        for chunk in _chunks(list(ids), 500):
+            self._db.executemany(
+                "INSERT OR IGNORE INTO deletions (passage_id) VALUES (?)", [(i,) for i in chunk]
+            )
+
+    def forget_deletions(self, ids: Iterable[int]) -> None:
+        """Drop deletions whose vectors a merge has left out."""
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            self._run(f"DELETE FROM deletions WHERE passage_id IN ({marks})", chunk)
+
     def lexical_search(
         self, text: str, limit: int, *, weights: tuple[float, float] = BM25_WEIGHTS
     ) -> list[tuple[int, float]]:
@@ -356,9 +484,71 @@ class Store:
         return [(int(r[0]), -float(r[1])) for r in rows]
 
     def integrity_check(self) -> str:
-        """'ok', or what SQLite found wrong."""
-        rows = self._rows("PRAGMA quick_check")
-        return "; ".join(r[0] for r in rows)
+        """'ok', or what SQLite found wrong (reads every page)."""
+        rows = self._rows("PRAGMA integrity_check")
+        return "; ".join(str(r[0]) for r in rows)
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file, so that a copied or published
+        index is whole in ``store.sqlite`` alone."""
+        with contextlib.suppress(sqlite3.Error):
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    if not readonly:
+        return sqlite3.connect(path, isolation_level=None, timeout=30.0, check_same_thread=False)
+    uri = path.resolve().as_uri()
+    connection = sqlite3.connect(
+        f"{uri}?mode=ro", uri=True, isolation_level=None, timeout=30.0, check_same_thread=False
+    )
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return connection
+    except sqlite3.OperationalError:
+        # A folder or mount we cannot write: SQLite cannot make the files its log needs.
+        # Nobody can be writing it either, so read the file as it stands.
+        connection.close()
+        return sqlite3.connect(
+            f"{uri}?mode=ro&immutable=1",
+            uri=True,
+            isolation_level=None,
+            timeout=30.0,
+            check_same_thread=False,
+        )
+
+
+def _check_regular(path: Path) -> None:
+    """The store must be a regular file of the folder, not a link to one elsewhere."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        raise IndexCorruptError(f"{path} is missing — rebuild the index") from None
+    except OSError as error:
+        raise IndexCorruptError(f"cannot read {path}: {error.strerror}") from error
+    if not stat.S_ISREG(mode):
+        raise IndexCorruptError(
+            f"{path} is not a regular file (a link or device?) — rebuild the index"
+        )
+    for suffix in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            if not stat.S_ISREG(os.lstat(f"{path}{suffix}").st_mode):
+                raise IndexCorruptError(f"{path}{suffix} is not a regular file — remove it")
+
+
+@functools.cache
+def _expected_schema(version: int) -> list[tuple]:
+    """sqlite_master as our migrations up to ``version`` leave it."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        for number in range(version):
+            for statement in _split_script(_MIGRATIONS[number]):
+                connection.execute(statement)
+        return connection.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+    finally:
+        connection.close()
 
 
 def is_empty_store(path: Path) -> bool:
@@ -373,7 +563,7 @@ def is_empty_store(path: Path) -> bool:
         tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if version == 0:
             return tables == 0
-        if version != SCHEMA_VERSION:
+        if not 1 <= version <= SCHEMA_VERSION:
             return False
         articles = connection.execute("SELECT count(*) FROM articles").fetchone()[0]
         passages = connection.execute("SELECT count(*) FROM passages").fetchone()[0]

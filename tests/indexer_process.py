@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import FakeEmbedder  # noqa: E402
 
-import search.index  # noqa: E402
+import search.storage  # noqa: E402
+import search.writer  # noqa: E402
 from search import Index, SearchError  # noqa: E402
 
 
@@ -47,8 +48,8 @@ class ReportingEmbedder(FakeEmbedder):
 
 
 def index(path: Path, folder: Path, batch: int, pause: float) -> int:
-    search.index._EMBED_BATCH = batch
-    search.index._COMMIT_PASSAGES = batch
+    search.writer.EMBED_BATCH = batch
+    search.writer.COMMIT_PASSAGES = batch
     embedder = ReportingEmbedder(pause)
     print("ready", flush=True)
     try:
@@ -66,7 +67,7 @@ def index(path: Path, folder: Path, batch: int, pause: float) -> int:
 
 
 def lock(path: Path) -> int:
-    with search.index._exclusive(path):
+    with search.storage.lock(path):
         print("locked", flush=True)
         time.sleep(600)
     return 0
@@ -77,7 +78,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("action", choices=["index", "lock"])
     parser.add_argument("index")
     parser.add_argument("folder", nargs="?")
-    parser.add_argument("--batch", type=int, default=search.index._EMBED_BATCH)
+    parser.add_argument("--batch", type=int, default=search.writer.EMBED_BATCH)
     parser.add_argument("--sleep", type=float, default=0.0)
     args = parser.parse_args(argv)
     if args.action == "lock":

@@ -8,6 +8,7 @@ def test_public_api_is_pinned() -> None:
         "DEFAULT_MODEL",
         "MODES",
         "Article",
+        "CheckReport",
         "Embedder",
         "Hit",
         "Index",
@@ -16,6 +17,7 @@ def test_public_api_is_pinned() -> None:
         "IndexNotFoundError",
         "IndexStats",
         "IndexVersionError",
+        "IndexWriteError",
         "InputError",
         "ModelError",
         "ModelMismatchError",
@@ -23,13 +25,28 @@ def test_public_api_is_pinned() -> None:
         "QueryError",
         "RemoveReport",
         "SearchError",
+        "Searcher",
+        "Settings",
         "Skip",
         "UpdateReport",
         "__version__",
+        "index_files",
         "load_embedder",
     ]
     for name in search.__all__:
         assert hasattr(search, name), name
+
+
+def test_every_public_name_of_the_module_is_exported() -> None:
+    """Derived from the module itself: a public name that is not in __all__ fails."""
+    import types
+
+    public = {
+        name
+        for name, value in vars(search).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(search.__all__) - {"__version__"}
 
 
 def test_every_error_is_a_search_error_with_its_own_exit_code() -> None:

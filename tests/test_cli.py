@@ -84,7 +84,8 @@ def test_info_json_counts_agree(run, indexed: Path, tmp_path: Path) -> None:
     result = run("info", "--json")
     info = json.loads(result.stdout)
     assert (info["articles"], info["passages"], info["vectors"]) == (2, 3, 3)
-    assert info["format_version"] == 1 and info["size_bytes"] > 0
+    assert info["format_version"] == 2 and info["size_bytes"] > 0
+    assert info["segments"] >= 1 and info["deleted_vectors"] == 0
     assert info["path"] == str(tmp_path / "index")
     plain = run("info")
     assert "articles     2" in plain.stdout and "model        fake-hash" in plain.stdout

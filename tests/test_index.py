@@ -6,17 +6,22 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 import pytest
 from conftest import FakeEmbedder, write_articles
 
-import search.index
+import search.storage
+import search.writer
 from search import (
     Index,
     IndexCorruptError,
     IndexLockedError,
     IndexNotFoundError,
     IndexVersionError,
+    IndexWriteError,
     InputError,
     ModelMismatchError,
     QueryError,
@@ -281,7 +286,7 @@ def test_damaged_files_are_reported_as_corrupt(ix: Index, tmp_path: Path, damage
     for victim in [
         folder / "manifest.json",
         folder / "store.sqlite",
-        next(folder.glob("vectors.*.faiss")),
+        next(folder.glob("seg-*.vec")),
     ]:
         original = victim.read_bytes()
         victim.write_bytes(b"\x13garbage" * 64 if damage == "garbage" else original[:40])
@@ -294,7 +299,7 @@ def test_damaged_files_are_reported_as_corrupt(ix: Index, tmp_path: Path, damage
 
 
 def test_a_second_writer_is_locked_out(ix: Index, tmp_path: Path, corpus: Path) -> None:
-    with search.index._exclusive(tmp_path / "index"):
+    with search.storage.lock(tmp_path / "index"):
         with pytest.raises(IndexLockedError, match=f"pid {os.getpid()}"):
             ix.update([corpus])
     assert ix.update([corpus]).unchanged == 3  # the lock is free again
@@ -307,7 +312,7 @@ def _fail(*args: object, **kwargs: object) -> None:
 @pytest.mark.parametrize(
     "target",
     [
-        "search.vectors.VectorIndex.save",
+        "search.writer.build_segment",
         "search.store.Store.set_meta",
         "search.store.Store.set_source",
     ],
@@ -321,17 +326,16 @@ def test_a_failed_commit_leaves_the_previous_index_whole(
     target: str,
 ) -> None:
     before = ix.search("cocoa", k=5)
+    files = sorted(p.name for p in (tmp_path / "index").iterdir())
     (corpus / "cocoa.txt").write_text("Cocoa review\n\nDrought hit the Bahia cocoa zone.\n")
     with monkeypatch.context() as patch:
         patch.setattr(target, _fail)
-        with pytest.raises(OSError, match="injected"):
+        with pytest.raises(IndexWriteError, match="disk full \\(injected\\)"):
             ix.update([corpus])
     with Index.open(tmp_path / "index", model=FakeEmbedder()) as reader:
         assert reader.search("cocoa", k=5) == before
         assert reader.stats().passages == reader.stats().vectors == 5
-    assert list((tmp_path / "index").glob("vectors.*.faiss")) == [
-        tmp_path / "index" / "vectors.1.faiss"
-    ]
+    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == files
     report = ix.update([corpus])
     assert report.updated == 1
     assert ix.search("drought", k=1, mode="lexical")[0].article_id == "news/cocoa.txt"
@@ -342,13 +346,17 @@ def test_a_kill_after_the_store_commit_loses_nothing(
 ) -> None:
     write_articles(corpus, {"volcano.txt": "Volcano\n\nThe volcano erupted at dawn.\n"})
     with monkeypatch.context() as patch:
-        patch.setattr(Index, "_write_manifest", _fail)
-        with pytest.raises(OSError):
+        patch.setattr(search.writer.Writer, "write_manifest", _fail)
+        with pytest.raises(IndexWriteError):
             ix.update([corpus])
     with Index.open(tmp_path / "index", model=FakeEmbedder()) as reader:
         assert reader.search("volcano", k=1, mode="lexical")[0].article_id == "news/volcano.txt"
         stats = reader.stats()
         assert (stats.articles, stats.passages, stats.vectors) == (4, 6, 6)
+    # The next writer rewrites the manifest the kill left behind.
+    ix.update([corpus])
+    recorded = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    assert recorded["counts"] == {"articles": 4, "passages": 6}
 
 
 def test_long_runs_commit_in_steps_and_resume(
@@ -358,20 +366,20 @@ def test_long_runs_commit_in_steps_and_resume(
         tmp_path / "many",
         {f"{i:03}.txt": f"Story {i}\n\nWord{i} happened today.\n" for i in range(40)},
     )
-    monkeypatch.setattr(search.index, "_EMBED_BATCH", 5)
-    monkeypatch.setattr(search.index, "_COMMIT_PASSAGES", 10)
+    monkeypatch.setattr(search.writer, "EMBED_BATCH", 5)
+    monkeypatch.setattr(search.writer, "COMMIT_PASSAGES", 10)
     calls = {"n": 0}
-    real_save = search.vectors.VectorIndex.save
+    real_build = search.writer.build_segment
 
-    def save_then_die(self: object, path: Path) -> int:
+    def build_then_die(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt  # as if Ctrl-C arrived during the third commit
-        return real_save(self, path)  # type: ignore[arg-type]
+        return real_build(*args, **kwargs)
 
     with Index.create(tmp_path / "ix", model=fake) as index:
         with monkeypatch.context() as patch:
-            patch.setattr(search.vectors.VectorIndex, "save", save_then_die)
+            patch.setattr(search.writer, "build_segment", build_then_die)
             with pytest.raises(KeyboardInterrupt):
                 index.update([folder])
         assert index.stats().articles == 20  # two commits of ten made it
@@ -393,7 +401,7 @@ def test_vectors_match_a_brute_force_search(ix: Index, fake: FakeEmbedder) -> No
 
 
 def test_a_missing_vector_file_is_reported_as_corrupt(ix: Index, tmp_path: Path) -> None:
-    next((tmp_path / "index").glob("vectors.*.faiss")).unlink()
+    next((tmp_path / "index").glob("seg-*.vec")).unlink()
     with Index.open(tmp_path / "index", model=FakeEmbedder()) as index:
         for read in (index.stats, lambda: index.search("cocoa", mode="dense")):
             with pytest.raises(IndexCorruptError, match="is missing — rebuild the index"):
@@ -443,42 +451,80 @@ def test_passage_tokens_caps_passage_length(tmp_path: Path, fake: FakeEmbedder) 
 
 
 @pytest.mark.parametrize("compact", [False, True])
-def test_large_index_switches_to_ivf_and_stays_correct_under_updates(
+def test_segments_merge_by_policy_and_search_stays_exact_under_updates(
     tmp_path: Path, fake: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, compact: bool
 ) -> None:
-    import search.vectors
+    import search.segments
 
-    monkeypatch.setattr(search.vectors, "EXACT_LIMIT", 100)
-    monkeypatch.setattr(search.vectors, "_MIN_PROBES", 64)  # probe every list: exact answers
+    monkeypatch.setattr(search.segments, "FLAT_LIMIT", 100)  # merged segments become IVF
+    monkeypatch.setattr(search.segments, "_MIN_PROBES", 64)  # probe every list: exact answers
+    monkeypatch.setattr(search.segments, "MERGE_FACTOR", 3)
+    monkeypatch.setattr(search.segments, "TIER_FLOOR", 30)
     words = [f"topic{i}" for i in range(40)]
     stories = {
         f"s{n}.txt": f"Story {n}\n\n"
         + "\n\n".join(f"{words[(n + p) % 40]} {words[(3 * n + p) % 40]} report" for p in range(4))
         for n in range(30)
     }
-    folder = write_articles(tmp_path / "big", stories)
+    folder = tmp_path / "big"
     manifest = tmp_path / "ix" / "manifest.json"
     with Index.create(tmp_path / "ix", model=fake, compact=compact) as index:
-        index.update([folder])  # 120 paragraphs: over the limit
+        for first in range(0, 30, 5):  # six runs of five articles: six small segments
+            write_articles(folder, {n: stories[n] for n in list(stories)[first : first + 5]})
+            index.update([folder])
         stats = index.stats()
-        assert stats.vector_layout == ("ivf-sq8" if compact else "ivf")
         assert stats.passages == stats.vectors == 120
+        # Three 20-row segments fill the lowest tier and are merged, twice over.
+        assert stats.segments < 6
         recorded = json.loads(manifest.read_text())["vectors"]
-        assert recorded["kind"] == stats.vector_layout and recorded["trained_on"] == 120
-        top = index.search("topic7 topic21", k=1, mode="dense")[0]
-        # Remove articles until the index is small again: it goes back to exact.
+        assert sum(s["rows"] for s in recorded["segments"]) == 120
+        assert len(recorded["segments"]) == stats.segments
+        _assert_dense_is_brute_force(index, fake, "topic7 topic21")
+
+        # Removals are masked at once, and merged away later.
         for n in range(30):
             (folder / f"s{n}.txt").unlink() if n % 3 else None
-        report = index.update([folder])
-        assert report.removed == 20
+        assert index.update([folder]).removed == 20
         stats = index.stats()
-        assert stats.passages == stats.vectors == 40  # under half the limit
-        assert stats.vector_layout == ("flat-sq8" if compact else "flat")
-        assert json.loads(manifest.read_text())["vectors"]["kind"] == stats.vector_layout
+        assert stats.passages == stats.vectors == 40
+        _assert_dense_is_brute_force(index, fake, "topic7 topic21")
         hits = index.search("topic7 topic21", k=50, mode="dense")
         assert {h.article_id for h in hits} <= {f"big/s{n}.txt" for n in range(0, 30, 3)}
+
+        assert index.optimize() >= 1
+        stats = index.stats()
+        assert (stats.segments, stats.deleted_vectors, stats.vectors) == (1, 0, 40)
+        assert stats.vector_layout == ("flat-sq8" if compact else "flat")
+        _assert_dense_is_brute_force(index, fake, "topic7 topic21")
+        assert index.check().ok
     with Index.open(tmp_path / "ix", model=fake) as again:
-        assert again.stats().vector_layout == stats.vector_layout
-        assert top.article_id  # found while the index was IVF
+        assert again.stats().segments == 1
     with pytest.raises(InputError, match="--compact"):
         Index.open_or_create(tmp_path / "ix", model=fake, compact=not compact)
+
+
+def test_a_merged_segment_over_the_limit_is_ivf(
+    tmp_path: Path, fake: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import search.segments
+
+    monkeypatch.setattr(search.segments, "FLAT_LIMIT", 50)
+    monkeypatch.setattr(search.segments, "_MIN_PROBES", 64)
+    stories = {f"s{n}.txt": f"Story {n}\n\nword{n} topic{n % 7} report\n" for n in range(80)}
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        index.update([write_articles(tmp_path / "big", stories)])
+        index.remove([f"big/s{n}.txt" for n in range(0, 80, 4)])
+        index.optimize()
+        stats = index.stats()
+        assert (stats.vector_layout, stats.vectors, stats.segments) == ("ivf", 60, 1)
+        _assert_dense_is_brute_force(index, fake, "topic3 report")
+
+
+def _assert_dense_is_brute_force(index: Index, fake: FakeEmbedder, query: str) -> None:
+    """The dense top 10 against the true top 10 over every stored passage."""
+    every = index.search("report", k=10_000, mode="lexical")
+    texts = [f"{h.title}\n{h.text}" for h in every]
+    scores = fake.embed(texts) @ fake.embed([query])[0]
+    truth = sorted(scores.tolist(), reverse=True)[:10]
+    found = [h.score for h in index.search(query, k=10, mode="dense")]
+    assert np.allclose(found, truth, atol=0.02 if index.settings.compact else 1e-5)

@@ -1,0 +1,210 @@
+"""What an index is: its format version, model and settings, typed and checked.
+
+Two records say it. ``store.sqlite``'s ``meta`` table is the source of truth, written in
+the same transaction as the data; ``manifest.json`` is its summary for people and tools,
+rewritten after each commit. Both are decoded here, and only here, into ``Settings`` and
+``Manifest``; a value of the wrong type or out of range is an ``IndexCorruptError``, never a
+traceback.
+
+Format versions: 1 kept every vector in one FAISS file rewritten by each commit; 2 keeps
+them in immutable segments (``segments.py``). A version-1 index is read as it is and
+upgraded by the first command that writes to it (``writer.upgrade``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from . import storage
+from ._version import __version__
+from .errors import IndexCorruptError, IndexNotFoundError, IndexVersionError
+
+__all__ = ["FORMAT_VERSION", "Manifest", "Settings", "now", "read_manifest", "write_manifest"]
+
+FORMAT_VERSION = 2
+_MANIFEST_LIMIT = 1 << 20  # a manifest is a few hundred bytes; anything over 1 MiB is not ours
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How an index embeds, fixed when it is created."""
+
+    model: str
+    fingerprint: str
+    dimension: int
+    max_tokens: int
+    passage_tokens: int
+    title_context: bool
+    compact: bool
+
+    @classmethod
+    def from_meta(cls, meta: dict[str, str], where: Path) -> Settings:
+        read = _Reader(meta, where)
+        settings = cls(
+            model=read.text("model"),
+            fingerprint=read.text("fingerprint"),
+            dimension=read.number("dimension", low=1, high=65_536),
+            max_tokens=read.number("max_tokens", low=1, high=1 << 20),
+            passage_tokens=read.number(
+                "passage_tokens", low=1, high=1 << 20, default=meta.get("max_tokens")
+            ),
+            title_context=read.flag("title_context", default="0"),
+            compact=read.flag("compact", default="0"),
+        )
+        return settings
+
+    def to_meta(self) -> dict[str, str]:
+        return {
+            "model": self.model,
+            "fingerprint": self.fingerprint,
+            "dimension": str(self.dimension),
+            "max_tokens": str(self.max_tokens),
+            "passage_tokens": str(self.passage_tokens),
+            "title_context": "1" if self.title_context else "0",
+            "compact": "1" if self.compact else "0",
+        }
+
+
+def format_version(meta: dict[str, str], where: Path) -> int:
+    """The store's format version, checked to be one this code reads."""
+    version = _Reader(meta, where).number("format_version", low=1, high=1 << 30)
+    if version > FORMAT_VERSION:
+        raise IndexVersionError(
+            f"the index at {where.parent} has format version {version}; this newssearch "
+            f"reads up to version {FORMAT_VERSION} — upgrade newssearch"
+        )
+    return version
+
+
+def generation(meta: dict[str, str], where: Path) -> int:
+    return _Reader(meta, where).number("generation", low=0, high=1 << 62)
+
+
+class _Reader:
+    """Typed reads of ``meta``: anything missing or malformed names the key at fault."""
+
+    def __init__(self, meta: dict[str, str], where: Path) -> None:
+        self.meta, self.where = meta, where
+
+    def _raw(self, key: str, default: str | None = None) -> str:
+        value = self.meta.get(key, default)
+        if value is None:
+            raise IndexCorruptError(f"{self.where} lacks {key} — rebuild the index")
+        if not isinstance(value, str):
+            raise self._bad(key, value)
+        return value
+
+    def _bad(self, key: str, value: object) -> IndexCorruptError:
+        shown = repr(value)[:40]
+        return IndexCorruptError(f"{self.where} has {key} = {shown}, which is not valid")
+
+    def text(self, key: str) -> str:
+        value = self._raw(key)
+        if not value or len(value) > 1000:
+            raise self._bad(key, value)
+        return value
+
+    def number(self, key: str, *, low: int, high: int, default: str | None = None) -> int:
+        value = self._raw(key, default)
+        if not value.isascii() or not value.isdigit() or len(value) > 20:
+            raise self._bad(key, value)
+        number = int(value)
+        if not low <= number <= high:
+            raise self._bad(key, value)
+        return number
+
+    def flag(self, key: str, *, default: str) -> bool:
+        value = self._raw(key, default)
+        if value not in ("0", "1"):
+            raise self._bad(key, value)
+        return value == "1"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``manifest.json`` says; checked against the store when an index is opened."""
+
+    format_version: int
+    fingerprint: str
+    generation: int
+
+
+def read_manifest(folder: Path) -> Manifest:
+    """The manifest of the index at ``folder``, or the error that says why there is none."""
+    file = folder / storage.MANIFEST
+    try:
+        data = storage.read_small(file, _MANIFEST_LIMIT)
+    except FileNotFoundError:
+        raise IndexNotFoundError(
+            f"no index at {folder} — run `newssearch index DIR` first"
+        ) from None
+    except NotADirectoryError:
+        raise IndexNotFoundError(f"no index at {folder}: it is not a folder") from None
+    try:
+        record = json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError) as error:
+        reason = "nested too deeply" if isinstance(error, RecursionError) else error
+        raise IndexCorruptError(f"{file} is unreadable ({reason}) — rebuild the index") from None
+    if not isinstance(record, dict) or record.get("format") != "newssearch-index":
+        raise IndexCorruptError(f"{file} is not a newssearch manifest — is {folder} an index?")
+    version = record.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise IndexCorruptError(f"{file} has no valid format version — rebuild the index")
+    if version > FORMAT_VERSION:
+        raise IndexVersionError(
+            f"the index at {folder} has format version {version}; this newssearch reads up "
+            f"to version {FORMAT_VERSION} — upgrade newssearch"
+        )
+    model = record.get("model")
+    fingerprint = model.get("fingerprint") if isinstance(model, dict) else None
+    generation = record.get("generation")
+    if not isinstance(fingerprint, str) or not isinstance(generation, int):
+        raise IndexCorruptError(f"{file} lacks its model or generation — rebuild the index")
+    return Manifest(version, fingerprint, generation)
+
+
+def write_manifest(
+    folder: Path,
+    settings: Settings,
+    *,
+    generation: int,
+    articles: int,
+    passages: int,
+    vectors: dict[str, Any],
+    updated: str,
+) -> None:
+    record = {
+        "format": "newssearch-index",
+        "format_version": FORMAT_VERSION,
+        "written_by": f"newssearch {__version__}",
+        "model": {
+            "name": settings.model,
+            "fingerprint": settings.fingerprint,
+            "dimension": settings.dimension,
+            "max_tokens": settings.max_tokens,
+        },
+        "vectors": vectors,
+        "settings": {
+            "title_context": settings.title_context,
+            "passage_tokens": settings.passage_tokens,
+            "compact": settings.compact,
+        },
+        "counts": {"articles": articles, "passages": passages},
+        "generation": generation,
+        "updated": updated,
+    }
+    text = json.dumps(record, indent=2) + "\n"
+    data = text.encode()
+    storage.write_atomic(folder, storage.MANIFEST, lambda handle: _write_all(handle, data))
+
+
+def _write_all(handle: BinaryIO, data: bytes) -> None:
+    handle.write(data)
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

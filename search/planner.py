@@ -1,0 +1,180 @@
+"""Incremental planning: what an indexing run must write, worked out before any embedding.
+
+``plan`` compares files and folders with what the store holds and returns a ``Plan``: the
+articles to (re)embed with their passages, the ones to remove, source files whose state to
+record or forget, and articles that only moved. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .articles import Article, Skip, SourceFile, read_source
+from .chunking import chunk_text
+from .embedding import Embedder
+from .manifest import Settings
+from .store import ArticleRow, Store
+
+__all__ = ["Change", "Plan", "plan"]
+
+Span = tuple[int, int, int, int, str]
+"""A passage as planned: (paragraph, part, start, end, text)."""
+
+
+@dataclass
+class Change:
+    """An article to (re)embed, with its passages."""
+
+    article: Article
+    content_hash: str
+    spans: list[Span]
+    context: str = ""  # embedded before each passage: the title, when the index says so
+    vectors: np.ndarray | None = None
+
+    def row(self) -> ArticleRow:
+        a = self.article
+        return ArticleRow(a.id, a.source, a.title, a.date, a.url, self.content_hash)
+
+    def texts(self) -> list[str]:
+        """What the model embeds for each passage."""
+        return [f"{self.context}\n{s[4]}" if self.context else s[4] for s in self.spans]
+
+
+@dataclass
+class Plan:
+    """What an indexing run will write."""
+
+    changes: list[Change] = field(default_factory=list)
+    removals: list[str] = field(default_factory=list)
+    # Source states to record once the source's last change is committed: the index of
+    # that change in ``changes`` (-1: record with the first commit), path, size, mtime.
+    sources: list[tuple[int, str, int, int]] = field(default_factory=list)
+    forget: list[str] = field(default_factory=list)
+    moved: list[tuple[str, str]] = field(default_factory=list)
+    unchanged: int = 0
+    updated: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+
+
+def plan(
+    store: Store,
+    embedder: Embedder,
+    settings: Settings,
+    sources: list[SourceFile],
+    roots: list[Path],
+    *,
+    remove_missing: bool,
+) -> Plan:
+    """The plan that brings the index in line with ``sources`` (found under ``roots``)."""
+    return _Planner(store, embedder, settings).run(sources, roots, remove_missing)
+
+
+class _Planner:
+    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+        self.store, self.embedder, self.settings = store, embedder, settings
+        self.plan = Plan()
+        self.claimed: dict[str, str] = {}  # article id -> the file that gave it in this run
+
+    def run(self, sources: list[SourceFile], roots: list[Path], remove_missing: bool) -> Plan:
+        plan, store = self.plan, self.store
+        found = {str(s.path) for s in sources}
+        for source in sources:
+            self._source(source, found)
+        if remove_missing:
+            for root in roots:
+                for gone in store.sources_under(str(root)):
+                    if gone not in found and not os.path.exists(gone):
+                        plan.removals += sorted(set(store.articles_from(gone)) - set(self.claimed))
+                        plan.forget.append(gone)
+        plan.removals = sorted(set(plan.removals))
+        return plan
+
+    def _claim(self, articles: dict[str, str] | set[str], path: str) -> None:
+        """Mark already-indexed articles as taken, so no other file takes their ids."""
+        for article_id in articles:
+            self.claimed.setdefault(article_id, path)
+
+    def _source(self, source: SourceFile, found: set[str]) -> None:
+        plan, path = self.plan, str(source.path)
+        before = self.store.articles_from(path)
+        try:
+            status = source.path.stat()
+        except OSError as error:
+            plan.skipped.append(Skip(path, "unreadable", error.strerror or str(error)))
+            self._claim(before, path)
+            return
+        if self.store.source_state(path) == (status.st_size, status.st_mtime_ns):
+            plan.unchanged += len(before)
+            self._claim(before, path)
+            return
+        articles, skips = read_source(source)
+        plan.skipped += skips
+        current: set[str] = set()
+        for article in articles:
+            row = self.store.article(article.id)
+            owner = self.claimed.get(article.id) or _other_owner(row, path, found)
+            if owner is not None:
+                plan.skipped.append(Skip(path, "duplicate id", f"{article.id} is also in {owner}"))
+                continue
+            self.claimed[article.id] = path
+            current.add(article.id)
+            self._article(article, row, path)
+        if skips:
+            # Some records could not be read: keep the articles they were, and read the
+            # file again next run rather than record it as done.
+            self._claim({i for i in before if i not in current}, path)
+            return
+        plan.removals += sorted(set(before) - current)
+        plan.sources.append((len(plan.changes) - 1, path, status.st_size, status.st_mtime_ns))
+
+    def _article(self, article: Article, row: ArticleRow | None, path: str) -> None:
+        """Plan one article read from ``path``; ``row`` is what the index holds under its id."""
+        plan = self.plan
+        digest = content_hash(article)
+        if row is not None and row.content_hash == digest:
+            plan.unchanged += 1
+            if row.source != path:
+                plan.moved.append((article.id, path))
+            return
+        if row is not None:
+            plan.updated += 1
+        context, budget = self._context_and_budget(article.title)
+        spans = chunk_text(article.text, max_tokens=budget, token_spans=self.embedder.token_spans)
+        passages = [
+            (s.paragraph, s.part, s.start, s.end, article.text[s.start : s.end]) for s in spans
+        ]
+        plan.changes.append(Change(article, digest, passages, context))
+
+    def _context_and_budget(self, title: str) -> tuple[str, int]:
+        """The title as embedded before each passage (at most a quarter of the window), and
+        the tokens left for the passage beside it."""
+        budget = self.settings.passage_tokens
+        if not self.settings.title_context or not title.strip():
+            return "", budget
+        window = self.embedder.max_tokens
+        spans = self.embedder.token_spans(title)
+        limit = window // 4
+        used = min(len(spans), limit)
+        context = title if len(spans) <= limit else title[: spans[limit - 1][1]]
+        # The title and a line break share the window with the passage.
+        return context, min(budget, window - used - 1)
+
+
+def content_hash(article: Article) -> str:
+    fields = [article.title, article.text, article.date, article.url]
+    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
+
+
+def _other_owner(row: ArticleRow | None, path: str, found: set[str]) -> str | None:
+    """The file that already holds this article, if it is another file still there."""
+    if row is None or row.source == path:
+        return None
+    if row.source in found or os.path.exists(row.source):
+        return row.source
+    return None  # its old file is gone: the article has moved here

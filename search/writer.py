@@ -1,0 +1,344 @@
+"""The writer: embeds planned changes and commits them, merges segments, upgrades format 1.
+
+One writer at a time holds the index's lock (``storage.lock``). Every change is a commit:
+
+1. new vectors are written as a new segment file (``segments.build_segment``: a temporary
+   name, synced, renamed into place);
+2. one SQLite transaction records the articles, passages, deletions, the segment and the
+   new generation;
+3. ``manifest.json`` is rewritten from the store;
+4. files no commit names any more (merged segments, leftovers of a killed run) are deleted.
+
+A process killed anywhere leaves the last complete commit: a segment written before step 2
+is named by no commit and is swept by the next writer. Readers keep the files they mapped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import storage
+from .embedding import Embedder
+from .errors import IndexCorruptError
+from .manifest import FORMAT_VERSION, Settings, now, read_manifest, write_manifest
+from .planner import Change, Plan
+from .segments import Segment, SegmentStat, build_segment, merge_contents, plan_merges
+from .store import SegmentRow, Store
+from .vectors import LegacyVectors
+
+__all__ = ["COMMIT_PASSAGES", "COMMIT_SECONDS", "EMBED_BATCH", "Writer"]
+
+EMBED_BATCH = 4096  # passages embedded together: sorted by length, repeats embedded once
+COMMIT_PASSAGES = 20_000  # a long run commits at least this often, so a kill loses little
+COMMIT_SECONDS = 120.0
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class _Pending:
+    """What the next commit writes, besides the changes' articles and vectors."""
+
+    removals: Sequence[str] = ()
+    sources: Sequence[tuple[str, int, int]] = ()
+    forget: Sequence[str] = ()
+    moved: Sequence[tuple[str, str]] = ()
+
+
+class Writer:
+    """Writes one index folder; the caller holds its lock for the writer's whole life."""
+
+    def __init__(self, folder: Path, store: Store, settings: Settings) -> None:
+        self.folder, self.store, self.settings = folder, store, settings
+        self._written: list[str] = []  # segment files of the commit under way
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """The store's transaction; if it fails, the segment files it wrote go too."""
+        self._written = []
+        try:
+            with self.store.transaction():
+                yield
+        except BaseException:
+            storage.remove_files(self.folder, self._written)
+            raise
+        finally:
+            self._written = []
+
+    # Embedding and committing a plan.
+
+    def run(self, plan: Plan, embedder: Embedder, progress: Progress | None) -> tuple[int, int]:
+        """Embed the planned changes batch by batch, committing every so often; merge as
+        the policy asks after each commit. Returns (passages embedded, commits)."""
+        changes = plan.changes
+        total = sum(len(c.spans) for c in changes)
+        done = commits = committed = position = next_source = 0
+        last_commit = time.monotonic()
+        if progress is not None:
+            progress(0, total)
+        while True:
+            end, size = position, 0
+            while end < len(changes) and size < EMBED_BATCH:
+                size += len(changes[end].spans)
+                end += 1
+            if end > position:
+                done = _embed(embedder, changes[position:end], done, total, progress)
+            position = end
+            finished = position == len(changes)
+            pending = sum(len(c.spans) for c in changes[committed:position])
+            if (
+                finished
+                or pending >= COMMIT_PASSAGES
+                or time.monotonic() - last_commit >= COMMIT_SECONDS
+            ):
+                first = commits == 0
+                sources = []
+                # A source's state is recorded with the commit holding its last change.
+                while next_source < len(plan.sources) and plan.sources[next_source][0] < position:
+                    sources.append(plan.sources[next_source][1:])
+                    next_source += 1
+                extra = _Pending(sources=sources)
+                if first:
+                    extra = _Pending(plan.removals, sources, plan.forget, plan.moved)
+                self.commit(changes[committed:position], extra)
+                for change in changes[committed:position]:
+                    change.vectors = None  # written out: free the memory
+                commits += 1
+                committed = position
+                last_commit = time.monotonic()
+                self.merge_as_needed()
+            if finished:
+                return done, commits
+
+    def commit(self, changes: Sequence[Change], extra: _Pending | None = None) -> None:
+        """One commit: these changes, removals and source records, as a new generation."""
+        extra = extra or _Pending()
+        if not (changes or extra.removals or extra.sources or extra.forget or extra.moved):
+            return
+        store = self.store
+        with self._transaction():
+            meta = store.get_meta()
+            replaced = store.existing_articles(c.article.id for c in changes)
+            gone = store.delete_articles([*extra.removals, *replaced])
+            store.add_deletions(gone)
+            new_ids: list[int] = []
+            for change in changes:
+                new_ids += store.insert_article(change.row(), change.spans)
+            for article_id, path in extra.moved:
+                store.move_article(article_id, path)
+            for path, size, mtime in extra.sources:
+                store.set_source(path, size, mtime)
+            for path in extra.forget:
+                store.forget_source(path)
+            generation = int(meta["generation"]) + 1
+            if new_ids:
+                vectors = np.concatenate([c.vectors for c in changes if c.vectors is not None])
+                self._add_segment(np.asarray(new_ids, dtype=np.int64), vectors, generation, meta)
+            self._check_counts()
+            store.set_meta({"generation": str(generation), "updated": now()})
+        self._after_commit()
+
+    def remove(self, ids: Sequence[str]) -> list[str]:
+        """Delete articles by id; returns the ids found. Their files are forgotten, so the
+        next indexing run of an unchanged file brings an article back."""
+        found = sorted(set(self.store.existing_articles(ids)))
+        if found:
+            sources = sorted({row.source for i in found if (row := self.store.article(i))})
+            self.commit([], _Pending(removals=found, forget=sources))
+        return found
+
+    def _add_segment(
+        self, ids: np.ndarray, vectors: np.ndarray, generation: int, meta: dict[str, str]
+    ) -> SegmentRow:
+        number = int(meta.get("next_segment", "1"))
+        name = storage.segment_name(number)
+        self._written.append(name)
+        written = build_segment(self.folder, name, ids, vectors, compact=self.settings.compact)
+        row = SegmentRow(
+            written.name,
+            written.kind,
+            written.rows,
+            written.bytes,
+            written.crc32,
+            written.min_id,
+            written.max_id,
+            generation,
+        )
+        self.store.add_segment(row)
+        self.store.set_meta({"next_segment": str(number + 1)})
+        return row
+
+    def _check_counts(self) -> None:
+        rows = sum(s.rows for s in self.store.segments())
+        deleted = len(self.store.deletions())
+        _, passages = self.store.counts()
+        if rows - deleted != passages:
+            raise IndexCorruptError(
+                f"{self.folder}: {passages} passages but {rows - deleted} vectors after an "
+                "update — the index was not changed"
+            )
+
+    def _after_commit(self) -> None:
+        self.write_manifest()
+        self.sweep()
+
+    def repair_manifest(self) -> None:
+        """Rewrite the manifest if a process died between a commit and its manifest."""
+        try:
+            recorded = read_manifest(self.folder).generation
+        except IndexCorruptError:
+            recorded = -1
+        if recorded != int(self.store.get_meta()["generation"]):
+            self.write_manifest()
+
+    def sweep(self) -> None:
+        """Delete files of ours that no commit names: merged segments, leftovers of a kill."""
+        keep = {s.name for s in self.store.segments()}
+        meta = self.store.get_meta()
+        if "vectors_file" in meta:
+            keep.add(meta["vectors_file"])  # a format-1 index not yet upgraded
+        storage.remove_files(self.folder, storage.unreferenced(self.folder, keep))
+
+    def write_manifest(self) -> None:
+        store = self.store
+        meta = store.get_meta()
+        articles, passages = store.counts()
+        segments = store.segments()
+        write_manifest(
+            self.folder,
+            self.settings,
+            generation=int(meta["generation"]),
+            articles=articles,
+            passages=passages,
+            vectors={
+                "count": passages,
+                "metric": "inner product",
+                "deleted": len(store.deletions()),
+                "segments": [{"name": s.name, "kind": s.kind, "rows": s.rows} for s in segments],
+            },
+            updated=meta.get("updated", meta.get("created", now())),
+        )
+
+    # Merging.
+
+    def merge_as_needed(self) -> int:
+        """Merge what the policy asks for until it asks for nothing; returns merges done."""
+        merges = 0
+        while True:
+            groups = plan_merges(self._stats())
+            if not groups:
+                return merges
+            for group in groups:
+                self.merge(group)
+                merges += 1
+
+    def optimize(self) -> int:
+        """Merge every segment into one, without deleted rows; returns segments merged."""
+        segments = self.store.segments()
+        if len(segments) <= 1 and not self.store.deletions():
+            return 0
+        self.merge([s.name for s in segments])
+        return len(segments)
+
+    def merge(self, names: Sequence[str]) -> None:
+        """Fold the named segments into one new segment (nothing, if no row is live)."""
+        store = self.store
+        by_name = {s.name: s for s in store.segments()}
+        deleted = np.asarray(store.deletions(), dtype=np.int64)
+        parts = []
+        dropped: list[np.ndarray] = []
+        for name in names:
+            segment = self._open(by_name[name])
+            mask = segment.deleted_mask(deleted)
+            parts.append((segment, mask))
+            if mask is not None:
+                dropped.append(segment.ids[mask])
+        ids, vectors = merge_contents(parts)
+        with self._transaction():
+            meta = store.get_meta()
+            generation = int(meta["generation"]) + 1
+            store.drop_segments(names)
+            if len(ids):
+                self._add_segment(ids, vectors, generation, meta)
+            if dropped:
+                store.forget_deletions(int(i) for i in np.concatenate(dropped))
+            self._check_counts()
+            store.set_meta({"generation": str(generation), "updated": now()})
+        self._after_commit()
+
+    def _stats(self) -> list[SegmentStat]:
+        deleted = np.asarray(self.store.deletions(), dtype=np.int64)
+        stats = []
+        for row in self.store.segments():
+            dead = 0
+            if len(deleted):
+                inside = deleted[(deleted >= row.min_id) & (deleted <= row.max_id)]
+                if len(inside):
+                    mask = self._open(row).deleted_mask(inside)
+                    dead = 0 if mask is None else int(mask.sum())
+            stats.append(SegmentStat(row.name, row.rows, row.rows - dead))
+        return stats
+
+    def _open(self, row: SegmentRow) -> Segment:
+        return Segment(
+            self.folder / row.name,
+            dimension=self.settings.dimension,
+            rows=row.rows,
+            expected_bytes=row.bytes,
+        )
+
+    # Format 1.
+
+    def upgrade(self) -> None:
+        """Move a format-1 index's one vector file into a segment, in one commit."""
+        store = self.store
+        meta = store.get_meta()
+        legacy = LegacyVectors.load(
+            self.folder / meta["vectors_file"],
+            dimension=self.settings.dimension,
+            expected_bytes=int(meta["vectors_bytes"]),
+            expected_crc32=int(meta["vectors_crc32"]) if "vectors_crc32" in meta else None,
+        )
+        ids, vectors = legacy.contents()
+        with self._transaction():
+            meta = store.get_meta()
+            _, passages = store.counts()
+            if len(ids) != passages:
+                raise IndexCorruptError(
+                    f"{self.folder}: {passages} passages but {len(ids)} vectors — the index "
+                    "was not upgraded; rebuild it"
+                )
+            generation = int(meta["generation"]) + 1
+            if len(ids):
+                self._add_segment(ids, vectors, generation, meta)
+            store.delete_meta([k for k in meta if k.startswith("vectors_")])
+            store.set_meta(
+                {
+                    "format_version": str(FORMAT_VERSION),
+                    "generation": str(generation),
+                    "upgraded": now(),
+                }
+            )
+            self._check_counts()
+        self._after_commit()
+
+
+def _embed(
+    embedder: Embedder, batch: Sequence[Change], done: int, total: int, progress: Progress | None
+) -> int:
+    texts = [text for change in batch for text in change.texts()]
+    report = None
+    if progress is not None:
+        report = lambda n: progress(min(done + n, total), total)  # noqa: E731
+    vectors = embedder.embed(texts, progress=report)
+    row = 0
+    for change in batch:
+        change.vectors = vectors[row : row + len(change.spans)]
+        row += len(change.spans)
+    return done + len(texts)
