@@ -23,7 +23,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import IndexCorruptError, IndexLockedError, IndexWriteError, InputError
+from .errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexNotFoundError,
+    IndexWriteError,
+    InputError,
+)
 
 __all__ = [
     "LOCK",
@@ -255,8 +261,12 @@ def map_file(path: Path, expected_bytes: int) -> mmap.mmap:
 def check_folder(path: Path, *, for_writing: bool) -> None:
     """One clear line for an ``--index`` that cannot be an index folder."""
     if path.is_symlink() and not path.exists():
-        raise InputError(f"{path} is a symbolic link to nothing — point --index at a folder")
+        raise (InputError if for_writing else IndexNotFoundError)(
+            f"no index at {path}: it is a symbolic link to nothing — point --index at a folder"
+        )
     if path.exists() and not path.is_dir():
+        if not for_writing:
+            raise IndexNotFoundError(f"no index at {path}: it is a file, not a folder")
         raise InputError(f"{path} is a file, not an index folder")
     if for_writing and not path.exists():
         parent = path.parent

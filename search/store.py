@@ -176,7 +176,12 @@ class Store:
             store._prepare(readonly=readonly, create=create)
         except sqlite3.DatabaseError as error:
             connection.close()
-            raise store._translate(error) from error
+            reported = store._translate(error)
+            if isinstance(reported, IndexCorruptError):
+                reported = IndexCorruptError(
+                    f"{path} is not a readable index database ({error}) — rebuild the index"
+                )
+            raise reported from error
         except BaseException:
             connection.close()
             raise

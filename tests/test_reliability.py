@@ -22,10 +22,12 @@ import resource
 import shutil
 import signal
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -293,9 +295,10 @@ def test_kill_9_at_any_moment_leaves_a_whole_index_and_the_next_run_finishes(
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["counts"] == {"articles": stats.articles, "passages": stats.passages}
     assert manifest["generation"] == stats.generation
-    # Nothing left over from the killed runs: no temporary files, one vector file.
+    # Nothing left over from the killed runs: no temporary files, only the segments named.
     names = {p.name for p in path.iterdir()} - {"store.sqlite-wal", "store.sqlite-shm"}
-    assert names == {".lock", "manifest.json", "store.sqlite", f"vectors.{stats.generation}.faiss"}
+    segments = {s["name"] for s in manifest["vectors"]["segments"]}
+    assert names == {".lock", "manifest.json", "store.sqlite", *segments}
 
 
 def test_a_run_killed_before_any_commit_leaves_no_index_or_an_empty_one(
@@ -478,7 +481,7 @@ def test_stats_survives_a_file_vanishing_under_it(
         assert ix.stats().articles == 1
 
 
-def test_a_reader_retries_when_a_writer_replaces_its_vector_file(
+def test_a_reader_retries_when_a_merge_removes_the_segment_it_chose(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = write_articles(tmp_path / "news", {"a.txt": "A\n\nThe harbour froze.\n"})
@@ -486,18 +489,21 @@ def test_a_reader_retries_when_a_writer_replaces_its_vector_file(
     writer = Index.create(path, model=FakeEmbedder())
     writer.update([folder])
     reader = Index.open(path, model=FakeEmbedder())
-    real_read_bytes = Path.read_bytes
+    real_map = search.storage.map_file
     state = {"committed": False}
 
-    def commit_before_the_read(self: Path) -> bytes:
-        if not state["committed"] and self.name == "vectors.1.faiss":
-            # The writer's commit lands after the reader chose the file, before it reads it.
+    def commit_before_the_read(file: Path, size: int) -> Any:
+        if not state["committed"] and file.name == "seg-000001.vec":
+            # The writer's commit and merge land after the reader chose the segment, before
+            # it maps it: the file is gone.
             state["committed"] = True
             write_articles(folder, {"b.txt": "B\n\nThe harbour thawed.\n"})
             writer.update([folder])
-        return real_read_bytes(self)
+            assert writer.optimize() == 2
+            assert not file.exists()
+        return real_map(file, size)
 
-    monkeypatch.setattr(Path, "read_bytes", commit_before_the_read)
+    monkeypatch.setattr(search.storage, "map_file", commit_before_the_read)
     try:
         hits = reader.search("harbour", k=5, mode="dense")
         assert state["committed"] and {h.article_id for h in hits} == {"news/a.txt", "news/b.txt"}
@@ -818,7 +824,7 @@ def built(tmp_path: Path, cli: Callable) -> Path:
 
 
 def _victim(path: Path, name: str) -> Path:
-    return next(path.glob("vectors.*.faiss")) if name == "vectors" else path / name
+    return next(path.glob("seg-*.vec")) if name == "vectors" else path / name
 
 
 def _damage(file: Path, how: str) -> None:
@@ -882,12 +888,12 @@ def _edit_store(path: Path, sql: str) -> None:
 
 FOREIGN: dict[str, tuple[Callable[[Path], object], int, str]] = {
     "newer manifest": (
-        lambda p: _edit_manifest(p, lambda m: m.update(format_version=2)),
+        lambda p: _edit_manifest(p, lambda m: m.update(format_version=3)),
         6,
         "upgrade newssearch",
     ),
     "newer store": (
-        lambda p: _edit_store(p, "UPDATE meta SET value = '2' WHERE key = 'format_version'"),
+        lambda p: _edit_store(p, "UPDATE meta SET value = '3' WHERE key = 'format_version'"),
         6,
         "upgrade newssearch",
     ),
@@ -973,23 +979,17 @@ def test_a_damaged_page_inside_the_store_is_one_line(
     one_line_error(cli(*args), 5)
 
 
-def _vector_codes_offset(path: Path) -> tuple[Path, int, int]:
-    """The vector file, where it records how many floats its vectors hold (a uint64 that
-    follows the flat index's header), and that number."""
+def _segment(path: Path) -> Path:
     manifest = json.loads((path / "manifest.json").read_text())
-    file = path / manifest["vectors"]["file"]
-    data = file.read_bytes()
-    # fourcc, d (int32), ntotal, two dummies (int64), is_trained (byte), metric (int32)
-    offset = data.index(b"IxFI") + 4 + 4 + 8 + 8 + 8 + 1 + 4
-    floats = manifest["vectors"]["count"] * manifest["model"]["dimension"]
-    assert int.from_bytes(data[offset : offset + 8], "little") == floats, "faiss format changed"
-    return file, offset, floats
+    (segment,) = manifest["vectors"]["segments"]
+    return path / segment["name"]
 
 
-def test_a_damaged_vector_header_is_one_line_not_a_16_gb_allocation(built: Path) -> None:
-    file, offset, _ = _vector_codes_offset(built)
+def test_a_forged_segment_header_is_one_line_not_a_16_gb_allocation(built: Path) -> None:
+    file = _segment(built)
     data = bytearray(file.read_bytes())
-    data[offset : offset + 8] = (4 << 30).to_bytes(8, "little")  # 4 G floats: 16 GB
+    struct.pack_into("<Q", data, 16, 4 << 30)  # rows: 4 G vectors, 6 TB of floats
+    struct.pack_into("<I", data, 36, zlib.crc32(bytes(data[:36])))  # its checksum made good
     file.write_bytes(bytes(data))  # same size: the recorded size still matches
 
     def limit_memory() -> None:
@@ -1006,14 +1006,26 @@ def test_a_damaged_vector_header_is_one_line_not_a_16_gb_allocation(built: Path)
     )
     assert "Traceback" not in result.stderr, result.stderr[-300:]
     assert result.returncode == 5 and result.stderr.startswith("error: ")
+    assert file.name in result.stderr
 
 
-def test_garbage_inside_the_vector_file_is_reported(built: Path, cli: Callable) -> None:
-    file, offset, floats = _vector_codes_offset(built)
+def test_garbage_inside_a_segment_is_found_by_check(built: Path, cli: Callable) -> None:
+    file = _segment(built)
     data = bytearray(file.read_bytes())
-    data[offset + 8 : offset + 8 + floats * 4] = random.Random(2).randbytes(floats * 4)
+    data[64:-64] = random.Random(2).randbytes(len(data) - 128)
     file.write_bytes(bytes(data))
-    one_line_error(cli("query", "cocoa", "--mode", "dense"), 5)
+    # Opening checks the header and sizes only, so that a cold query stays cheap...
+    result = cli("query", "cocoa", "--mode", "lexical")
+    assert result.exit_code == 0 and "Bahia cocoa" in result.stdout
+    # ...and `check` reads everything.
+    result = cli("check")
+    assert result.exit_code == 5
+    assert f"{file.name} does not match its checksum" in result.stderr
+
+
+def test_check_passes_a_sound_index(built: Path, cli: Callable) -> None:
+    result = cli("check")
+    assert result.exit_code == 0 and result.stdout.startswith("ok: 3 passages, 3 vectors")
 
 
 _PICKLERS = {"pickle", "_pickle", "cPickle", "cloudpickle", "dill", "joblib", "shelve", "marshal"}
@@ -1023,10 +1035,11 @@ def test_an_index_is_json_sqlite_and_faiss_and_opening_it_unpickles_nothing(buil
     manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["format"] == "newssearch-index" and isinstance(manifest["generation"], int)
     names = {p.name for p in built.iterdir()}
-    assert names == {".lock", "manifest.json", "store.sqlite", manifest["vectors"]["file"]}
-    assert re.fullmatch(r"vectors\.\d+\.faiss", manifest["vectors"]["file"])
+    segments = [s["name"] for s in manifest["vectors"]["segments"]]
+    assert names == {".lock", "manifest.json", "store.sqlite", *segments}
+    assert all(re.fullmatch(r"seg-\d{6}\.vec", name) for name in segments)
     assert (built / "store.sqlite").read_bytes()[:16] == b"SQLite format 3\x00"
-    assert (built / manifest["vectors"]["file"]).read_bytes()[:4] == b"IxM2"  # faiss IDMap2
+    assert all((built / name).read_bytes()[:8] == b"NSVSEG02" for name in segments)
     for module in SOURCE.glob("*.py"):
         text = module.read_text(encoding="utf-8")
         for node in ast.walk(ast.parse(text)):
