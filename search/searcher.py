@@ -193,7 +193,7 @@ class Searcher:
             segment = self._segments.get(row.name)
         if segment is None:
             segment = Segment(
-                self.folder / row.name,
+                storage.segment_path(self.folder, row.name),
                 dimension=self.settings.dimension,
                 rows=row.rows,
                 expected_bytes=row.bytes,

@@ -43,6 +43,7 @@ __all__ = [
     "read_small",
     "remove_files",
     "segment_name",
+    "segment_path",
     "unreferenced",
     "write_atomic",
     "writing",
@@ -63,6 +64,17 @@ _NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 def segment_name(number: int) -> str:
     """The file name of segment ``number``: ``seg-000042.vec``."""
     return f"seg-{number:06d}.vec"
+
+
+def segment_path(folder: Path, name: str) -> Path:
+    """The path of a segment the store names; a name off the pattern (``../x``, ``/dev/zero``)
+    is a damaged index, never a path to follow."""
+    if not isinstance(name, str) or not _SEGMENT.fullmatch(name):
+        raise IndexCorruptError(
+            f"{folder / STORE} names a vector file {str(name)[:60]!r} that is not one of its "
+            "segments — rebuild the index"
+        )
+    return folder / name
 
 
 def is_ours(name: str) -> bool:

@@ -433,7 +433,16 @@ class Store:
             "SELECT name, kind, rows, bytes, crc32, min_id, max_id, generation FROM segments"
             " ORDER BY generation, name"
         )
-        return [SegmentRow(*row) for row in rows]
+        segments = [SegmentRow(*row) for row in rows]
+        for segment in segments:
+            numbers = (segment.rows, segment.bytes, segment.crc32, segment.min_id, segment.max_id)
+            if not isinstance(segment.name, str) or not all(
+                isinstance(n, int) and n >= 0 for n in numbers
+            ):
+                raise IndexCorruptError(
+                    f"{self.path} has a damaged segment record — rebuild the index"
+                )
+        return segments
 
     def add_segment(self, row: SegmentRow) -> None:
         self._run(
@@ -457,7 +466,12 @@ class Store:
 
     def deletions(self) -> list[int]:
         """Passage ids whose vectors are still in a segment, masked."""
-        return [r[0] for r in self._rows("SELECT passage_id FROM deletions ORDER BY passage_id")]
+        ids = [r[0] for r in self._rows("SELECT passage_id FROM deletions ORDER BY passage_id")]
+        if not all(isinstance(i, int) for i in ids):
+            raise IndexCorruptError(
+                f"{self.path} has a damaged deletion record — rebuild the index"
+            )
+        return ids
 
     def add_deletions(self, ids: Iterable[int]) -> None:
         for chunk in _chunks(list(ids), 500):

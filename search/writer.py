@@ -26,7 +26,14 @@ import numpy as np
 from . import storage
 from .embedding import Embedder
 from .errors import IndexCorruptError
-from .manifest import FORMAT_VERSION, Settings, now, read_manifest, write_manifest
+from .manifest import (
+    FORMAT_VERSION,
+    Settings,
+    now,
+    read_manifest,
+    write_manifest,
+)
+from .manifest import generation as generation_of
 from .planner import Change, Plan
 from .segments import Segment, SegmentStat, build_segment, merge_contents, plan_merges
 from .store import SegmentRow, Store
@@ -136,7 +143,7 @@ class Writer:
                 store.set_source(path, size, mtime)
             for path in extra.forget:
                 store.forget_source(path)
-            generation = int(meta["generation"]) + 1
+            generation = generation_of(meta, self.store.path) + 1
             if new_ids:
                 vectors = np.concatenate([c.vectors for c in changes if c.vectors is not None])
                 self._add_segment(np.asarray(new_ids, dtype=np.int64), vectors, generation, meta)
@@ -194,7 +201,7 @@ class Writer:
             recorded = read_manifest(self.folder).generation
         except IndexCorruptError:
             recorded = -1
-        if recorded != int(self.store.get_meta()["generation"]):
+        if recorded != generation_of(self.store.get_meta(), self.store.path):
             self.write_manifest()
 
     def sweep(self) -> None:
@@ -213,7 +220,7 @@ class Writer:
         write_manifest(
             self.folder,
             self.settings,
-            generation=int(meta["generation"]),
+            generation=generation_of(meta, store.path),
             articles=articles,
             passages=passages,
             vectors={
@@ -262,7 +269,7 @@ class Writer:
         ids, vectors = merge_contents(parts)
         with self._transaction():
             meta = store.get_meta()
-            generation = int(meta["generation"]) + 1
+            generation = generation_of(meta, self.store.path) + 1
             store.drop_segments(names)
             if len(ids):
                 self._add_segment(ids, vectors, generation, meta)
@@ -287,7 +294,7 @@ class Writer:
 
     def _open(self, row: SegmentRow) -> Segment:
         return Segment(
-            self.folder / row.name,
+            storage.segment_path(self.folder, row.name),
             dimension=self.settings.dimension,
             rows=row.rows,
             expected_bytes=row.bytes,
@@ -314,7 +321,7 @@ class Writer:
                     f"{self.folder}: {passages} passages but {len(ids)} vectors — the index "
                     "was not upgraded; rebuild it"
                 )
-            generation = int(meta["generation"]) + 1
+            generation = generation_of(meta, self.store.path) + 1
             if len(ids):
                 self._add_segment(ids, vectors, generation, meta)
             store.delete_meta([k for k in meta if k.startswith("vectors_")])
