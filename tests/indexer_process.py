@@ -1,13 +1,17 @@
 """A real indexing process for tests to kill: indexes folders with the fake embedder.
 
-    python tests/indexer_process.py index INDEX FOLDER [--batch N] [--sleep S]
+    python tests/indexer_process.py index INDEX FOLDER [--batch N] [--sleep S] [--merge-factor M]
+    python tests/indexer_process.py optimize INDEX [--sleep S]
     python tests/indexer_process.py lock INDEX
 
 ``index`` prints ``ready`` once imported, ``embedded N`` after each batch of N passages is
 embedded (a commit follows), then the run's ``UpdateReport`` as one JSON line, with
 ``embedded``: how many passages the fake embedder was asked for. ``--batch`` makes every
-batch a commit, so one run commits many times. ``lock`` takes the index's write lock, prints
-``locked`` and waits to be killed.
+batch a commit, so one run commits many times. ``--merge-factor`` makes the
+merge policy fold every M small segments, so merges run all through the run. ``optimize``
+merges every segment into one, printing ``writing`` before the new segment is written and
+``written`` after, pausing ``--sleep`` seconds at each. ``lock`` takes the index's write lock,
+prints ``locked`` and waits to be killed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import FakeEmbedder  # noqa: E402
 
+import search.segments  # noqa: E402
 import search.storage  # noqa: E402
 import search.writer  # noqa: E402
 from search import Index, SearchError  # noqa: E402
@@ -66,6 +71,25 @@ def index(path: Path, folder: Path, batch: int, pause: float) -> int:
     return 0
 
 
+def optimize(path: Path, pause: float) -> int:
+    real_build = search.writer.build_segment
+
+    def build(*args: object, **kwargs: object) -> object:
+        print("writing", flush=True)
+        time.sleep(pause)
+        written = real_build(*args, **kwargs)  # type: ignore[arg-type]
+        print("written", flush=True)
+        time.sleep(pause)
+        return written
+
+    search.writer.build_segment = build  # type: ignore[assignment]
+    print("ready", flush=True)
+    with Index.open(path, model=FakeEmbedder()) as ix:
+        merged = ix.optimize()
+    print(json.dumps({"merged": merged}), flush=True)
+    return 0
+
+
 def lock(path: Path) -> int:
     with search.storage.lock(path):
         print("locked", flush=True)
@@ -75,14 +99,19 @@ def lock(path: Path) -> int:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("action", choices=["index", "lock"])
+    parser.add_argument("action", choices=["index", "optimize", "lock"])
     parser.add_argument("index")
     parser.add_argument("folder", nargs="?")
     parser.add_argument("--batch", type=int, default=search.writer.EMBED_BATCH)
     parser.add_argument("--sleep", type=float, default=0.0)
+    parser.add_argument("--merge-factor", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.merge_factor:
+        search.segments.MERGE_FACTOR = args.merge_factor
     if args.action == "lock":
         return lock(Path(args.index))
+    if args.action == "optimize":
+        return optimize(Path(args.index), args.sleep)
     return index(Path(args.index), Path(args.folder), args.batch, args.sleep)
 
 

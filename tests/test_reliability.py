@@ -418,6 +418,92 @@ def test_readers_beside_a_committing_writer_never_fail_nor_see_half_an_update(
     assert whole_state(path) == {f"news/{n:03}.txt": v for n, v in new.items()}
 
 
+def test_readers_through_merges_never_fail_nor_see_half_an_update(
+    tmp_path: Path, spawn: Callable[..., Child]
+) -> None:
+    folder = tmp_path / "news"
+    folder.mkdir()
+    old = {n: _story("alpha", n) for n in range(30)}
+    _write_stories(folder, old)
+    path = tmp_path / "index"
+    with Index.create(path, model=FakeEmbedder()) as ix:
+        ix.update([folder])
+    new = {n: _story("beta", n) for n in range(5, 35)}
+    for number in old.keys() - new.keys():
+        (folder / f"{number:03}.txt").unlink()
+    _write_stories(folder, new)
+    allowed = {f"news/{n:03}.txt": {old.get(n), new.get(n)} for n in range(35)}
+    # Every second commit fills the lowest tier: merges run all through the writer's run,
+    # removing the segments readers are searching.
+    writer = spawn("index", path, folder, "--batch", 2, "--sleep", 0.003, "--merge-factor", 2)
+    readers = [Reader(path, allowed, lambda: writer.process.poll() is not None) for _ in (1, 2)]
+    for reader in readers:
+        reader.start()
+    report = writer.report()
+    for reader in readers:
+        reader.join(timeout=60)
+    assert report["commits"] >= 15
+    for reader in readers:
+        assert reader.errors == []
+        assert reader.rounds >= 5
+    assert len(set().union(*(r.generations for r in readers))) >= 3
+    assert whole_state(path) == {f"news/{n:03}.txt": v for n, v in new.items()}
+    with Index.open(path, model=FakeEmbedder()) as ix:
+        stats = ix.stats()
+        assert stats.segments <= 3 and ix.check().ok  # merged as it went
+
+
+def test_kill_9_during_merges_and_optimize_loses_nothing(
+    tmp_path: Path, spawn: Callable[..., Child]
+) -> None:
+    corpus = Corpus(tmp_path / "news", seed=11)
+    for _ in range(10):
+        corpus.write()
+    path = tmp_path / "index"
+    # Many small segments, merged two by two while indexing: kills land inside merges.
+    state: dict[str, Version] = {}
+    for kill in range(6):
+        corpus.churn()
+        before, now = state, dict(corpus.versions)
+        child = spawn("index", path, corpus.folder, "--batch", 3, "--merge-factor", 2)
+        for _ in range(2 + kill):
+            if (child.line() or "{").startswith("{"):
+                break
+        time.sleep(0.002 * kill)
+        child.kill()
+        state = _check_after_kill(path, before, now, created=bool(before)) or {}
+    _complete(spawn, path, corpus.folder, state, dict(corpus.versions))
+    state = dict(corpus.versions)
+    # Then optimize, killed before, while and after it writes the merged segment.
+    outcomes: collections.Counter[str] = collections.Counter()
+    for kill, (lines, delay) in enumerate([(1, 0.0), (2, 0.01), (2, 0.06), (3, 0.0), (3, 0.2)]):
+        with Index.open(path, model=FakeEmbedder()) as ix:
+            if ix.stats().segments == 1:  # give it something to merge
+                corpus.write()
+                ix.update([corpus.folder])
+                state = dict(corpus.versions)
+        child = spawn("optimize", path, "--sleep", 0.05)
+        for _ in range(lines):
+            child.line()
+        time.sleep(delay)
+        child.kill()
+        assert whole_state(path) == state, f"kill {kill}"
+        with Index.open(path, model=FakeEmbedder()) as ix:
+            assert ix.check().ok, ix.check().problems
+            outcomes["merged" if ix.stats().segments == 1 else "as before"] += 1
+    assert outcomes["merged"] >= 1 and outcomes["as before"] >= 1, outcomes
+    corpus.write()
+    _complete(spawn, path, corpus.folder, state, dict(corpus.versions))
+    state = dict(corpus.versions)
+    assert spawn("optimize", path).report()["merged"] >= 2
+    with Index.open(path, model=FakeEmbedder()) as ix:
+        stats = ix.stats()
+        assert (stats.segments, stats.deleted_vectors) == (1, 0)
+        report = ix.check()
+        assert report.ok and report.leftovers == ()  # the last writer swept what kills left
+    assert whole_state(path) == state
+
+
 def test_a_second_writer_is_told_who_holds_the_index(
     tmp_path: Path, spawn: Callable[..., Child], cli: Callable
 ) -> None:
