@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import planner, storage
+from . import lexical, planner, storage
 from .articles import Skip, discover
 from .embedding import Embedder, load_embedder
 from .errors import (
@@ -219,7 +220,10 @@ class Index:
                             "created": now(),
                         }
                     )
-                Writer(path, store, settings).write_manifest()
+                with lexical.writing(path / lexical.FOLDER) as lexical_writer:
+                    writer = Writer(path, store, settings, lexical_writer)
+                    writer.rebuild_lexical(0)
+                    writer.write_manifest()
             finally:
                 store.close()
         index = cls(path, settings, Searcher(path, settings))
@@ -354,12 +358,14 @@ class Index:
             store = self._writer_store
             if store is None:
                 store = self._writer_store = Store.open(self.path / storage.STORE)
-            writer = Writer(self.path, store, self._settings)
-            if format_version(store.get_meta(), store.path) == 1:
-                writer.upgrade()
-            writer.repair_manifest()
-            writer.sweep()
-            yield writer
+            with lexical.writing(self.path / lexical.FOLDER) as lexical_writer:
+                writer = Writer(self.path, store, self._settings, lexical_writer)
+                if format_version(store.get_meta(), store.path) == 1:
+                    writer.upgrade()
+                writer.reconcile_lexical()
+                writer.repair_manifest()
+                writer.sweep()
+                yield writer
 
     # Reading.
 
@@ -483,6 +489,8 @@ class Index:
                     f"({missing:,} passages without a vector, {extra:,} vectors without a "
                     "passage)"
                 )
+            if snapshot.format_version >= 2:
+                problems += self._check_lexical(store, snapshot.generation, len(passages))
             named = {p.name for p in snapshot.parts}
             return CheckReport(
                 problems=tuple(problems),
@@ -493,6 +501,21 @@ class Index:
             )
 
         return self._searcher.read(read)
+
+    def _check_lexical(self, store: Store, current: int, passages: int) -> list[str]:
+        """The lexical index holds each passage once, and the ghosts the store lists."""
+        lexical = self._searcher.lexical_index()
+        _, marker = lexical.view(current)
+        if marker.generation != current:
+            return [
+                f"{lexical.folder} is at generation {marker.generation}, the store at {current}"
+                " — the next write brings it in line"
+            ]
+        expected = passages + store.lexical_ghost_count() + 1  # and its marker
+        held = lexical.documents()
+        if held != expected:
+            return [f"{lexical.folder} holds {held:,} documents, {expected:,} expected"]
+        return []
 
 
 def index_files(
@@ -524,6 +547,7 @@ def index_files(
 def _remove_empty_index(folder: Path, *, remove_folder: bool) -> None:
     names = [p.name for p in folder.iterdir() if storage.is_ours(p.name)]
     storage.remove_files(folder, names)
+    shutil.rmtree(folder / lexical.FOLDER, ignore_errors=True)  # made by this run
     if remove_folder:
         with contextlib.suppress(OSError):
             folder.rmdir()  # only if empty: nothing of anyone else's goes
@@ -566,9 +590,14 @@ def _check_unfinished_creation(path: Path) -> None:
 def _folder_size(folder: Path) -> int:
     """Bytes in the index's own files; a file a writer removes meanwhile counts as nothing."""
     total = 0
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            with contextlib.suppress(FileNotFoundError):
-                if storage.is_ours(entry.name) and entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_size
+    for where, ours in ((folder, storage.is_ours), (folder / lexical.FOLDER, _any_name)):
+        with contextlib.suppress(FileNotFoundError), os.scandir(where) as entries:
+            for entry in entries:
+                with contextlib.suppress(FileNotFoundError):
+                    if ours(entry.name) and entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
     return total
+
+
+def _any_name(name: str) -> bool:
+    return True

@@ -24,8 +24,9 @@ from typing import Protocol, TypeVar
 import numpy as np
 
 from . import storage
-from .errors import IndexCorruptError
+from .errors import IndexCorruptError, IndexLockedError
 from .fusion import reciprocal_rank_fusion, score_fusion
+from .lexical import FOLDER, LexicalIndex
 from .manifest import Settings, format_version, generation
 from .segments import Segment
 from .store import PassageRow, SegmentRow, Store
@@ -69,6 +70,10 @@ class Hit:
     passage_id: int
     start: int
     end: int
+
+
+class _Stale(Exception):
+    """The lexical view is newer than a snapshot can use: read again on a newer one."""
 
 
 class Searchable(Protocol):
@@ -116,6 +121,7 @@ class Searcher:
         self._stores: list[Store] = []
         self._segments: dict[str, Segment] = {}
         self._snapshot: Snapshot | None = None
+        self._lexical: LexicalIndex | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -124,6 +130,7 @@ class Searcher:
             self._stores.clear()
             self._segments.clear()
             self._snapshot = None
+            self._lexical = None
             self._local = threading.local()
 
     def store(self) -> Store:
@@ -148,13 +155,45 @@ class Searcher:
             except FileNotFoundError as error:
                 missing = str(error.filename or self.folder)
                 continue  # a merge removed a segment between our reads: look again
-        raise IndexCorruptError(f"{missing} is missing — rebuild the index")
+            except _Stale:
+                continue
+        if missing:
+            raise IndexCorruptError(f"{missing} is missing — rebuild the index")
+        raise IndexLockedError(f"{self.folder} changed under every read — try again")
 
-    def read_rows(self, read: Callable[[Store], _T]) -> _T:
-        """Run ``read`` in one read transaction of the store alone (no vectors opened)."""
+    def read_rows(self, read: Callable[[Store, int, int], _T]) -> _T:
+        """Run ``read(store, format version, generation)`` in one read transaction of the
+        store alone: no vectors are opened."""
         store = self.store()
-        with store.snapshot():
-            return read(store)
+        for _attempt in range(_RETRIES):
+            with store.snapshot():
+                meta = store.get_meta()
+                try:
+                    return read(
+                        store, format_version(meta, store.path), generation(meta, store.path)
+                    )
+                except _Stale:
+                    continue
+        raise IndexLockedError(f"{self.folder} changed under every read — try again")
+
+    def lexical_index(self) -> LexicalIndex:
+        with self._lock:
+            if self._lexical is None:
+                self._lexical = LexicalIndex(self.folder / FOLDER)
+            return self._lexical
+
+    def lexical_candidates(
+        self, store: Store, version: int, current: int, text: str, depth: int
+    ) -> Ranking:
+        """BM25 candidates as of store generation ``current`` (ghosts included: the caller
+        hydrates from the same snapshot, which drops them)."""
+        if version == 1:
+            return store.lexical_search(text, depth)  # format 1 kept full text in FTS5
+        lexical = self.lexical_index()
+        searcher, marker = lexical.view(current)
+        if marker.cleaned > current:
+            raise _Stale  # passages live in our snapshot may be gone from this view
+        return lexical.search(searcher, text, depth)
 
     def snapshot(self, store: Store) -> Snapshot:
         """The snapshot of the generation ``store``'s transaction sees (cached)."""
@@ -226,16 +265,25 @@ class Searcher:
 
         depth = k if mode != "hybrid" else max(k, CANDIDATES)
 
-        def run(store: Store, snapshot: Snapshot | None) -> list[Hit]:
+        def lexical(store: Store, version: int, current: int) -> Ranking:
+            if mode == "dense":
+                return []
+            return self.lexical_candidates(store, version, current, text, depth)
+
+        def run(store: Store, snapshot: Snapshot) -> list[Hit]:
             dense: Ranking = []
-            if snapshot is not None and query_vector is not None:
+            if query_vector is not None:
                 dense = dense_candidates(snapshot, query_vector, depth)
-            lexical = store.lexical_search(text, depth) if mode != "dense" else []
-            ranked = fuse(dense, lexical) if mode == "hybrid" else dense or lexical
+            found = lexical(store, snapshot.format_version, snapshot.generation)
+            ranked = fuse(dense, found) if mode == "hybrid" else dense or found
             return hydrate(store, ranked[:k])
 
         if mode == "lexical":  # full-text search needs no vectors
-            return self.read_rows(lambda store: run(store, None))
+
+            def rows(store: Store, version: int, current: int) -> list[Hit]:
+                return hydrate(store, lexical(store, version, current)[:k])
+
+            return self.read_rows(rows)
         return self.read(run)
 
 

@@ -88,8 +88,23 @@ _MIGRATIONS: tuple[str, ...] = (
         generation INTEGER NOT NULL
     );
     CREATE TABLE deletions (passage_id INTEGER PRIMARY KEY);
+    -- Deleted passages still in the lexical index, and the generation that deleted them.
+    CREATE TABLE lexical_deletions (
+        passage_id INTEGER PRIMARY KEY,
+        generation INTEGER NOT NULL
+    );
+    """,
+    # 3: the lexical index moves to tantivy (format 2): FTS5 goes. Applied by the upgrade
+    # of a format-1 index, in the transaction that makes it format 2 (``apply_migration``).
+    """
+    DROP TRIGGER passages_fts_insert;
+    DROP TRIGGER passages_fts_delete;
+    DROP TABLE passages_fts;
+    DROP VIEW passage_documents;
     """,
 )
+# Migrations a writer applies when it opens a store; the later ones come with the upgrade.
+AUTOMATIC = 2
 SCHEMA_VERSION = len(_MIGRATIONS)
 # BM25 weights of the title and the passage text (tuned: docs/QUALITY.md).
 BM25_WEIGHTS = (1.0, 1.0)
@@ -159,10 +174,13 @@ class Store:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = False, readonly: bool = False) -> Store:
+    def open(
+        cls, path: Path, *, create: bool = False, readonly: bool = False, schema: int | None = None
+    ) -> Store:
         """Open the store. A writer's (the default) brings the schema up to date, and with
-        ``create`` makes the file; a ``readonly`` one writes nothing, not even a migration,
-        so it also opens an index on a read-only folder or mount."""
+        ``create`` makes the file (at ``schema``, default the newest); a ``readonly`` one
+        writes nothing, not even a migration, so it also opens an index on a read-only
+        folder or mount."""
         if not create:
             _check_regular(path)
         try:
@@ -173,7 +191,7 @@ class Store:
             ) from error
         store = cls(connection, path)
         try:
-            store._prepare(readonly=readonly, create=create)
+            store._prepare(readonly=readonly, create=create, schema=schema or SCHEMA_VERSION)
         except sqlite3.DatabaseError as error:
             connection.close()
             reported = store._translate(error)
@@ -187,7 +205,7 @@ class Store:
             raise
         return store
 
-    def _prepare(self, *, readonly: bool, create: bool) -> None:
+    def _prepare(self, *, readonly: bool, create: bool, schema: int) -> None:
         # A doctored schema is refused whole (_check_schema). Readers also run no function of
         # the schema's with side effects; a writer needs its own triggers into FTS5.
         if readonly:
@@ -197,7 +215,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA foreign_keys = ON")
-        self._migrate(writable=not readonly, create=create)
+        self._migrate(writable=not readonly, create=create, schema=schema)
         self._check_schema()
 
     def close(self) -> None:
@@ -212,7 +230,7 @@ class Store:
         with self._reported():
             return self._db.execute(sql, params)
 
-    def _migrate(self, *, writable: bool, create: bool) -> None:
+    def _migrate(self, *, writable: bool, create: bool, schema: int) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise IndexVersionError(
@@ -220,18 +238,25 @@ class Store:
                 f"{SCHEMA_VERSION} — upgrade newssearch"
             )
         self.version = version
-        if version == SCHEMA_VERSION or not writable:
+        target = schema if create and version == 0 else max(version, AUTOMATIC)
+        if version == target or not writable:
             if version == 0:
                 raise IndexCorruptError(f"{self.path} holds no index tables — rebuild the index")
             return
         if version == 0 and (self._has_tables() or not create):
             raise IndexCorruptError(f"{self.path} holds no index tables — rebuild the index")
         with self.transaction():
-            for number in range(version, SCHEMA_VERSION):
-                for statement in _split_script(_MIGRATIONS[number]):
-                    self._db.execute(statement)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        self.version = SCHEMA_VERSION
+            for number in range(version + 1, target + 1):
+                self.apply_migration(number)
+
+    def apply_migration(self, number: int) -> None:
+        """Run migration ``number`` (inside the caller's transaction)."""
+        if number != self.version + 1:
+            raise ValueError(f"migration {number} does not follow version {self.version}")
+        for statement in _split_script(_MIGRATIONS[number - 1]):
+            self._db.execute(statement)
+        self._db.execute(f"PRAGMA user_version = {number}")
+        self.version = number
 
     def _check_schema(self) -> None:
         """The file's tables, views and triggers must be exactly what our migrations make:
@@ -484,6 +509,47 @@ class Store:
         for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
             self._run(f"DELETE FROM deletions WHERE passage_id IN ({marks})", chunk)
+
+    def add_lexical_deletions(self, ids: Iterable[int], generation: int) -> None:
+        for chunk in _chunks(list(ids), 500):
+            self._db.executemany(
+                "INSERT OR REPLACE INTO lexical_deletions (passage_id, generation) VALUES (?, ?)",
+                [(i, generation) for i in chunk],
+            )
+
+    def lexical_ghosts(self, up_to: int) -> list[int]:
+        """Deleted passages still in the lexical index, deleted at ``up_to`` or before."""
+        rows = self._rows(
+            "SELECT passage_id FROM lexical_deletions WHERE generation <= ?", (up_to,)
+        )
+        return [r[0] for r in rows]
+
+    def forget_lexical_deletions(self, ids: Iterable[int]) -> None:
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            self._run(f"DELETE FROM lexical_deletions WHERE passage_id IN ({marks})", chunk)
+
+    def lexical_ghost_count(self) -> int:
+        return int(self._rows("SELECT count(*) FROM lexical_deletions")[0][0])
+
+    def last_passage_id(self) -> int:
+        """The largest passage id ever committed (ids are never reused)."""
+        rows = self._rows("SELECT seq FROM sqlite_sequence WHERE name = 'passages'")
+        return int(rows[0][0]) if rows else 0
+
+    def passage_documents(self, batch: int = 10_000) -> Iterator[list[tuple[int, str]]]:
+        """Every passage as (id, its title and text), in batches, in id order."""
+        last = 0
+        while True:
+            rows = self._rows(
+                "SELECT p.id, a.title, p.text FROM passages p JOIN articles a"
+                " ON a.id = p.article_id WHERE p.id > ? ORDER BY p.id LIMIT ?",
+                (last, batch),
+            )
+            if not rows:
+                return
+            yield [(r[0], f"{r[1]}\n{r[2]}") for r in rows]
+            last = rows[-1][0]
 
     def lexical_search(
         self, text: str, limit: int, *, weights: tuple[float, float] = BM25_WEIGHTS

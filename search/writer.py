@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ import numpy as np
 from . import storage
 from .embedding import Embedder
 from .errors import IndexCorruptError
+from .lexical import LexicalWriter, Marker
 from .manifest import (
     FORMAT_VERSION,
     Settings,
@@ -36,7 +37,7 @@ from .manifest import (
 from .manifest import generation as generation_of
 from .planner import Change, Plan
 from .segments import Segment, SegmentStat, build_segment, merge_contents, plan_merges
-from .store import SegmentRow, Store
+from .store import SCHEMA_VERSION, SegmentRow, Store
 from .vectors import LegacyVectors
 
 __all__ = ["COMMIT_PASSAGES", "COMMIT_SECONDS", "EMBED_BATCH", "Writer"]
@@ -61,8 +62,11 @@ class _Pending:
 class Writer:
     """Writes one index folder; the caller holds its lock for the writer's whole life."""
 
-    def __init__(self, folder: Path, store: Store, settings: Settings) -> None:
+    def __init__(
+        self, folder: Path, store: Store, settings: Settings, lexical: LexicalWriter | None
+    ) -> None:
         self.folder, self.store, self.settings = folder, store, settings
+        self.lexical = lexical  # None only while a format-1 index awaits its upgrade
         self._written: list[str] = []  # segment files of the commit under way
 
     @contextlib.contextmanager
@@ -74,6 +78,8 @@ class Writer:
                 yield
         except BaseException:
             storage.remove_files(self.folder, self._written)
+            if self.lexical is not None:
+                self.lexical.rollback()
             raise
         finally:
             self._written = []
@@ -149,7 +155,54 @@ class Writer:
                 self._add_segment(np.asarray(new_ids, dtype=np.int64), vectors, generation, meta)
             self._check_counts()
             store.set_meta({"generation": str(generation), "updated": now()})
+            bodies = [
+                f"{change.article.title}\n{span[4]}" for change in changes for span in change.spans
+            ]
+            self._commit_lexical(generation, zip(new_ids, bodies, strict=True), gone)
         self._after_commit()
+
+    def _commit_lexical(
+        self, generation: int, added: Iterable[tuple[int, str]], deleted: Sequence[int]
+    ) -> None:
+        """The lexical half of commit ``generation``, last in its store transaction: ghosts
+        of earlier commits go, this commit's passages come, its deletions stay as ghosts."""
+        lexical = self.lexical
+        if lexical is None:
+            raise RuntimeError("a format-1 index is written only after its upgrade")
+        ghosts = self.store.lexical_ghosts(up_to=generation - 1)
+        lexical.delete(ghosts)
+        lexical.add(added)
+        self.store.forget_lexical_deletions(ghosts)
+        self.store.add_lexical_deletions(deleted, generation)
+        lexical.commit(Marker(generation, generation - 1))
+
+    def reconcile_lexical(self) -> None:
+        """Bring the lexical index back in line with the store after a commit that failed
+        (or a process killed) between tantivy's commit and the store's."""
+        lexical = self.lexical
+        if lexical is None:
+            return
+        marker = lexical.marker()
+        current = generation_of(self.store.get_meta(), self.store.path)
+        if marker.generation == current:
+            return
+        if marker.generation < current:
+            # Never the case for an index we wrote: its lexical index was replaced or lost.
+            self.rebuild_lexical(current)
+            return
+        lexical.delete_from(self.store.last_passage_id() + 1)
+        lexical.commit(Marker(current, min(marker.cleaned, current)))
+
+    def rebuild_lexical(self, generation: int) -> None:
+        """Index every stored passage anew in the lexical index."""
+        lexical = self.lexical
+        assert lexical is not None
+        lexical.delete_all()
+        for batch in self.store.passage_documents():
+            lexical.add(batch)
+        ghosts = self.store.lexical_ghosts(up_to=generation)
+        self.store.forget_lexical_deletions(ghosts)
+        lexical.commit(Marker(generation, generation))
 
     def remove(self, ids: Sequence[str]) -> list[str]:
         """Delete articles by id; returns the ids found. Their files are forgotten, so the
@@ -277,6 +330,7 @@ class Writer:
                 store.forget_deletions(int(i) for i in np.concatenate(dropped))
             self._check_counts()
             store.set_meta({"generation": str(generation), "updated": now()})
+            self._commit_lexical(generation, (), ())
         self._after_commit()
 
     def _stats(self) -> list[SegmentStat]:
@@ -333,6 +387,10 @@ class Writer:
                 }
             )
             self._check_counts()
+            # Full text moves from FTS5 to the lexical index, in this same transaction.
+            self.rebuild_lexical(generation)
+            while store.version < SCHEMA_VERSION:
+                store.apply_migration(store.version + 1)
         self._after_commit()
 
 

@@ -299,7 +299,7 @@ def test_kill_9_at_any_moment_leaves_a_whole_index_and_the_next_run_finishes(
     # Nothing left over from the killed runs: no temporary files, only the segments named.
     names = {p.name for p in path.iterdir()} - {"store.sqlite-wal", "store.sqlite-shm"}
     segments = {s["name"] for s in manifest["vectors"]["segments"]}
-    assert names == {".lock", "manifest.json", "store.sqlite", *segments}
+    assert names == {".lock", "manifest.json", "store.sqlite", "lexical", *segments}
 
 
 def test_a_run_killed_before_any_commit_leaves_no_index_or_an_empty_one(
@@ -1123,7 +1123,7 @@ def test_an_index_is_json_sqlite_and_faiss_and_opening_it_unpickles_nothing(buil
     assert manifest["format"] == "newssearch-index" and isinstance(manifest["generation"], int)
     names = {p.name for p in built.iterdir()}
     segments = [s["name"] for s in manifest["vectors"]["segments"]]
-    assert names == {".lock", "manifest.json", "store.sqlite", *segments}
+    assert names == {".lock", "manifest.json", "store.sqlite", "lexical", *segments}
     assert all(re.fullmatch(r"seg-\d{6}\.vec", name) for name in segments)
     assert (built / "store.sqlite").read_bytes()[:16] == b"SQLite format 3\x00"
     assert all((built / name).read_bytes()[:8] == b"NSVSEG02" for name in segments)

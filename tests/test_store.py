@@ -34,7 +34,9 @@ def passages(*texts: str) -> list[tuple[int, int, int, int, str]]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    store = Store.open(tmp_path / "index.db", create=True)
+    # At schema 2, which still has FTS5: format 1's full text, read until an index is
+    # upgraded. Format 2's lexical index is tantivy's (tests/test_lexical.py).
+    store = Store.open(tmp_path / "index.db", create=True, schema=2)
     yield store
     store.close()
 
@@ -300,7 +302,7 @@ def test_move_article_changes_its_source(store: Store) -> None:
 
 def test_reopening_keeps_the_data(tmp_path: Path) -> None:
     path = tmp_path / "index.db"
-    store = Store.open(path, create=True)
+    store = Store.open(path, create=True, schema=2)
     ids = add(store, article("a", title="Depot"), "Depot strike.")
     with store.transaction():
         store.set_meta({"model": "m"})
@@ -311,8 +313,21 @@ def test_reopening_keeps_the_data(tmp_path: Path) -> None:
         assert reopened.counts() == (1, 1)
         assert reopened.get_meta() == {"model": "m"}
         assert [pid for pid, _ in reopened.lexical_search("depot", 10)] == ids
+        assert reopened.version == 2  # a writer applies migration 3 only with the upgrade
     finally:
         reopened.close()
+
+
+def test_a_read_only_store_applies_no_migration(tmp_path: Path) -> None:
+    path = tmp_path / "index.db"
+    Store.open(path, create=True, schema=1).close()
+    reader = Store.open(path, readonly=True)
+    try:
+        assert reader.version == 1 and reader.counts() == (0, 0)
+    finally:
+        reader.close()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == 1
 
 
 def test_new_store_records_the_schema_version(tmp_path: Path) -> None:

@@ -1,0 +1,268 @@
+"""The lexical half: BM25 over passages in a tantivy index, with top-k pruning.
+
+The only module that imports tantivy. SQLite's FTS5 scores every passage that holds any
+query word (no top-k pruning): a common-word query over a million passages took a second.
+tantivy keeps Lucene-style segments with block-max WAND, and answers the same top 300 in
+milliseconds (scripts/bench_lexical.py).
+
+One document per passage: its id (a fast field) and its article's title and text as one
+body field, analysed as FTS5 did (words, lower case, accents folded, English stemming), so
+title and text weigh the same as FTS5's equal column weights gave.
+
+How it commits with the store (``writer.py`` drives it): the tantivy commit of generation N
+lands inside the store's transaction of N, before it commits. So tantivy is never behind a
+committed store: a reader takes its store snapshot, then a tantivy searcher at least as new,
+and drops any hit its snapshot does not hold (``searcher.hydrate``). Deleted passages stay in
+tantivy as "ghosts" for one more commit, so that a reader one generation behind still finds
+them; the commit after removes them, and records up to which generation it did in a marker
+document (id 0). A reader whose snapshot is older than that retries on a newer one. A store
+transaction that fails after its tantivy commit leaves documents with ids the store never
+committed; ``LexicalWriter.reconcile`` deletes them before the next write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import IndexCorruptError, IndexWriteError
+
+__all__ = ["FOLDER", "LexicalIndex", "LexicalWriter", "Marker", "query_terms"]
+
+FOLDER = "lexical"
+_MAX_QUERY_TERMS = 64
+_WORD = re.compile(r"\w+", re.UNICODE)
+_MARKER_ID = 0  # passage ids start at 1
+_WRITER_HEAP = 64_000_000
+
+
+@dataclass(frozen=True)
+class Marker:
+    """What the newest tantivy commit says of itself: the store generation it belongs to,
+    and the generation up to which deleted passages have been removed from it."""
+
+    generation: int
+    cleaned: int
+
+
+def _schema() -> Any:
+    import tantivy
+
+    builder = tantivy.SchemaBuilder()
+    builder.add_integer_field("id", stored=False, indexed=True, fast=True)
+    builder.add_integer_field("generation", stored=True, indexed=False)
+    builder.add_integer_field("cleaned", stored=True, indexed=False)
+    builder.add_text_field("body", stored=False, tokenizer_name="news", index_option="freq")
+    return builder.build()
+
+
+def _analyzer() -> Any:
+    import tantivy
+
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.ascii_fold())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def _open(folder: Path, *, create: bool) -> Any:
+    """The tantivy index in ``folder`` (made with ``create``), its analyser registered."""
+    import tantivy
+
+    try:
+        mode = folder.lstat().st_mode
+    except FileNotFoundError:
+        if not create:
+            raise IndexCorruptError(f"{folder} is missing — rebuild the index") from None
+        try:
+            folder.mkdir()
+        except OSError as error:
+            raise IndexWriteError(f"cannot write {folder}: {error.strerror}") from error
+        mode = folder.lstat().st_mode
+    if not stat.S_ISDIR(mode):
+        raise IndexCorruptError(f"{folder} is not a folder (a link?) — rebuild the index")
+    try:
+        if create:
+            index = tantivy.Index(_schema(), path=str(folder), reuse=True)
+        else:
+            if not tantivy.Index.exists(str(folder)):
+                raise IndexCorruptError(f"{folder} holds no lexical index — rebuild the index")
+            index = tantivy.Index.open(str(folder))
+    except (OSError, ValueError, RuntimeError) as error:
+        raise IndexCorruptError(f"{folder} is unreadable ({error}) — rebuild the index") from None
+    index.register_tokenizer("news", _analyzer())
+    return index
+
+
+def _read_only_view(folder: Path) -> tempfile.TemporaryDirectory[str]:
+    """tantivy takes a lock file in its folder even to read it, which a read-only folder or
+    mount cannot hold: read such an index through a scratch folder of links to its files,
+    where tantivy can put its lock."""
+    view = tempfile.TemporaryDirectory(prefix="newssearch-lexical-")
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False) and not entry.name.endswith(".lock"):
+            os.symlink(entry.path, os.path.join(view.name, entry.name))
+    return view
+
+
+def query_terms(text: str) -> list[str]:
+    """The analysed terms of a free-text query, each once, in order. No character of the
+    user's text is query syntax: every word is a term."""
+    words = " ".join(_WORD.findall(text))
+    if not words:
+        return []
+    tokens = _analyzer().analyze(words)
+    return list(dict.fromkeys(tokens))[:_MAX_QUERY_TERMS]
+
+
+class LexicalIndex:
+    """Searches the lexical index of one index folder; safe to share between threads."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._view: tempfile.TemporaryDirectory[str] | None = None
+        if folder.is_dir() and not os.access(folder, os.W_OK):
+            self._view = _read_only_view(folder)  # nobody can write it: it never changes
+            self._index = _open(Path(self._view.name), create=False)
+        else:
+            self._index = _open(folder, create=False)
+        self._index.config_reader(reload_policy="Manual")
+        self._lock = threading.Lock()
+        self._schema = self._index.schema
+        self._searcher = self._index.searcher()
+        self._marker = _read_marker(self._searcher, self._schema)
+
+    def view(self, generation: int) -> tuple[Any, Marker]:
+        """A searcher at least as new as store ``generation``, with its marker."""
+        with self._lock:
+            if self._marker.generation < generation:
+                self._index.reload()
+                self._searcher = self._index.searcher()
+                self._marker = _read_marker(self._searcher, self._schema)
+            return self._searcher, self._marker
+
+    def search(self, searcher: Any, text: str, limit: int) -> list[tuple[int, float]]:
+        """(passage id, BM25 score) best first, ghosts included (the caller drops them)."""
+        import tantivy
+
+        terms = query_terms(text)
+        if not terms:
+            return []
+        query = tantivy.Query.boolean_query(
+            [
+                (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "body", t))
+                for t in terms
+            ]
+        )
+        hits = searcher.search(query, limit, count=False).hits
+        ids = searcher.fast_field_values("id", [address for _, address in hits])
+        return [(int(i), float(s)) for (s, _), i in zip(hits, ids, strict=True)]
+
+    def documents(self) -> int:
+        """Documents held, the marker and ghosts included."""
+        searcher = self._index.searcher()
+        return int(searcher.num_docs)
+
+
+def _read_marker(searcher: Any, schema: Any) -> Marker:
+    import tantivy
+
+    query = tantivy.Query.term_query(schema, "id", _MARKER_ID)
+    hits = searcher.search(query, 1).hits
+    if not hits:
+        return Marker(0, 0)
+    fields = searcher.doc(hits[0][1]).to_dict()
+    try:
+        return Marker(int(fields["generation"][0]), int(fields["cleaned"][0]))
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise IndexCorruptError(
+            "the lexical index's marker is damaged — rebuild the index"
+        ) from None
+
+
+class LexicalWriter:
+    """Changes the lexical index; one at a time, under the index's lock. Each ``commit``
+    is durable when it returns."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._index = _open(folder, create=True)
+        try:
+            self._writer = self._index.writer(_WRITER_HEAP, 1)
+        except ValueError as error:
+            raise IndexCorruptError(
+                f"{folder}: the lexical index cannot be written ({error})"
+            ) from None
+
+    def marker(self) -> Marker:
+        self._index.reload()
+        return _read_marker(self._index.searcher(), self._index.schema)
+
+    def add(self, documents: Iterable[tuple[int, str]]) -> None:
+        import tantivy
+
+        for passage_id, body in documents:
+            self._writer.add_document(tantivy.Document(id=passage_id, body=body))
+
+    def delete(self, ids: Iterable[int]) -> None:
+        for passage_id in ids:
+            self._writer.delete_documents_by_term("id", passage_id)
+
+    def delete_all(self) -> None:
+        self._writer.delete_all_documents()
+
+    def delete_from(self, first_id: int) -> None:
+        """Delete every passage document with an id of ``first_id`` or more."""
+        import tantivy
+
+        query = tantivy.Query.range_query(
+            self._index.schema, "id", tantivy.FieldType.Integer, first_id, None
+        )
+        self._writer.delete_documents_by_query(query)
+
+    def commit(self, marker: Marker) -> None:
+        """Publish the changes so far, with ``marker`` saying what they make."""
+        import tantivy
+
+        self._writer.delete_documents_by_term("id", _MARKER_ID)
+        self._writer.add_document(
+            tantivy.Document(id=_MARKER_ID, generation=marker.generation, cleaned=marker.cleaned)
+        )
+        try:
+            self._writer.commit()
+        except (OSError, ValueError, RuntimeError) as error:
+            with contextlib.suppress(Exception):
+                self._writer.rollback()
+            raise IndexWriteError(
+                f"cannot write {self.folder}: {error} — the index is as it was"
+            ) from None
+
+    def rollback(self) -> None:
+        with contextlib.suppress(Exception):
+            self._writer.rollback()
+
+    def close(self) -> None:
+        """Let tantivy's own segment merges finish, and release its writer."""
+        with contextlib.suppress(Exception):
+            self._writer.wait_merging_threads()
+
+
+@contextlib.contextmanager
+def writing(folder: Path) -> Iterator[LexicalWriter]:
+    writer = LexicalWriter(folder)
+    try:
+        yield writer
+    finally:
+        writer.close()
