@@ -209,7 +209,10 @@ class Index:
             _check_unfinished_creation(path)
             store = Store.open(path / storage.STORE, create=True)
             try:
-                with store.transaction():
+                with (
+                    lexical.writing(path / lexical.FOLDER) as lexical_writer,
+                    store.transaction(),
+                ):
                     store.delete_meta([k for k in store.get_meta() if k.startswith("vectors_")])
                     store.set_meta(
                         {
@@ -220,10 +223,9 @@ class Index:
                             "created": now(),
                         }
                     )
-                with lexical.writing(path / lexical.FOLDER) as lexical_writer:
                     writer = Writer(path, store, settings, lexical_writer)
                     writer.rebuild_lexical(0)
-                    writer.write_manifest()
+                writer.write_manifest()
             finally:
                 store.close()
         index = cls(path, settings, Searcher(path, settings))
@@ -505,7 +507,7 @@ class Index:
     def _check_lexical(self, store: Store, current: int, passages: int) -> list[str]:
         """The lexical index holds each passage once, and the ghosts the store lists."""
         lexical = self._searcher.lexical_index()
-        _, marker = lexical.view(current)
+        _, marker = lexical.view(current, int(store.get_meta().get("lexical_commit", "0")))
         if marker.generation != current:
             return [
                 f"{lexical.folder} is at generation {marker.generation}, the store at {current}"

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import stat
 import tempfile
 import threading
@@ -46,11 +47,17 @@ _WRITER_HEAP = 64_000_000
 
 @dataclass(frozen=True)
 class Marker:
-    """What the newest tantivy commit says of itself: the store generation it belongs to,
-    and the generation up to which deleted passages have been removed from it."""
+    """What a tantivy commit says of itself: the store generation it belongs to, the
+    generation up to which deleted passages have been removed from it, and a token the store
+    records in the same transaction (``lexical_commit``), naming the one commit it goes with."""
 
     generation: int
     cleaned: int
+    token: int = 0
+
+    @classmethod
+    def new(cls, generation: int, cleaned: int) -> Marker:
+        return cls(generation, cleaned, secrets.randbits(62) + 1)
 
 
 def _schema() -> Any:
@@ -60,6 +67,7 @@ def _schema() -> Any:
     builder.add_integer_field("id", stored=False, indexed=True, fast=True)
     builder.add_integer_field("generation", stored=True, indexed=False)
     builder.add_integer_field("cleaned", stored=True, indexed=False)
+    builder.add_integer_field("token", stored=True, indexed=False)
     builder.add_text_field("body", stored=False, tokenizer_name="news", index_option="freq")
     return builder.build()
 
@@ -144,10 +152,11 @@ class LexicalIndex:
         self._searcher = self._index.searcher()
         self._marker = _read_marker(self._searcher, self._schema)
 
-    def view(self, generation: int) -> tuple[Any, Marker]:
-        """A searcher at least as new as store ``generation``, with its marker."""
+    def view(self, generation: int, token: int) -> tuple[Any, Marker]:
+        """A searcher at least as new as the store's ``generation``, whose commit ``token``
+        the store names, with its marker."""
         with self._lock:
-            if self._marker.generation < generation:
+            if self._marker.generation < generation or self._marker.token != token:
                 self._index.reload()
                 self._searcher = self._index.searcher()
                 self._marker = _read_marker(self._searcher, self._schema)
@@ -185,7 +194,9 @@ def _read_marker(searcher: Any, schema: Any) -> Marker:
         return Marker(0, 0)
     fields = searcher.doc(hits[0][1]).to_dict()
     try:
-        return Marker(int(fields["generation"][0]), int(fields["cleaned"][0]))
+        return Marker(
+            int(fields["generation"][0]), int(fields["cleaned"][0]), int(fields["token"][0])
+        )
     except (KeyError, IndexError, TypeError, ValueError):
         raise IndexCorruptError(
             "the lexical index's marker is damaged — rebuild the index"
@@ -238,7 +249,12 @@ class LexicalWriter:
 
         self._writer.delete_documents_by_term("id", _MARKER_ID)
         self._writer.add_document(
-            tantivy.Document(id=_MARKER_ID, generation=marker.generation, cleaned=marker.cleaned)
+            tantivy.Document(
+                id=_MARKER_ID,
+                generation=marker.generation,
+                cleaned=marker.cleaned,
+                token=marker.token,
+            )
         )
         try:
             self._writer.commit()

@@ -190,7 +190,8 @@ class Searcher:
         if version == 1:
             return store.lexical_search(text, depth)  # format 1 kept full text in FTS5
         lexical = self.lexical_index()
-        searcher, marker = lexical.view(current)
+        token = store.get_meta().get("lexical_commit", "0")
+        searcher, marker = lexical.view(current, int(token) if token.isdigit() else -1)
         if marker.cleaned > current:
             raise _Stale  # passages live in our snapshot may be gone from this view
         return lexical.search(searcher, text, depth)

@@ -174,7 +174,13 @@ class Writer:
         lexical.add(added)
         self.store.forget_lexical_deletions(ghosts)
         self.store.add_lexical_deletions(deleted, generation)
-        lexical.commit(Marker(generation, generation - 1))
+        self._publish(Marker.new(generation, generation - 1))
+
+    def _publish(self, marker: Marker) -> None:
+        """Commit the lexical index, naming that commit in the store's transaction under way."""
+        assert self.lexical is not None
+        self.store.set_meta({"lexical_commit": str(marker.token)})
+        self.lexical.commit(marker)
 
     def reconcile_lexical(self) -> None:
         """Bring the lexical index back in line with the store after a commit that failed
@@ -183,15 +189,17 @@ class Writer:
         if lexical is None:
             return
         marker = lexical.marker()
-        current = generation_of(self.store.get_meta(), self.store.path)
-        if marker.generation == current:
+        meta = self.store.get_meta()
+        current = generation_of(meta, self.store.path)
+        if marker.token == int(meta.get("lexical_commit", "-1")):
             return
-        if marker.generation < current:
-            # Never the case for an index we wrote: its lexical index was replaced or lost.
-            self.rebuild_lexical(current)
-            return
-        lexical.delete_from(self.store.last_passage_id() + 1)
-        lexical.commit(Marker(current, min(marker.cleaned, current)))
+        with self._transaction():
+            if marker.generation < current:
+                # Never the case for an index we wrote: its lexical index was replaced or lost.
+                self.rebuild_lexical(current)
+                return
+            lexical.delete_from(self.store.last_passage_id() + 1)
+            self._publish(Marker.new(current, min(marker.cleaned, current)))
 
     def rebuild_lexical(self, generation: int) -> None:
         """Index every stored passage anew in the lexical index."""
@@ -202,7 +210,7 @@ class Writer:
             lexical.add(batch)
         ghosts = self.store.lexical_ghosts(up_to=generation)
         self.store.forget_lexical_deletions(ghosts)
-        lexical.commit(Marker(generation, generation))
+        self._publish(Marker.new(generation, generation))
 
     def remove(self, ids: Sequence[str]) -> list[str]:
         """Delete articles by id; returns the ids found. Their files are forgotten, so the

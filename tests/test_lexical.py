@@ -1,0 +1,161 @@
+"""The lexical half (tantivy) through the Index: what FTS5 did, plus how it commits with the
+store: ghosts of deleted passages, the marker, reconciling after a failed commit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import FakeEmbedder, write_articles
+
+import search.lexical
+import search.searcher
+from search import Index, IndexWriteError
+from search.lexical import LexicalIndex, Marker, query_terms
+
+NEWS = {
+    "strike.txt": "Depot strike\n\nWorkers walked out at the depot on Monday.\n\n"
+    "The union said the strikes would go on.\n",
+    "zurich.txt": "Banking\n\nShares rose in Zürich after the report.\n",
+    "drones.txt": "Drones\n\nDrones were seen over the base.\n",
+    "rockets.txt": "Rockets\n\nRockets hit the airfield at night.\n",
+}
+
+
+@pytest.fixture
+def ix(tmp_path: Path) -> Index:
+    index = Index.create(tmp_path / "index", model=FakeEmbedder())
+    index.update([write_articles(tmp_path / "news", NEWS)])
+    yield index
+    index.close()
+
+
+def ids(ix: Index, text: str, k: int = 10) -> list[str]:
+    return [h.article_id for h in ix.search(text, k=k, mode="lexical")]
+
+
+def test_a_body_word_a_title_word_and_any_word_are_found(ix: Index) -> None:
+    assert ids(ix, "airfield") == ["news/rockets.txt"]
+    # A title word matches every passage of its article.
+    assert ids(ix, "depot") == ["news/strike.txt", "news/strike.txt"]
+    assert sorted(ids(ix, "rockets drones")) == ["news/drones.txt", "news/rockets.txt"]
+
+
+def test_words_are_stemmed_case_folded_and_accent_folded(ix: Index) -> None:
+    assert "news/strike.txt" in ids(ix, "striking")
+    assert ids(ix, "ZURICH") == ["news/zurich.txt"]
+    assert query_terms("Strikes ZÜRICH") == ["strike", "zurich"]
+
+
+def test_scores_are_higher_for_better_and_best_first(ix: Index) -> None:
+    hits = ix.search("depot strike union", k=10, mode="lexical")
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert all(a.score >= b.score > 0 for a, b in zip(hits, hits[1:], strict=False))
+    assert "union" in hits[0].text  # the passage with all three words
+
+
+def test_the_limit_is_kept(ix: Index) -> None:
+    assert len(ix.search("the", k=2, mode="lexical")) == 2
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        '"',
+        "AND",
+        "OR OR",
+        "NOT",
+        "NEAR(",
+        "*",
+        "a:b",
+        "title:x",
+        "(x",
+        "x)",
+        "^x",
+        "-x",
+        "+x",
+        "'; DROP TABLE articles; --",
+        "\U0001f4a5\U0001f525",
+        "中国新闻",
+        "body:depot",
+        "id:0",
+        "x" * 10_000,
+        "\x00",
+    ],
+)
+def test_hostile_queries_are_words_or_nothing(ix: Index, query: str) -> None:
+    hits = ix.search(query, k=5, mode="lexical") if query.strip("\x00") else []
+    assert all(h.article_id.startswith("news/") for h in hits)
+
+
+def test_operators_and_field_names_are_searched_as_words(ix: Index) -> None:
+    assert ids(ix, "body:airfield") == ["news/rockets.txt"]
+    assert ids(ix, "NOT airfield") == ["news/rockets.txt"]
+
+
+def test_removed_and_replaced_passages_never_come_back(ix: Index, tmp_path: Path) -> None:
+    ix.remove("news/drones.txt")
+    assert ids(ix, "drones") == []
+    (tmp_path / "news" / "rockets.txt").write_text("Rockets\n\nA quiet night at the base.\n")
+    ix.update([tmp_path / "news"])
+    assert ids(ix, "airfield") == []
+    assert ids(ix, "quiet") == ["news/rockets.txt"]
+    write_articles(tmp_path / "news", {"drones.txt": NEWS["drones.txt"]})
+    ix.update([tmp_path / "news"])
+    assert ids(ix, "drones") == ["news/drones.txt"]
+    assert ix.check().ok
+
+
+def test_ghosts_stay_one_commit_then_go(ix: Index, tmp_path: Path) -> None:
+    lexical = LexicalIndex(tmp_path / "index" / "lexical")
+    documents = lexical.documents()
+    ix.remove("news/drones.txt")  # one passage deleted: a ghost for one more commit
+    assert LexicalIndex(tmp_path / "index" / "lexical").documents() == documents
+    ix.remove("news/rockets.txt")  # this commit removes the first ghost
+    assert LexicalIndex(tmp_path / "index" / "lexical").documents() == documents - 1
+    ix.optimize()  # and any commit after, merges included, the second
+    assert LexicalIndex(tmp_path / "index" / "lexical").documents() == documents - 2
+    assert ix.check().ok
+
+
+def test_a_store_commit_that_fails_after_the_lexical_commit_is_undone(
+    ix: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_commit = search.lexical.LexicalWriter.commit
+
+    def commit_then_fail(self: search.lexical.LexicalWriter, marker: Marker) -> None:
+        real_commit(self, marker)
+        raise OSError(28, "No space left on device")  # the store's commit never happens
+
+    write_articles(tmp_path / "news", {"volcano.txt": "Volcano\n\nLava reached the sea.\n"})
+    with monkeypatch.context() as patch:
+        patch.setattr(search.lexical.LexicalWriter, "commit", commit_then_fail)
+        with pytest.raises(IndexWriteError, match="No space left"):
+            ix.update([tmp_path / "news"])
+    # The lexical index holds passages under ids the store never committed (and will give to
+    # the next passages): readers drop them, and the next write removes them.
+    assert ids(ix, "lava") == []
+    write_articles(tmp_path / "other", {"storm.txt": "Storm\n\nWind felled the pylons.\n"})
+    ix.add([tmp_path / "other"])  # takes the ids the failed commit had used
+    assert ids(ix, "lava") == [] and ids(ix, "pylons") == ["other/storm.txt"]
+    assert ix.check().ok
+    assert ix.update([tmp_path / "news"]).added == 1
+    assert ids(ix, "lava") == ["news/volcano.txt"]
+
+
+def test_a_reader_whose_view_lost_its_ghosts_reads_again(
+    ix: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_view = LexicalIndex.view
+    calls = {"n": 0}
+
+    def view_once_too_new(self: LexicalIndex, generation: int, token: int) -> tuple[object, Marker]:
+        calls["n"] += 1
+        searcher, marker = real_view(self, generation, token)
+        if calls["n"] == 1:  # as if a writer had cleaned ghosts this snapshot still needs
+            return searcher, Marker(marker.generation + 2, generation + 1, marker.token)
+        return searcher, marker
+
+    monkeypatch.setattr(LexicalIndex, "view", view_once_too_new)
+    assert ids(ix, "airfield") == ["news/rockets.txt"]
+    assert calls["n"] == 2
