@@ -4,8 +4,8 @@
 
 One index is built per index-time setting (title context in the embedding, passage length)
 under --work, and reused by later runs. Each query's dense and lexical candidates are
-fetched once; every query-time setting (fusion method and weight, candidate depth, title
-weight in BM25) is then scored offline with the same fusion function the index uses, and
+fetched once; every query-time setting (fusion method and weight, candidate depth) is then
+scored offline with the same fusion function the index uses, and
 the documents ranked by their best passage, as `newssearch eval` does. Metrics come from
 ir-measures. Choose on train; the test column is only reported.
 """
@@ -19,9 +19,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 from search import Index
 from search.evaluation import PASSAGE_DEPTH, BeirDataset, document_ranking, load_beir, measure
 from search.fusion import reciprocal_rank_fusion, score_fusion
+from search.searcher import Snapshot, dense_candidates
+from search.store import Store
 
 HERE = Path(__file__).resolve().parent
 INDEX_SETTINGS = {
@@ -29,7 +33,6 @@ INDEX_SETTINGS = {
     "title": {"title_context": True},
     "title-128": {"title_context": True, "passage_tokens": 128},
 }
-TITLE_WEIGHTS = (0.0, 1.0, 2.0, 4.0)
 Ranking = list[tuple[int, float]]
 # query id -> (dense passages, lexical passages, passage id -> document id)
 Candidates = dict[str, tuple[Ranking, Ranking, dict[int, str]]]
@@ -45,12 +48,11 @@ def main() -> None:
     rows: list[tuple[str, str, dict[str, dict[str, float]]]] = []
     for name in args.settings:
         ix = build(args.work / name, splits["test"], INDEX_SETTINGS[name])
-        for weight in TITLE_WEIGHTS:
-            results = {s: candidates(ix, d, weight) for s, d in splits.items()}
-            label = f"index `{name}`, BM25 title weight {weight:g}"
-            for lever, fuse in levers().items():
-                rows.append((label, lever, {s: score(splits[s], results[s], fuse) for s in splits}))
-                print_row(*rows[-1])
+        results = {s: candidates(ix, d) for s, d in splits.items()}
+        label = f"index `{name}`"
+        for lever, fuse in levers().items():
+            rows.append((label, lever, {s: score(splits[s], results[s], fuse) for s in splits}))
+            print_row(*rows[-1])
         ix.close()
     best = max(rows, key=lambda row: row[2]["train"]["nDCG@10"])
     print("\nbest on train:", best[0], "/", best[1], json.dumps(best[2]), file=sys.stderr)
@@ -68,15 +70,22 @@ def build(path: Path, dataset: BeirDataset, settings: dict) -> Index:
     return ix
 
 
-def candidates(ix: Index, dataset: BeirDataset, title_weight: float) -> Candidates:
+def candidates(ix: Index, dataset: BeirDataset) -> Candidates:
     """Each query's dense and lexical passages, (passage id, score) best first."""
     out: Candidates = {}
     for query, text in dataset.queries.items():
         vector = ix.embedder.embed([text])[0]
-        with ix._store.snapshot():
-            dense = ix._load_vectors().search(vector, PASSAGE_DEPTH)
-            lexical = ix._store.lexical_search(text, PASSAGE_DEPTH, weights=(title_weight, 1.0))
-            rows = ix._store.passages([p for p, _ in dense + lexical])
+
+        def read(
+            store: Store, snapshot: Snapshot, vector: np.ndarray = vector, text: str = text
+        ) -> tuple[Ranking, Ranking, dict]:
+            dense = dense_candidates(snapshot, vector, PASSAGE_DEPTH)
+            lexical = ix.searcher.lexical_candidates(
+                store, snapshot.format_version, snapshot.generation, text, PASSAGE_DEPTH
+            )
+            return dense, lexical, store.passages([p for p, _ in dense + lexical])
+
+        dense, lexical, rows = ix.searcher.read(read)
         out[query] = (dense, lexical, {p: row.article_id for p, row in rows.items()})
     return out
 

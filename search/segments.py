@@ -292,11 +292,13 @@ class Segment:
             rows = None
             scores = self._scores(self.vectors, query)
         else:
-            probe = _top(self.centroids @ query, self.probes)
-            rows = np.concatenate(
-                [np.arange(self.offsets[i], self.offsets[i + 1]) for i in np.sort(probe)]
+            # Each probed list is a contiguous run of rows: score it in place, no copy.
+            probe = np.sort(_top(self.centroids @ query, self.probes))
+            starts, ends = self.offsets[probe], self.offsets[probe + 1]
+            rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)])
+            scores = np.concatenate(
+                [self._scores(self.vectors[a:b], query) for a, b in zip(starts, ends, strict=True)]
             )
-            scores = self._scores(self.vectors[rows], query)
         if deleted is not None:
             scores[deleted if rows is None else deleted[rows]] = -np.inf
         best = _top(scores, k)
