@@ -28,8 +28,8 @@ from .errors import IndexCorruptError, IndexLockedError
 from .fusion import reciprocal_rank_fusion, score_fusion
 from .lexical import FOLDER, LexicalIndex
 from .manifest import Settings, format_version, generation
-from .segments import Segment
-from .store import PassageRow, SegmentRow, Store
+from .segments import Segment, SegmentRow
+from .store import PassageRow, Store
 from .vectors import LegacyVectors
 
 __all__ = [

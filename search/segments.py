@@ -42,6 +42,7 @@ __all__ = [
     "KINDS",
     "Layout",
     "Segment",
+    "SegmentRow",
     "SegmentStat",
     "build_segment",
     "plan_layout",
@@ -120,8 +121,8 @@ def _padded(size: int) -> int:
 
 
 @dataclass(frozen=True)
-class Written:
-    """What the store records of a segment it wrote."""
+class SegmentRow:
+    """A segment file as the store records it; ``generation`` is the commit that made it."""
 
     name: str
     kind: str
@@ -130,6 +131,7 @@ class Written:
     crc32: int
     min_id: int
     max_id: int
+    generation: int = 0
 
 
 def build_segment(
@@ -140,7 +142,7 @@ def build_segment(
     *,
     compact: bool,
     layout: Layout | None = None,
-) -> Written:
+) -> SegmentRow:
     """Write ``ids`` and their unit ``vectors`` as a new segment file ``folder/name``."""
     ids = np.ascontiguousarray(ids, dtype=np.int64)
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -187,7 +189,7 @@ def build_segment(
             handle.write(_padding(part))
 
     size = storage.write_atomic(folder, name, write)
-    return Written(name, layout.kind, rows, size, body_crc, int(ids.min()), int(ids.max()))
+    return SegmentRow(name, layout.kind, rows, size, body_crc, int(ids.min()), int(ids.max()))
 
 
 def _bytes(part: np.ndarray) -> memoryview:

@@ -25,6 +25,7 @@ from .errors import (
     IndexWriteError,
     SearchError,
 )
+from .segments import SegmentRow
 
 __all__ = ["ArticleRow", "PassageRow", "SegmentRow", "Store", "fts_query", "is_empty_store"]
 
@@ -120,20 +121,6 @@ class ArticleRow:
     date: str | None
     url: str | None
     content_hash: str
-
-
-@dataclass(frozen=True)
-class SegmentRow:
-    """A vector segment file, as the store records it."""
-
-    name: str
-    kind: str
-    rows: int
-    bytes: int
-    crc32: int
-    min_id: int
-    max_id: int
-    generation: int
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ is named by no commit and is swept by the next writer. Readers keep the files th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -36,8 +37,8 @@ from .manifest import (
 )
 from .manifest import generation as generation_of
 from .planner import Change, Plan
-from .segments import Segment, SegmentStat, build_segment, merge_contents, plan_merges
-from .store import SCHEMA_VERSION, SegmentRow, Store
+from .segments import Segment, SegmentRow, SegmentStat, build_segment, merge_contents, plan_merges
+from .store import SCHEMA_VERSION, Store
 from .vectors import LegacyVectors
 
 __all__ = ["COMMIT_PASSAGES", "COMMIT_SECONDS", "EMBED_BATCH", "Writer"]
@@ -228,16 +229,7 @@ class Writer:
         name = storage.segment_name(number)
         self._written.append(name)
         written = build_segment(self.folder, name, ids, vectors, compact=self.settings.compact)
-        row = SegmentRow(
-            written.name,
-            written.kind,
-            written.rows,
-            written.bytes,
-            written.crc32,
-            written.min_id,
-            written.max_id,
-            generation,
-        )
+        row = dataclasses.replace(written, generation=generation)
         self.store.add_segment(row)
         self.store.set_meta({"next_segment": str(number + 1)})
         return row

@@ -26,6 +26,37 @@ def need_shared(*parts: str) -> Path:
     return path
 
 
+# Queries that must get an answer or nothing, never a traceback, from either lexical engine.
+HOSTILE_QUERIES = [
+    '"',
+    '""',
+    "AND",
+    "OR OR",
+    "NOT",
+    "NEAR(",
+    "NEAR(a b, 3)",
+    "*",
+    "a*",
+    "a:b",
+    "title:x",
+    "(x",
+    "x)",
+    "^x",
+    "-x",
+    "+x",
+    "{a b}: c",
+    "'; DROP TABLE articles; --",
+    "depot " * 2000,
+    "x" * 10_000,
+    "\U0001f4a5\U0001f525",
+    "ضربات على كتائب",
+    "中国新闻",
+    "\x00",
+    "",
+    " \n\t ",
+]
+
+
 class FakeEmbedder:
     """Hashes words into a small vector: deterministic, instant, and good enough that a
     passage sharing words with a query is near it."""

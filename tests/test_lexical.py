@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import FakeEmbedder, write_articles
+from conftest import HOSTILE_QUERIES, FakeEmbedder, write_articles
 
 import search.lexical
 import search.searcher
@@ -58,33 +58,9 @@ def test_the_limit_is_kept(ix: Index) -> None:
     assert len(ix.search("the", k=2, mode="lexical")) == 2
 
 
-@pytest.mark.parametrize(
-    "query",
-    [
-        '"',
-        "AND",
-        "OR OR",
-        "NOT",
-        "NEAR(",
-        "*",
-        "a:b",
-        "title:x",
-        "(x",
-        "x)",
-        "^x",
-        "-x",
-        "+x",
-        "'; DROP TABLE articles; --",
-        "\U0001f4a5\U0001f525",
-        "中国新闻",
-        "body:depot",
-        "id:0",
-        "x" * 10_000,
-        "\x00",
-    ],
-)
+@pytest.mark.parametrize("query", [*HOSTILE_QUERIES, "body:depot", "id:0"])
 def test_hostile_queries_are_words_or_nothing(ix: Index, query: str) -> None:
-    hits = ix.search(query, k=5, mode="lexical") if query.strip("\x00") else []
+    hits = ix.search(query, k=5, mode="lexical") if query.strip("\x00 \n\t") else []
     assert all(h.article_id.startswith("news/") for h in hits)
 
 

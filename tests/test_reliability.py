@@ -386,9 +386,12 @@ def _write_stories(folder: Path, stories: dict[int, Version]) -> None:
         (folder / f"{number:03}.txt").write_text(title + "\n\n" + "\n\n".join(body) + "\n")
 
 
-def test_readers_beside_a_committing_writer_never_fail_nor_see_half_an_update(
-    tmp_path: Path, spawn: Callable[..., Child]
-) -> None:
+def _old_index_and_new_files(
+    tmp_path: Path,
+) -> tuple[Path, Path, dict[int, Version], dict[str, set[Version | None]]]:
+    """An index of 30 stories, and their folder changed since: 5 removed, 25 changed, 5
+    added. Returns the folder, the index, the new stories and what a reader may see of each
+    article: as of the old commit or the new one (None: absent), never a mix."""
     folder = tmp_path / "news"
     folder.mkdir()
     old = {n: _story("alpha", n) for n in range(30)}
@@ -396,12 +399,18 @@ def test_readers_beside_a_committing_writer_never_fail_nor_see_half_an_update(
     path = tmp_path / "index"
     with Index.create(path, model=FakeEmbedder()) as ix:
         ix.update([folder])
-    new = {n: _story("beta", n) for n in range(5, 35)}  # 5 removed, 25 changed, 5 added
+    new = {n: _story("beta", n) for n in range(5, 35)}
     for number in old.keys() - new.keys():
         (folder / f"{number:03}.txt").unlink()
     _write_stories(folder, new)
-    # Each article as of the old commit or the new one (None: absent), never a mix.
     allowed = {f"news/{n:03}.txt": {old.get(n), new.get(n)} for n in range(35)}
+    return folder, path, new, allowed
+
+
+def test_readers_beside_a_committing_writer_never_fail_nor_see_half_an_update(
+    tmp_path: Path, spawn: Callable[..., Child]
+) -> None:
+    folder, path, new, allowed = _old_index_and_new_files(tmp_path)
 
     writer = spawn("index", path, folder, "--batch", 2, "--sleep", 0.003)
     readers = [Reader(path, allowed, lambda: writer.process.poll() is not None) for _ in (1, 2)]
@@ -421,18 +430,7 @@ def test_readers_beside_a_committing_writer_never_fail_nor_see_half_an_update(
 def test_readers_through_merges_never_fail_nor_see_half_an_update(
     tmp_path: Path, spawn: Callable[..., Child]
 ) -> None:
-    folder = tmp_path / "news"
-    folder.mkdir()
-    old = {n: _story("alpha", n) for n in range(30)}
-    _write_stories(folder, old)
-    path = tmp_path / "index"
-    with Index.create(path, model=FakeEmbedder()) as ix:
-        ix.update([folder])
-    new = {n: _story("beta", n) for n in range(5, 35)}
-    for number in old.keys() - new.keys():
-        (folder / f"{number:03}.txt").unlink()
-    _write_stories(folder, new)
-    allowed = {f"news/{n:03}.txt": {old.get(n), new.get(n)} for n in range(35)}
+    folder, path, new, allowed = _old_index_and_new_files(tmp_path)
     # Every second commit fills the lowest tier: merges run all through the writer's run,
     # removing the segments readers are searching.
     writer = spawn("index", path, folder, "--batch", 2, "--sleep", 0.003, "--merge-factor", 2)
