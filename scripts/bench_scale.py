@@ -134,6 +134,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="where to build (default: tmp)")
     parser.add_argument("--work-cache", type=Path, default=Path.home() / ".cache/newssearch/bench")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
+    parser.add_argument("--keep", type=Path, default=None, help="build here, and keep it")
     parser.add_argument("--cold", type=str, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.cold:
@@ -141,8 +142,12 @@ def main() -> None:
         return
     table, paragraphs, queries = real_table(args.data, args.work_cache)
     embedder = StandIn(table)
-    with tempfile.TemporaryDirectory(prefix="newssearch-scale-", dir=args.work) as work:
-        results = run(paragraphs, queries, embedder, sorted(args.sizes), args.batch, Path(work))
+    if args.keep:
+        args.keep.mkdir(parents=True)
+        results = run(paragraphs, queries, embedder, sorted(args.sizes), args.batch, args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="newssearch-scale-", dir=args.work) as work:
+            results = run(paragraphs, queries, embedder, sorted(args.sizes), args.batch, Path(work))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

@@ -223,6 +223,7 @@ class Index:
                             "created": now(),
                         }
                     )
+                    store.record_counts()
                     writer = Writer(path, store, settings, lexical_writer)
                     writer.rebuild_lexical(0)
                 writer.write_manifest()
@@ -468,6 +469,11 @@ class Index:
             integrity = store.integrity_check()
             if integrity != "ok":
                 problems.append(f"{store.path}: {integrity}")
+            if store.counts() != store.counted():
+                problems.append(
+                    f"{store.path} records {store.counts()} articles and passages, but holds "
+                    f"{store.counted()}"
+                )
             live = []
             for part in snapshot.parts:
                 if isinstance(part.vectors, Segment):

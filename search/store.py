@@ -386,8 +386,11 @@ class Store:
                 for r in self._rows("SELECT id FROM passages WHERE article_id = ?", (article_id,))
             ]
             # Passages first: their delete trigger reads the article's title.
-            self._run("DELETE FROM passages WHERE article_id = ?", (article_id,))
-            self._run("DELETE FROM articles WHERE id = ?", (article_id,))
+            gone = self._run("DELETE FROM passages WHERE article_id = ?", (article_id,)).rowcount
+            self._count(
+                articles=-self._run("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount,
+                passages=-gone,
+            )
         return removed
 
     def insert_article(
@@ -409,13 +412,37 @@ class Store:
                 (row.id, paragraph, part, start, end, text),
             )
             ids.append(int(cursor.lastrowid))  # type: ignore[arg-type]
+        self._count(articles=1, passages=len(ids))
         return ids
+
+    def _count(self, *, articles: int, passages: int) -> None:
+        """Keep the counts in the metadata (where an index records them) in step."""
+        for key, change in (("articles", articles), ("passages", passages)):
+            if change:
+                self._run(
+                    "UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = ?",
+                    (change, key),
+                )
+
+    def record_counts(self) -> None:
+        """Count articles and passages once, and keep the counts in the metadata from now on:
+        ``counts`` then reads them instead of scanning a million rows."""
+        articles, passages = self.counted()
+        self.set_meta({"articles": str(articles), "passages": str(passages)})
 
     def move_article(self, article_id: str, source: str) -> None:
         self._run("UPDATE articles SET source = ? WHERE id = ?", (source, article_id))
 
     def counts(self) -> tuple[int, int]:
-        """(articles, passages)."""
+        """(articles, passages), as the metadata keeps them (counted when it does not)."""
+        meta = dict(self._rows("SELECT key, value FROM meta WHERE key IN ('articles', 'passages')"))
+        kept = [meta.get("articles"), meta.get("passages")]
+        if all(isinstance(v, str) and v.isdigit() for v in kept):
+            return int(kept[0]), int(kept[1])  # type: ignore[arg-type]
+        return self.counted()
+
+    def counted(self) -> tuple[int, int]:
+        """(articles, passages), counted row by row."""
         articles = self._rows("SELECT count(*) FROM articles")[0][0]
         passages = self._rows("SELECT count(*) FROM passages")[0][0]
         return articles, passages

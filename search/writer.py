@@ -387,6 +387,7 @@ class Writer:
                 }
             )
             self._check_counts()
+            store.record_counts()
             # Full text moves from FTS5 to the lexical index, in this same transaction.
             self.rebuild_lexical(generation)
             while store.version < SCHEMA_VERSION:
