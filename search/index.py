@@ -228,6 +228,7 @@ class Index:
                     writer.rebuild_lexical(0)
                 writer.write_manifest()
             finally:
+                store.checkpoint()
                 store.close()
         index = cls(path, settings, Searcher(path, settings))
         index._embedder = embedder
@@ -412,6 +413,8 @@ class Index:
         """The query's vector. In a fresh process the model's session takes longer to start
         than the segments take to open, so they are opened meanwhile, in this thread."""
         embedder = self.embedder
+        if self._searcher.opened:
+            return embedder.embed_query(text)
         result: list[np.ndarray] = []
         failure: list[BaseException] = []
 

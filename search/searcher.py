@@ -133,6 +133,11 @@ class Searcher:
             self._lexical = None
             self._local = threading.local()
 
+    @property
+    def opened(self) -> bool:
+        """Whether a snapshot has been read already (the files are open)."""
+        return self._snapshot is not None
+
     def store(self) -> Store:
         """This thread's read-only connection."""
         store = getattr(self._local, "store", None)
