@@ -209,7 +209,7 @@ def run(
 def at_size(path: Path, work: Path, passages: int, embedder: StandIn) -> dict:
     """Adding one article, and a cold query in a fresh process, at this size."""
     times = []
-    for round_ in range(3):
+    for round_ in range(5):
         one = work / f"one-{passages}-{round_}.jsonl"
         one.write_text(
             json.dumps(
@@ -227,6 +227,7 @@ def at_size(path: Path, work: Path, passages: int, embedder: StandIn) -> dict:
             ix.add([one])
         times.append(time.perf_counter() - started)
     add_one = statistics.median(times)
+    print(f"  adding one article, 5 times: {', '.join(f'{t:.3f}' for t in times)} s", flush=True)
     colds = [cold_query(path) for _ in range(5)]
     cold = {key: statistics.median(c[key] for c in colds) for key in colds[0]}
     with search.Index.open(path, model=embedder) as ix:

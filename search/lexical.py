@@ -6,8 +6,10 @@ tantivy keeps Lucene-style segments with block-max WAND, and answers the same to
 milliseconds (scripts/bench_lexical.py).
 
 One document per passage: its id (a fast field) and its article's title and text as one
-body field, analysed as FTS5 did (words, lower case, accents folded, English stemming), so
-title and text weigh the same as FTS5's equal column weights gave.
+body field, analysed much as FTS5 did (words, lower case, accents folded, English stemming;
+English stop words left out), scored as FTS5 scored its two columns with equal weights (one
+term frequency over both, one length). Two fields, each with its own length, scored lower
+on SciFact (lexical nDCG@10 0.6486 against 0.6778 on test).
 
 How it commits with the store (``writer.py`` drives it): the tantivy commit of generation N
 lands inside the store's transaction of N, before it commits. So tantivy is never behind a
@@ -80,6 +82,11 @@ def _analyzer() -> Any:
         .filter(tantivy.Filter.remove_long(40))
         .filter(tantivy.Filter.lowercase())
         .filter(tantivy.Filter.ascii_fold())
+        # FTS5's BM25 gave words in most passages an idf of nearly nothing; tantivy's never
+        # drops below ln 2, so "the" and "of" add noise. Leaving English stop words out
+        # scored better on SciFact train (lexical nDCG@10 0.6946 -> 0.6965; test 0.6778 ->
+        # 0.6839, FTS5 0.6865).
+        .filter(tantivy.Filter.stopword("english"))
         .filter(tantivy.Filter.stemmer("english"))
         .build()
     )
