@@ -6,10 +6,10 @@ tantivy keeps Lucene-style segments with block-max WAND, and answers the same to
 milliseconds (scripts/bench_lexical.py).
 
 One document per passage: its id (a fast field) and its article's title and text as one
-body field, analysed much as FTS5 did (words, lower case, accents folded, English stemming;
-English stop words left out), scored as FTS5 scored its two columns with equal weights (one
-term frequency over both, one length). Two fields, each with its own length, scored lower
-on SciFact (lexical nDCG@10 0.6486 against 0.6778 on test).
+body field, analysed as FTS5 analysed it (``analyse``) and scored as FTS5 scored its two
+columns with equal weights: one term frequency over both, one length, FTS5's idf. Measured
+on SciFact (docs/QUALITY.md), this gives FTS5's quality back: tantivy's own analysis scored
+lower, and two fields, each with its own length, lower still.
 
 How it commits with the store (``writer.py`` drives it): the tantivy commit of generation N
 lands inside the store's transaction of N, before it commits. So tantivy is never behind a
@@ -25,12 +25,15 @@ committed; ``LexicalWriter.reconcile`` deletes them before the next write.
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import os
 import re
 import secrets
 import stat
 import tempfile
 import threading
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,21 +78,33 @@ def _schema() -> Any:
 
 
 def _analyzer() -> Any:
+    """tantivy's side of the analysis: text arrives analysed (``analyse``), one term a word."""
     import tantivy
 
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(40))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.ascii_fold())
-        # FTS5's BM25 gave words in most passages an idf of nearly nothing; tantivy's never
-        # drops below ln 2, so "the" and "of" add noise. Leaving English stop words out
-        # scored better on SciFact train (lexical nDCG@10 0.6946 -> 0.6965; test 0.6778 ->
-        # 0.6839, FTS5 0.6865).
-        .filter(tantivy.Filter.stopword("english"))
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
-    )
+    return tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace()).build()
+
+
+def analyse(text: str) -> list[str]:
+    """The terms of a text, as SQLite FTS5's ``porter unicode61 remove_diacritics 2`` made
+    them: words, lower case, accents folded, Porter-stemmed (tantivy's own English stemmer,
+    Snowball's later algorithm, and its idf scored SciFact train hybrid nDCG@10 0.7376
+    against 0.7385; this analysis and FTS5's idf give 0.7386). Words over 40 characters are
+    left out.
+
+    >>> analyse("Strikes at Zürich's DEPOTS")
+    ['strike', 'at', 'zurich', 's', 'depot']
+    """
+    folded = unicodedata.normalize("NFKD", text.lower())
+    if not folded.isascii():
+        folded = "".join(c for c in folded if not unicodedata.combining(c))
+    return _stemmer().stemWords([w for w in _WORD.findall(folded) if len(w) <= 40])
+
+
+@functools.cache
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("porter")
 
 
 def _open(folder: Path, *, create: bool) -> Any:
@@ -132,14 +147,24 @@ def _read_only_view(folder: Path) -> tempfile.TemporaryDirectory[str]:
     return view
 
 
+def tantivy_idf(found: int, total: int) -> float:
+    """The idf tantivy's BM25 gives a term in ``found`` of ``total`` documents."""
+    return math.log(1 + (max(total - found, 0) + 0.5) / (found + 0.5))
+
+
+def fts5_idf(found: int, total: int) -> float:
+    """The idf SQLite FTS5's BM25 gave: a term in half the documents or more counts for
+    next to nothing (tantivy's never falls below ln 2). Each query term is boosted by this
+    over tantivy's own, so that the scores are FTS5's, which fusion was tuned on."""
+    # tantivy counts a document deleted but not yet merged away in ``found``, not in ``total``.
+    ratio = (max(total - found, 0) + 0.5) / (found + 0.5)
+    return max(math.log(ratio), 1e-6)
+
+
 def query_terms(text: str) -> list[str]:
-    """The analysed terms of a free-text query, each once, in order. No character of the
-    user's text is query syntax: every word is a term."""
-    words = " ".join(_WORD.findall(text))
-    if not words:
-        return []
-    tokens = _analyzer().analyze(words)
-    return list(dict.fromkeys(tokens))[:_MAX_QUERY_TERMS]
+    """The terms of a free-text query, each once, in order. No character of the user's text
+    is query syntax: every word is a term."""
+    return list(dict.fromkeys(analyse(text)))[:_MAX_QUERY_TERMS]
 
 
 class LexicalIndex:
@@ -173,16 +198,17 @@ class LexicalIndex:
         """(passage id, BM25 score) best first, ghosts included (the caller drops them)."""
         import tantivy
 
-        terms = query_terms(text)
-        if not terms:
+        total = int(searcher.num_docs)
+        clauses = []
+        for term in query_terms(text):
+            found = int(searcher.doc_freq("body", term))
+            if found:
+                query = tantivy.Query.term_query(self._schema, "body", term)
+                boost = fts5_idf(found, total) / tantivy_idf(found, total)
+                clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(query, boost)))
+        if not clauses:
             return []
-        query = tantivy.Query.boolean_query(
-            [
-                (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, "body", t))
-                for t in terms
-            ]
-        )
-        hits = searcher.search(query, limit, count=False).hits
+        hits = searcher.search(tantivy.Query.boolean_query(clauses), limit, count=False).hits
         ids = searcher.fast_field_values("id", [address for _, address in hits])
         return [(int(i), float(s)) for (s, _), i in zip(hits, ids, strict=True)]
 
@@ -232,7 +258,7 @@ class LexicalWriter:
         import tantivy
 
         for passage_id, body in documents:
-            self._writer.add_document(tantivy.Document(id=passage_id, body=body))
+            self._writer.add_document(tantivy.Document(id=passage_id, body=" ".join(analyse(body))))
 
     def delete(self, ids: Iterable[int]) -> None:
         for passage_id in ids:
