@@ -5,7 +5,7 @@ import importlib
 
 import pytest
 
-MODULES = ["chunking", "evaluation", "fusion", "highlight", "store"]
+MODULES = ["chunking", "evaluation", "fusion", "highlight", "lexical", "store"]
 
 
 @pytest.mark.parametrize("name", MODULES)
