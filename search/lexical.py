@@ -47,6 +47,7 @@ FOLDER = "lexical"
 _MAX_QUERY_TERMS = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MARKER_ID = 0  # passage ids start at 1
+_IDF_FLOOR = 1e-6  # FTS5's idf for a word in half the documents or more
 _WRITER_HEAP = 64_000_000
 
 
@@ -158,7 +159,7 @@ def fts5_idf(found: int, total: int) -> float:
     over tantivy's own, so that the scores are FTS5's, which fusion was tuned on."""
     # tantivy counts a document deleted but not yet merged away in ``found``, not in ``total``.
     ratio = (max(total - found, 0) + 0.5) / (found + 0.5)
-    return max(math.log(ratio), 1e-6)
+    return max(math.log(ratio), _IDF_FLOOR)
 
 
 def query_terms(text: str) -> list[str]:
@@ -202,9 +203,12 @@ class LexicalIndex:
         clauses = []
         for term in query_terms(text):
             found = int(searcher.doc_freq("body", term))
-            if found:
+            weight = fts5_idf(found, total)
+            # A word in half the passages or more adds next to nothing to any score, and
+            # scoring its postings is most of a query's cost: it is left out.
+            if found and weight > _IDF_FLOOR:
                 query = tantivy.Query.term_query(self._schema, "body", term)
-                boost = fts5_idf(found, total) / tantivy_idf(found, total)
+                boost = weight / tantivy_idf(found, total)
                 clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(query, boost)))
         if not clauses:
             return []
