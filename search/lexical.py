@@ -200,16 +200,17 @@ class LexicalIndex:
         import tantivy
 
         total = int(searcher.num_docs)
+        weighed = [(term, int(searcher.doc_freq("body", term))) for term in query_terms(text)]
+        weighed = [(term, found) for term, found in weighed if found]
+        # A word in half the passages or more adds next to nothing to a score beside the
+        # query's other words, and scoring its postings is most of a query's cost: it is
+        # left out, unless the query has nothing else.
+        telling = [(t, f) for t, f in weighed if fts5_idf(f, total) > _IDF_FLOOR]
         clauses = []
-        for term in query_terms(text):
-            found = int(searcher.doc_freq("body", term))
-            weight = fts5_idf(found, total)
-            # A word in half the passages or more adds next to nothing to any score, and
-            # scoring its postings is most of a query's cost: it is left out.
-            if found and weight > _IDF_FLOOR:
-                query = tantivy.Query.term_query(self._schema, "body", term)
-                boost = weight / tantivy_idf(found, total)
-                clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(query, boost)))
+        for term, found in telling or weighed:
+            query = tantivy.Query.term_query(self._schema, "body", term)
+            boost = fts5_idf(found, total) / tantivy_idf(found, total)
+            clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(query, boost)))
         if not clauses:
             return []
         hits = searcher.search(tantivy.Query.boolean_query(clauses), limit, count=False).hits
