@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import codecs
 import collections
+import contextlib
 import json
 import os
 import queue
@@ -333,16 +334,26 @@ def test_a_run_killed_before_any_commit_leaves_no_index_or_an_empty_one(
 class Reader(threading.Thread):
     """Queries the index over and over while a writer commits, checking every answer."""
 
-    def __init__(self, path: Path, allowed: dict[str, set[Version | None]], done: Callable):
+    def __init__(
+        self,
+        path: Path,
+        allowed: dict[str, set[Version | None]],
+        done: Callable,
+        shared: Index | None = None,
+    ):
         super().__init__(daemon=True)
-        self.path, self.allowed, self.done = path, allowed, done
+        self.path, self.allowed, self.done, self.shared = path, allowed, done, shared
         self.errors: list[str] = []
         self.generations: set[int] = set()
         self.rounds = 0
         self.size_races = 0
 
     def run(self) -> None:
-        with Index.open(self.path, model=FakeEmbedder()) as ix:
+        with (
+            contextlib.nullcontext(self.shared)
+            if self.shared
+            else Index.open(self.path, model=FakeEmbedder()) as ix
+        ):
             while True:
                 finished = self.done()
                 try:
@@ -449,6 +460,31 @@ def test_readers_through_merges_never_fail_nor_see_half_an_update(
     with Index.open(path, model=FakeEmbedder()) as ix:
         stats = ix.stats()
         assert stats.segments <= 3 and ix.check().ok  # merged as it went
+
+
+def test_one_index_shared_by_threads_follows_a_writer_through_merges(
+    tmp_path: Path, spawn: Callable[..., Child]
+) -> None:
+    """A server's case: one open Index, its searcher shared by four threads, while another
+    process commits and merges; new commits are picked up without reopening."""
+    folder, path, new, allowed = _old_index_and_new_files(tmp_path)
+    writer = spawn("index", path, folder, "--batch", 2, "--sleep", 0.003, "--merge-factor", 2)
+    with Index.open(path, model=FakeEmbedder()) as shared:
+        readers = [
+            Reader(path, allowed, lambda: writer.process.poll() is not None, shared)
+            for _ in range(4)
+        ]
+        for reader in readers:
+            reader.start()
+        report = writer.report()
+        for reader in readers:
+            reader.join(timeout=60)
+        assert report["commits"] >= 15
+        for reader in readers:
+            assert reader.errors == [] and reader.rounds >= 3
+        assert len(set().union(*(r.generations for r in readers))) >= 3
+        state, _ = listing(shared)  # the same open Index sees the writer's last commit
+        assert state == {f"news/{n:03}.txt": v for n, v in new.items()}
 
 
 def test_kill_9_during_merges_and_optimize_loses_nothing(
