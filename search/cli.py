@@ -212,7 +212,8 @@ def check(index: IndexOption = Path("index")) -> None:
         raise typer.Exit(5)
     typer.echo(
         f"ok: {report.passages:,} passages, {report.vectors:,} vectors in "
-        f"{report.segments:,} segments, every checksum matches"
+        f"{report.segments:,} segment{'' if report.segments == 1 else 's'}, "
+        "every checksum matches"
     )
 
 
