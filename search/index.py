@@ -40,7 +40,14 @@ from .errors import (
     ModelMismatchError,
     QueryError,
 )
-from .manifest import FORMAT_VERSION, Settings, format_version, now, read_manifest
+from .manifest import (
+    FORMAT_VERSION,
+    Settings,
+    format_version,
+    lexical_commit,
+    now,
+    read_manifest,
+)
 from .searcher import MODES, Hit, Searcher, Snapshot
 from .segments import Segment
 from .store import Store, is_empty_store
@@ -516,7 +523,7 @@ class Index:
     def _check_lexical(self, store: Store, current: int, passages: int) -> list[str]:
         """The lexical index holds each passage once, and the ghosts the store lists."""
         lexical = self._searcher.lexical_index()
-        _, marker = lexical.view(current, int(store.get_meta().get("lexical_commit", "0")))
+        _, marker = lexical.view(current, lexical_commit(store.get_meta(), store.path))
         if marker.generation != current:
             return [
                 f"{lexical.folder} is at generation {marker.generation}, the store at {current}"

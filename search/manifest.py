@@ -84,6 +84,11 @@ def generation(meta: dict[str, str], where: Path) -> int:
     return _Reader(meta, where).number("generation", low=0, high=1 << 62)
 
 
+def lexical_commit(meta: dict[str, str], where: Path) -> int:
+    """The token of the lexical index's commit that goes with the store's (0: none yet)."""
+    return _Reader(meta, where).number("lexical_commit", low=0, high=1 << 63, default="0")
+
+
 class _Reader:
     """Typed reads of ``meta``: anything missing or malformed names the key at fault."""
 

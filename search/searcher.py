@@ -27,10 +27,10 @@ from . import storage
 from .errors import IndexCorruptError, IndexLockedError
 from .fusion import reciprocal_rank_fusion, score_fusion
 from .lexical import FOLDER, LexicalIndex
-from .manifest import Settings, format_version, generation
+from .manifest import Settings, format_version, generation, lexical_commit
 from .segments import Segment, SegmentRow
 from .store import PassageRow, Store
-from .vectors import LegacyVectors
+from .vectors import load_legacy
 
 __all__ = [
     "CANDIDATES",
@@ -195,8 +195,7 @@ class Searcher:
         if version == 1:
             return store.lexical_search(text, depth)  # format 1 kept full text in FTS5
         lexical = self.lexical_index()
-        token = store.get_meta().get("lexical_commit", "0")
-        searcher, marker = lexical.view(current, int(token) if token.isdigit() else -1)
+        searcher, marker = lexical.view(current, lexical_commit(store.get_meta(), store.path))
         if marker.cleaned > current:
             raise _Stale  # passages live in our snapshot may be gone from this view
         return lexical.search(searcher, text, depth)
@@ -228,8 +227,7 @@ class Searcher:
         parts = []
         for row in rows:
             segment = self._segment(row)
-            inside = deleted[(deleted >= row.min_id) & (deleted <= row.max_id)]
-            mask = segment.deleted_mask(inside)
+            mask = segment.deleted_mask(row.deleted_within(deleted))
             parts.append(Part(row.name, row.kind, row.rows, segment, mask))
         return tuple(parts)
 
@@ -237,34 +235,14 @@ class Searcher:
         with self._lock:
             segment = self._segments.get(row.name)
         if segment is None:
-            segment = Segment(
-                storage.segment_path(self.folder, row.name),
-                dimension=self.settings.dimension,
-                rows=row.rows,
-                expected_bytes=row.bytes,
-            )
+            segment = Segment.open(self.folder, row, self.settings.dimension)
             with self._lock:
                 segment = self._segments.setdefault(row.name, segment)
         return segment
 
     def _legacy(self, meta: dict[str, str]) -> Part:
-        name = meta.get("vectors_file", "")
-        if not storage.is_ours(name) or not name.startswith("vectors."):
-            raise IndexCorruptError(f"{self.folder}: the store names no valid vector file")
-        try:
-            size = int(meta["vectors_bytes"])
-            crc = int(meta["vectors_crc32"]) if "vectors_crc32" in meta else None
-        except (KeyError, ValueError):
-            raise IndexCorruptError(
-                f"{self.folder}: the store's vector record is damaged"
-            ) from None
-        legacy = LegacyVectors.load(
-            self.folder / name,
-            dimension=self.settings.dimension,
-            expected_bytes=size,
-            expected_crc32=crc,
-        )
-        return Part(name, legacy.kind, legacy.rows, legacy, None)
+        legacy = load_legacy(self.folder, meta, self.settings.dimension)
+        return Part(meta["vectors_file"], legacy.kind, legacy.rows, legacy, None)
 
     def search(self, text: str, query_vector: np.ndarray | None, k: int, mode: str) -> list[Hit]:
         """The stages, in one read transaction."""

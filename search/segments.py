@@ -133,6 +133,10 @@ class SegmentRow:
     max_id: int
     generation: int = 0
 
+    def deleted_within(self, deleted: np.ndarray) -> np.ndarray:
+        """The ``deleted`` passage ids that fall in this segment's id range."""
+        return deleted[(deleted >= self.min_id) & (deleted <= self.max_id)]
+
 
 def build_segment(
     folder: Path,
@@ -225,6 +229,12 @@ class Segment:
         except BaseException:
             self._map.close()
             raise
+
+    @classmethod
+    def open(cls, folder: Path, row: SegmentRow, dimension: int) -> Segment:
+        """The segment a store's ``row`` names in ``folder``, checked against that record."""
+        path = storage.segment_path(folder, row.name)
+        return cls(path, dimension=dimension, rows=row.rows, expected_bytes=row.bytes)
 
     def _open(self, dimension: int, rows: int, size: int) -> None:
         if size < _HEADER_BYTES:

@@ -18,7 +18,7 @@ import numpy as np
 from . import storage
 from .errors import IndexCorruptError
 
-__all__ = ["LegacyVectors", "train_centroids"]
+__all__ = ["LegacyVectors", "load_legacy", "train_centroids"]
 
 
 def train_centroids(vectors: np.ndarray, lists: int, sample: int) -> np.ndarray:
@@ -33,6 +33,26 @@ def train_centroids(vectors: np.ndarray, lists: int, sample: int) -> np.ndarray:
     )
     kmeans.train(np.ascontiguousarray(vectors, dtype=np.float32))
     return np.asarray(kmeans.centroids, dtype=np.float32)
+
+
+def load_legacy(folder: Path, meta: dict[str, str], dimension: int) -> LegacyVectors:
+    """The vector file a format-1 store names in ``meta``, checked: its name must be one of
+    ours (never a path out of the folder) and its recorded size and checksum numbers."""
+    name = meta.get("vectors_file", "")
+    if not storage.is_ours(name) or not name.startswith("vectors."):
+        raise IndexCorruptError(
+            f"{folder}: the store names no valid vector file — rebuild the index"
+        )
+    try:
+        size = int(meta["vectors_bytes"])
+        crc = int(meta["vectors_crc32"]) if "vectors_crc32" in meta else None
+    except (KeyError, ValueError):
+        raise IndexCorruptError(
+            f"{folder}: the store's vector record is damaged — rebuild the index"
+        ) from None
+    return LegacyVectors.load(
+        folder / name, dimension=dimension, expected_bytes=size, expected_crc32=crc
+    )
 
 
 class LegacyVectors:

@@ -31,6 +31,7 @@ from .lexical import LexicalWriter, Marker
 from .manifest import (
     FORMAT_VERSION,
     Settings,
+    lexical_commit,
     now,
     read_manifest,
     write_manifest,
@@ -39,7 +40,7 @@ from .manifest import generation as generation_of
 from .planner import Change, Plan
 from .segments import Segment, SegmentRow, SegmentStat, build_segment, merge_contents, plan_merges
 from .store import SCHEMA_VERSION, Store
-from .vectors import LegacyVectors
+from .vectors import load_legacy
 
 __all__ = ["COMMIT_PASSAGES", "COMMIT_SECONDS", "EMBED_BATCH", "Writer"]
 
@@ -192,7 +193,7 @@ class Writer:
         marker = lexical.marker()
         meta = self.store.get_meta()
         current = generation_of(meta, self.store.path)
-        if marker.token == int(meta.get("lexical_commit", "-1")):
+        if marker.token == lexical_commit(meta, self.store.path):
             return
         with self._transaction():
             if marker.generation < current:
@@ -339,7 +340,7 @@ class Writer:
         for row in self.store.segments():
             dead = 0
             if len(deleted):
-                inside = deleted[(deleted >= row.min_id) & (deleted <= row.max_id)]
+                inside = row.deleted_within(deleted)
                 if len(inside):
                     mask = self._open(row).deleted_mask(inside)
                     dead = 0 if mask is None else int(mask.sum())
@@ -347,25 +348,14 @@ class Writer:
         return stats
 
     def _open(self, row: SegmentRow) -> Segment:
-        return Segment(
-            storage.segment_path(self.folder, row.name),
-            dimension=self.settings.dimension,
-            rows=row.rows,
-            expected_bytes=row.bytes,
-        )
+        return Segment.open(self.folder, row, self.settings.dimension)
 
     # Format 1.
 
     def upgrade(self) -> None:
         """Move a format-1 index's one vector file into a segment, in one commit."""
         store = self.store
-        meta = store.get_meta()
-        legacy = LegacyVectors.load(
-            self.folder / meta["vectors_file"],
-            dimension=self.settings.dimension,
-            expected_bytes=int(meta["vectors_bytes"]),
-            expected_crc32=int(meta["vectors_crc32"]) if "vectors_crc32" in meta else None,
-        )
+        legacy = load_legacy(self.folder, store.get_meta(), self.settings.dimension)
         ids, vectors = legacy.contents()
         with self._transaction():
             meta = store.get_meta()

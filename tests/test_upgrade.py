@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import FakeEmbedder, write_articles
+from conftest import FakeEmbedder, one_line_error, write_articles
 
 import search.writer
 from search import Index, IndexWriteError
@@ -113,3 +114,19 @@ def test_an_upgrade_that_fails_leaves_the_version_1_index(
         assert ix.remove("wire-0001").removed == ("wire-0001",)
         assert ix.stats().format_version == 2
         assert ix.check().ok
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("vectors_file", "../../outside.faiss"), ("vectors_bytes", "abc")]
+)
+def test_a_version_1_store_with_a_bad_vector_record_is_refused_by_readers_and_the_upgrade(
+    v1: Path, tmp_path: Path, cli: Callable, key: str, value: str
+) -> None:
+    (tmp_path / "outside.faiss").write_bytes((v1 / "vectors.3.faiss").read_bytes())
+    with sqlite3.connect(v1 / "store.sqlite") as db:
+        db.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+    db.close()
+    for args in (("query", "inflation", "--mode", "dense"), ("optimize",)):
+        line = one_line_error(cli(*args, "--index", v1), 5)
+        assert "vector" in line and "rebuild the index" in line
+    assert json.loads((v1 / "manifest.json").read_text())["format_version"] == 1
