@@ -23,7 +23,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from .errors import InputError
 __all__ = [
     "SUPPORTED_SUFFIXES",
     "Article",
+    "FieldValue",
     "Skip",
     "SourceFile",
     "discover",
@@ -51,20 +52,32 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (
 )
 
 
+FieldValue = str | int | float | bool | list[str]
+"""A kept record field: a scalar, or a list of strings (Reuters' ``topics``)."""
+
+
 @dataclass(frozen=True)
 class Article:
     """One news article as read from a file.
 
     ``text`` is the body with paragraphs separated by one blank line ("\\n\\n");
-    passage offsets index into it.
+    passage offsets index into it. ``published`` is ISO 8601: ``1987-02-26T15:01:01Z`` (UTC)
+    or ``1987-02-26`` when only the day is known. ``source`` is the outlet ("Reuters"),
+    ``path`` the file the article was read from. ``fields`` holds the record's other
+    scalar and list-of-strings fields (Reuters ``topics``, BBC ``category``).
+    ``unparsed_date`` is a date the record gave that could not be read (``published`` is
+    then None): the run's summary counts such articles.
     """
 
     id: str
     title: str
     text: str
-    source: str
-    date: str | None = None
+    path: str
+    published: str | None = None
+    source: str | None = None
     url: str | None = None
+    fields: dict[str, FieldValue] = field(default_factory=dict)
+    unparsed_date: str | None = None
 
 
 @dataclass(frozen=True)
