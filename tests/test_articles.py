@@ -89,7 +89,7 @@ def test_txt_title_and_blank_line_paragraphs(tmp_path):
         id="story.txt",
         title="My title",
         text="First paragraph goes on.\n\nSecond paragraph.",
-        source=str(tmp_path / "story.txt"),
+        path=str(tmp_path / "story.txt"),
     )
 
 
@@ -151,9 +151,10 @@ def test_jsonl_ids_from_id_or__id_or_line_number(tmp_path):
     assert skips == []
     assert [a.id for a in articles] == ["a1", "7", "news.jsonl#5"]
     assert [a.title for a in articles] == ["First", "Second", ""]
-    assert articles[2].date == "2024-01-02"
+    assert articles[2].published == "2024-01-02"
     assert articles[2].url == "https://x.org/3"
-    assert {a.source for a in articles} == {str(tmp_path / "news.jsonl")}
+    assert {a.path for a in articles} == {str(tmp_path / "news.jsonl")}
+    assert {a.source for a in articles} == {None}
 
 
 def test_jsonl_body_and_content_are_aliases_of_text(tmp_path):
@@ -225,18 +226,29 @@ def test_wrong_types_are_invalid_records(tmp_path, record, detail):
 
 def test_metadata_of_the_wrong_type_is_dropped_not_fatal(tmp_path):
     article = read_one(tmp_path, "a.jsonl", jsonl({"text": "ok", "date": 1987, "url": []}))
-    assert (article.date, article.url) == (None, None)
+    assert (article.published, article.unparsed_date, article.url) == (None, "1987", None)
+    assert article.fields == {}
 
 
-def test_records_without_text_are_skipped(tmp_path):
+def test_records_without_text_or_title_are_skipped(tmp_path):
     content = jsonl(
-        {"id": "e", "text": "  \n "}, {"title": "No body"}, {"id": "ok", "text": "Yes."}
+        {"id": "e", "text": "  \n "}, {"title": " "}, {"id": "ok", "text": "Yes."}
     )
     articles, skips = read(tmp_path, "a.jsonl", content)
     assert [a.id for a in articles] == ["ok"]
     assert [(s.reason, s.detail) for s in skips] == [
         ("no text", "line 1 (id e)"),
         ("no text", "line 2"),
+    ]
+
+
+def test_a_record_with_a_title_and_no_text_is_its_title(tmp_path):
+    content = jsonl({"id": "brief", "title": " BRIEF\n HEADLINE ", "text": ""}, {"title": "T"})
+    articles, skips = read(tmp_path, "a.jsonl", content)
+    assert skips == []
+    assert [(a.id, a.title, a.text) for a in articles] == [
+        ("brief", "BRIEF HEADLINE", "BRIEF HEADLINE"),
+        ("a.jsonl#2", "T", "T"),
     ]
 
 
@@ -259,9 +271,10 @@ def test_json_object_with_articles_list_gz(tmp_path):
     data = {"source": "feed", "articles": [{"id": 1, "text": "A."}, {"id": 2, "text": "B."}]}
     articles, skips = read(tmp_path, "f.json.gz", gzip.compress(json.dumps(data).encode()))
     assert skips == []
-    assert [(a.id, a.source) for a in articles] == [
-        ("1", str(tmp_path / "f.json.gz")),
-        ("2", str(tmp_path / "f.json.gz")),
+    # The wrapper's outlet is its articles' outlet.
+    assert [(a.id, a.path, a.source) for a in articles] == [
+        ("1", str(tmp_path / "f.json.gz"), "feed"),
+        ("2", str(tmp_path / "f.json.gz"), "feed"),
     ]
 
 
@@ -300,7 +313,7 @@ def test_json_of_the_wrong_shape(tmp_path):
         ("a.json", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "binary"),
         ("a.txt", bytes(range(0x80, 0x100)) * 4, "undecodable"),
         ("a.jsonl.gz", b"this is not gzip", "unreadable"),
-        ("a.jsonl.gz", gzip.compress(b'{"text": "x"}\n' * 100)[:-12], "unreadable"),
+        ("a.json.gz", gzip.compress(b'{"text": "x"}\n' * 100)[:-12], "unreadable"),
     ],
 )
 def test_unusable_bytes(tmp_path, name, content, reason):
@@ -311,6 +324,14 @@ def test_gzip_problems_say_what_is_wrong(tmp_path):
     assert read_skip(tmp_path, "a.json.gz", b"plain").detail == "not a valid gzip file"
     truncated = gzip.compress(b'{"text": "x"}' * 100)[:20]
     assert read_skip(tmp_path, "b.json.gz", truncated).detail == "truncated gzip file"
+
+
+def test_a_truncated_jsonl_gz_keeps_the_lines_before_the_break(tmp_path):
+    content = gzip.compress(jsonl(*({"text": f"Line {n}."} for n in range(1, 2001))).encode())
+    articles, skips = read(tmp_path, "a.jsonl.gz", content[: len(content) // 2])
+    assert 0 < len(articles) < 2000
+    assert [a.text for a in articles[:2]] == ["Line 1.", "Line 2."]
+    assert [(s.reason, s.detail) for s in skips] == [("unreadable", "truncated gzip file")]
 
 
 def test_windows_1252_is_decoded(tmp_path):
@@ -365,7 +386,7 @@ def test_html_main_text_title_and_date(tmp_path):
     article = read_one(tmp_path, "storm.html", PAGE)
     assert article.id == "storm.html"
     assert article.title == "Storm hits coast"
-    assert article.date == "2024-01-25"
+    assert article.published == "2024-01-25"
     assert article.text == (
         "A powerful storm reached the coast on Thursday, bringing heavy rain and strong winds."
         "\n\nOfficials said thousands of homes were left without power as the storm moved"
@@ -403,10 +424,10 @@ def test_permission_denied_is_unreadable(tmp_path, monkeypatch):
     path = tmp_path / "a.txt"
     path.write_text("Title\nBody.")
 
-    def refuse(self):
+    def refuse(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(Path, "open", refuse)
     skip = read_source(SourceFile(path, "a.txt"))[1][0]
     assert (skip.reason, skip.detail) == ("unreadable", "Permission denied")
 
@@ -444,6 +465,11 @@ def test_supported_suffixes():
         ".json.gz",
         ".html",
         ".htm",
+        ".rss",
+        ".atom",
+        ".xml",
+        ".warc",
+        ".warc.gz",
     }
 
 

@@ -1,0 +1,173 @@
+"""RSS 2.0 and Atom feeds, read with feedparser into plain entries.
+
+``articles`` turns each ``Entry`` into an ``Article``; this module knows feedparser's
+shapes and how an entry's HTML becomes paragraphs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Entry", "Feed", "MalformedFeed", "html_paragraphs", "is_feed", "parse_feed"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One feed item, its text already paragraphs."""
+
+    link: str | None
+    guid: str | None
+    title: str
+    paragraphs: list[str]
+    published: str | None  # as the feed wrote it
+    published_utc: time.struct_time | None  # feedparser's reading of it, for odd formats
+    fields: dict[str, str | list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Feed:
+    title: str | None
+    entries: list[Entry]
+
+
+class MalformedFeed(Exception):
+    """The document is not a feed that can be read."""
+
+
+_ROOTS = {"rss", "feed", "rdf"}
+_XML_NOISE = re.compile(r"<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>]*>", re.DOTALL | re.IGNORECASE)
+_FIRST_TAG = re.compile(r"<([A-Za-z_][\w.:-]*)")
+
+
+def is_feed(head: str) -> bool:
+    """Whether a document starting with ``head`` is an RSS, RDF or Atom feed: its root
+    element is ``<rss>``, ``<rdf:RDF>`` or ``<feed>`` (with any namespace prefix).
+
+    >>> is_feed('<?xml version="1.0"?>\\n<!-- hi --><rss version="2.0">')
+    True
+    >>> is_feed('<?xml version="1.0"?><urlset xmlns="...">')
+    False
+    """
+    match = _FIRST_TAG.search(_XML_NOISE.sub("", head[:65536]))
+    return match is not None and match[1].rpartition(":")[2].lower() in _ROOTS
+
+
+def parse_feed(data: bytes) -> Feed:
+    """Parse a feed document. Raises ``MalformedFeed`` when it has no entries and
+    feedparser found it broken or not a feed at all."""
+    import feedparser  # only feeds need it
+
+    parsed = feedparser.parse(data)  # bytes: feedparser never fetches anything
+    if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
+        problem = parsed.get("bozo_exception")
+        raise MalformedFeed(str(problem) if problem else "not an RSS or Atom feed")
+    title = _clean(parsed.feed.get("title"))
+    return Feed(title or None, [_entry(entry) for entry in parsed.entries])
+
+
+def _entry(entry: Any) -> Entry:
+    title = _clean(entry.get("title"))
+    if entry.get("title_detail", {}).get("type") in _HTML_TYPES:
+        title = " ".join(html_paragraphs(title))
+    return Entry(
+        link=_clean(entry.get("link")) or None,
+        guid=_clean(entry.get("id")) or None,
+        title=title,
+        paragraphs=_entry_paragraphs(entry),
+        published=_clean(entry.get("published") or entry.get("updated")) or None,
+        published_utc=entry.get("published_parsed") or entry.get("updated_parsed"),
+        fields=_entry_fields(entry),
+    )
+
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+def _entry_paragraphs(entry: Any) -> list[str]:
+    """The entry's full content when it has one, else its summary."""
+    candidates = [*entry.get("content", []), entry.get("summary_detail")]
+    for detail in candidates:
+        if not detail or not isinstance(detail.get("value"), str):
+            continue
+        value = detail["value"]
+        if detail.get("type") in _HTML_TYPES:
+            paragraphs = html_paragraphs(value)
+        else:
+            paragraphs = [" ".join(line.split()) for line in value.split("\n\n")]
+        paragraphs = [p for p in paragraphs if p]
+        if paragraphs:
+            return paragraphs
+    return []
+
+
+def _entry_fields(entry: Any) -> dict[str, str | list[str]]:
+    fields: dict[str, str | list[str]] = {}
+    author = _clean(entry.get("author"))
+    if author:
+        fields["author"] = author
+    tags = [_clean(tag.get("term")) for tag in entry.get("tags", [])]
+    if any(tags):
+        fields["tags"] = [tag for tag in tags if tag]
+    return fields
+
+
+def _clean(value: object) -> str:
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+# ---------------------------------------------------------------------------
+# HTML to paragraphs
+
+_BLOCKS = frozenset(
+    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5"
+    " h6 header hr li main nav ol p pre section table td th tr ul".split()
+)
+_UNSEEN = frozenset("script style noscript template iframe object head title".split())
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def html_paragraphs(markup: str) -> list[str]:
+    """The text of an HTML fragment as paragraphs: block elements (``p``, ``div``, ``li``,
+    ``br``, headings...) end one; whitespace inside a paragraph is collapsed.
+
+    >>> html_paragraphs("<p>One <b>bold</b>\\nline.</p><p>Two.<br>Three.</p>")
+    ['One bold line.', 'Two.', 'Three.']
+    >>> html_paragraphs("plain &amp; simple")
+    ['plain & simple']
+    """
+    from lxml import etree, html
+
+    markup = _CONTROL.sub("", markup)  # lxml refuses what XML cannot hold
+    if not markup.strip():
+        return []
+    try:
+        root = html.fragment_fromstring(markup, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return []
+    paragraphs: list[str] = []
+    current: list[str] = []
+    # An iterative walk: nesting depth is the page's to choose.
+    walker = etree.iterwalk(root, events=("start", "end", "comment", "pi"))
+    for event, element in walker:
+        tag = element.tag.lower() if isinstance(element.tag, str) else ""
+        if tag in _BLOCKS:
+            _flush(paragraphs, current)
+        if event == "start":
+            if tag in _UNSEEN:
+                walker.skip_subtree()
+            else:
+                current.append(element.text or "")
+        else:  # the element's end, or a whole comment or processing instruction
+            current.append(element.tail or "")
+    _flush(paragraphs, current)
+    return paragraphs
+
+
+def _flush(paragraphs: list[str], current: list[str]) -> None:
+    text = " ".join("".join(current).split())
+    if text:
+        paragraphs.append(text)
+    current.clear()
