@@ -22,7 +22,10 @@ from .errors import (
     SearchError,
 )
 from .index import (
+    MAX_K,
     MODES,
+    UNITS,
+    ArticleDetail,
     CheckReport,
     Hit,
     Index,
@@ -36,8 +39,11 @@ from .searcher import Searcher
 
 __all__ = [
     "DEFAULT_MODEL",
+    "MAX_K",
     "MODES",
+    "UNITS",
     "Article",
+    "ArticleDetail",
     "CheckReport",
     "Embedder",
     "Hit",

@@ -5,6 +5,12 @@ passage; a paragraph longer than the model's window is split at sentence boundar
 sentence longer than the window at word boundaries) so that no text is silently truncated.
 Every passage is an exact slice of the article text: ``text[start:end] == passage.text``.
 
+A paragraph that carries no content of its own (a dateline, byline, kicker, a ``Published``
+line, the ``REUTER`` signature: fewer than ``THIN_WORDS`` words, or a short line of such a
+kind) is joined to the paragraph after it (the last one to the one before), so that it is
+never a passage that outranks content (measured: docs/QUALITY.md). The joined passage is
+still an exact slice of the text, its paragraphs separated as they are there.
+
 Token counts come from the embedder's tokenizer as character spans, one per token, so a
 slice's length in tokens is counted without tokenising it again.
 """
@@ -16,11 +22,19 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["Passage", "Span", "TokenSpans", "chunk_text"]
+__all__ = ["THIN_WORDS", "Passage", "Span", "TokenSpans", "chunk_text", "is_thin", "paragraph_text"]
 
 TokenSpans = Callable[[str], Sequence[tuple[int, int]]]
 """Maps a text to the (start, end) character span of each of its tokens."""
 
+THIN_WORDS = 5  # a paragraph of fewer words is joined to a neighbour
+_THIN_LINE_WORDS = 12  # up to this many words, a line of the kinds below is joined too
+_BOILERPLATE = re.compile(
+    r"(by|published|updated|posted|last updated|first published|reporting by|editing by"
+    r"|writing by|additional reporting|compiled by|photo|image|file photo|copyright|©"
+    r"|\(reporting|\(editing|source:)\b",
+    re.IGNORECASE,
+)
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 # A sentence ends after . ! ? or an ellipsis, maybe closed by quotes or brackets,
 # followed by white space. Matching only from the start of a run of marks, without
@@ -75,7 +89,56 @@ def chunk_text(text: str, *, max_tokens: int, token_spans: TokenSpans) -> list[S
     for number, (start, end) in enumerate(paragraph_spans(text), start=1):
         pieces = _split_paragraph(text, start, end, max_tokens, token_spans)
         result.extend(Span(number, part, s, e) for part, (s, e) in enumerate(pieces, start=1))
-    return result
+    return _join_thin(text, result, max_tokens, token_spans)
+
+
+def is_thin(text: str) -> bool:
+    """Whether a paragraph carries no content of its own: too few words, or a short
+    byline, dateline in capitals, ``Published ...`` line and the like.
+
+    >>> [is_thin(t) for t in ("REUTER", "By Jane Smith, Political Editor",
+    ...                       "Published 2024-07-18", "The ministry raised rates by half a point.")]
+    [True, True, True, False]
+    """
+    words = text.split()
+    if len(words) < THIN_WORDS:
+        return True
+    if len(words) > _THIN_LINE_WORDS:
+        return False
+    letters = [c for c in text if c.isalpha()]
+    shouting = bool(letters) and all(c.isupper() for c in letters)
+    return shouting or _BOILERPLATE.match(text.lstrip("-—– ")) is not None
+
+
+def _join_thin(
+    text: str, spans: list[Span], max_tokens: int, token_spans: TokenSpans
+) -> list[Span]:
+    """Join each thin passage to the next (the last to the one before) where the two fit
+    the window together."""
+
+    def fits(start: int, end: int) -> bool:
+        return len(token_spans(text[start:end])) <= max_tokens
+
+    joined: list[Span] = []
+    pending: Span | None = None
+    for span in spans:
+        if pending is not None:
+            if fits(pending.start, span.end):
+                span = Span(pending.paragraph, pending.part, pending.start, span.end)
+            else:
+                joined.append(pending)
+            pending = None
+        if is_thin(text[span.start : span.end]):
+            pending = span
+        else:
+            joined.append(span)
+    if pending is not None:
+        last = joined[-1] if joined else None
+        if last is not None and fits(last.start, pending.end):
+            joined[-1] = Span(last.paragraph, last.part, last.start, pending.end)
+        else:
+            joined.append(pending)
+    return joined
 
 
 def _split_paragraph(
@@ -157,3 +220,23 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1].isspace():
         end -= 1
     return start, end
+
+
+def paragraph_text(passages: Sequence[tuple[int, str]]) -> list[str]:
+    """An article's paragraphs, from its passages as (first paragraph number, text) in text
+    order: a passage may hold several paragraphs (joined thin ones), a paragraph several
+    passages (split long ones).
+
+    >>> paragraph_text([(1, "Rome, May 2\\n\\nRates rose."), (3, "Bonds fell."), (3, "Then rose.")])
+    ['Rome, May 2', 'Rates rose.', 'Bonds fell. Then rose.']
+    """
+    paragraphs: list[str] = []
+    last = 0
+    for first, text in passages:
+        pieces = text.split("\n\n")
+        if paragraphs and first <= last:
+            paragraphs[-1] = f"{paragraphs[-1]} {pieces[0]}"
+            pieces = pieces[1:]
+        paragraphs += pieces
+        last = max(last, first + text.count("\n\n"))
+    return paragraphs

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -49,6 +49,11 @@ class Mode(StrEnum):
     hybrid = "hybrid"
     dense = "dense"
     lexical = "lexical"
+
+
+class Unit(StrEnum):
+    passage = "passage"
+    article = "article"
 
 
 @contextlib.contextmanager
@@ -105,6 +110,11 @@ def index(
             f"updated, {report.removed} removed, {report.unchanged} unchanged; "
             f"{report.passages_embedded} passages embedded in {report.seconds:.1f}s"
         )
+        if report.unparsed_dates:
+            typer.echo(
+                f"{report.unparsed_dates} articles kept without a date: theirs could not be read",
+                err=True,
+            )
         if report.skipped:
             counts = ", ".join(f"{n} {reason}" for reason, n in report.skip_counts().items())
             typer.echo(f"skipped {len(report.skipped)}: {counts}", err=True)
@@ -117,19 +127,48 @@ def index(
 def query(
     text: Annotated[str, typer.Argument(help="What to search for.")],
     index: IndexOption = Path("index"),
-    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many passages.")] = 10,
+    top: Annotated[int, typer.Option("--top", "-k", help="How many hits.")] = 10,
     mode: Annotated[Mode, typer.Option("--mode", help="How to rank.")] = Mode.hybrid,
+    by: Annotated[
+        Unit, typer.Option("--by", help="Rank passages, or articles (one hit each).")
+    ] = Unit.passage,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Published on or after this day (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Published on or before this day.")
+    ] = None,
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="From this outlet (repeat: any of them)."),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option("--where", help="FIELD=VALUE, e.g. topics=crude (repeat: all must hold)."),
+    ] = None,
+    every_copy: Annotated[
+        bool, typer.Option("--all", help="Show every copy of a wire story, not one.")
+    ] = False,
     json_lines: JsonOption = False,
     model: ModelOption = None,
 ) -> None:
-    """Print the passages that best answer TEXT, best first."""
+    """Print the passages (or articles) that best answer TEXT, best first."""
     from .index import Index
 
     with _reported(), Index.open(index, model=model) as ix:
-        hits = ix.search(text, k=top, mode=mode.value)
+        hits = ix.search(
+            text,
+            k=top,
+            mode=mode.value,
+            since=since,
+            until=until,
+            sources=source,
+            where=where,
+            by=by.value,
+            collapse=not every_copy,
+        )
         if json_lines:
-            for hit in hits:
-                sys.stdout.write(json.dumps(dataclasses.asdict(hit), ensure_ascii=False) + "\n")
+            _print_json(hits)
             return
         if not hits:
             if ix.stats().articles == 0:
@@ -141,6 +180,67 @@ def query(
                 typer.echo("no passages match", err=True)
             return
         _print_hits(hits, text)
+
+
+@app.command()
+def show(
+    article_id: Annotated[str, typer.Argument(help="An article id, as `query` shows it.")],
+    index: IndexOption = Path("index"),
+    json_lines: JsonOption = False,
+) -> None:
+    """Print a whole article: its metadata, copies and numbered paragraphs."""
+    from .index import Index
+
+    with _reported(), Index.open(index) as ix:
+        article = ix.article(article_id)
+    if json_lines:
+        _print_json([article])
+        return
+    rows = [
+        ("title", article.title or "(untitled)"),
+        ("published", article.published or "unknown"),
+        ("source", article.source or "unknown"),
+        ("url", article.url or ""),
+        ("file", article.path),
+        *((name, _field_text(value)) for name, value in article.fields.items()),
+        ("copies", ", ".join(article.duplicates)),
+    ]
+    typer.echo(article.id)
+    for name, value in rows:
+        if value:
+            typer.echo(f"  {name:<11}{value}")
+    for number, paragraph in enumerate(article.paragraphs, start=1):
+        typer.echo(f"\n¶{number}  {paragraph}")
+
+
+@app.command()
+def similar(
+    article_id: Annotated[str, typer.Argument(help="An article id, as `query` shows it.")],
+    index: IndexOption = Path("index"),
+    top: Annotated[int, typer.Option("--top", "-k", help="How many articles.")] = 10,
+    json_lines: JsonOption = False,
+) -> None:
+    """Print the articles most like one, best first (its own copies left out)."""
+    from .index import Index
+
+    with _reported(), Index.open(index) as ix:
+        hits = ix.similar(article_id, k=top)
+    if json_lines:
+        _print_json(hits)
+        return
+    if not hits:
+        typer.echo("no other articles", err=True)
+        return
+    _print_hits(hits, "")
+
+
+def _field_text(value: object) -> str:
+    return ", ".join(value) if isinstance(value, list) else str(value)
+
+
+def _print_json(items: list) -> None:
+    for item in items:
+        sys.stdout.write(json.dumps(dataclasses.asdict(item), ensure_ascii=False) + "\n")
 
 
 @app.command()
@@ -175,6 +275,11 @@ def info(index: IndexOption = Path("index"), json_lines: JsonOption = False) -> 
         ("passages", f"{stats.passages:,}"),
         ("vectors", f"{stats.vectors:,}, {_LAYOUTS[stats.vector_layout]}"),
         ("segments", _segments(stats)),
+        (
+            "copies",
+            f"{stats.duplicate_groups:,} groups of near-duplicates, "
+            f"{stats.articles_in_groups:,} articles in them",
+        ),
         ("model", f"{stats.model} ({stats.dimension} dimensions, fingerprint {stats.fingerprint})"),
         (
             "passages of",
@@ -287,7 +392,7 @@ def _print_hits(hits: list, query_text: str) -> None:
 
     console = Console(highlight=False)
     for hit in hits:
-        where = f"{hit.article_id}  ¶{hit.paragraph}" + (f"  {hit.date}" if hit.date else "")
+        where = _where_line(hit)
         if not console.is_terminal:
             # Piped: plain lines, unwrapped, for grep and friends.
             sys.stdout.write(
@@ -303,6 +408,20 @@ def _print_hits(hits: list, query_text: str) -> None:
         console.print(heading)
         console.print(Padding(Text(where, style="cyan"), (0, 0, 0, 4)))
         console.print(Padding(body, (0, 0, 1, 4)))
+
+
+def _where_line(hit: Any) -> str:
+    """The line under a hit's title: id, paragraph, day, outlet, copies, passages matched."""
+    parts = [hit.article_id, f"¶{hit.paragraph}"]
+    if hit.published:
+        parts.append(hit.published[:10])
+    if hit.source:
+        parts.append(hit.source)
+    if hit.matched > 1:
+        parts.append(f"{hit.matched} passages match")
+    if hit.duplicates:
+        parts.append(f"+{len(hit.duplicates)} cop{'y' if len(hit.duplicates) == 1 else 'ies'}")
+    return "  ".join(parts)
 
 
 @contextlib.contextmanager

@@ -21,18 +21,21 @@ On disk (format 2)::
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from . import lexical, planner, storage
 from .articles import Skip, discover
+from .chunking import paragraph_text
 from .embedding import Embedder, load_embedder
 from .errors import (
     IndexCorruptError,
@@ -40,6 +43,7 @@ from .errors import (
     ModelMismatchError,
     QueryError,
 )
+from .filters import Filter
 from .manifest import (
     FORMAT_VERSION,
     Settings,
@@ -48,14 +52,17 @@ from .manifest import (
     now,
     read_manifest,
 )
-from .searcher import MODES, Hit, Searcher, Snapshot
+from .searcher import MODES, UNITS, Hit, Searcher, Snapshot
 from .segments import Segment
 from .store import Store, is_empty_store
 from .writer import Progress, Writer
 
 __all__ = [
     "FORMAT_VERSION",
+    "MAX_K",
     "MODES",
+    "UNITS",
+    "ArticleDetail",
     "CheckReport",
     "Hit",
     "Index",
@@ -67,6 +74,7 @@ __all__ = [
 
 # Tuned on SciFact's train split (docs/QUALITY.md): each lever kept only where it helped.
 TITLE_CONTEXT = True  # embed each passage after its article's title
+MAX_K = 10_000  # hits a query may ask for
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,25 @@ class IndexStats:
     compact: bool = False
     segments: int = 1
     deleted_vectors: int = 0
+    duplicate_groups: int = 0  # groups of near-duplicate articles (wire copies)
+    articles_in_groups: int = 0
+
+
+@dataclass(frozen=True)
+class ArticleDetail:
+    """A whole stored article, as ``Index.article`` returns it: its paragraphs numbered
+    from 1 as ``Hit.paragraph`` counts them."""
+
+    id: str
+    title: str
+    published: str | None
+    source: str | None
+    url: str | None
+    path: str
+    fields: dict[str, Any]
+    duplicates: tuple[str, ...]
+    paragraphs: tuple[str, ...]
+    passages: int
 
 
 @dataclass(frozen=True)
@@ -97,6 +124,7 @@ class UpdateReport:
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
+    unparsed_dates: int = 0  # articles kept without a date, as theirs could not be read
     passages_embedded: int = 0
     commits: int = 0
     seconds: float = 0.0
@@ -227,6 +255,7 @@ class Index:
                             **settings.to_meta(),
                             "generation": "0",
                             "next_segment": "1",
+                            "news": str(lexical.SCHEMA),
                             "created": now(),
                         }
                     )
@@ -353,6 +382,7 @@ class Index:
         return UpdateReport(
             added=len(plan.changes) - plan.updated,
             updated=plan.updated,
+            unparsed_dates=plan.unparsed_dates,
             removed=len(plan.removals),
             unchanged=plan.unchanged,
             passages_embedded=embedded,
@@ -373,6 +403,8 @@ class Index:
                 writer = Writer(self.path, store, self._settings, lexical_writer)
                 if format_version(store.get_meta(), store.path) == 1:
                     writer.upgrade()
+                if writer.needs_news():
+                    writer.add_news()
                 writer.reconcile_lexical()
                 writer.repair_manifest()
                 writer.sweep()
@@ -399,22 +431,84 @@ class Index:
             )
         self._embedder = embedder
 
-    def search(self, text: str, k: int = 10, mode: str = "hybrid") -> list[Hit]:
-        """The ``k`` best passages for ``text``, best first.
+    def search(
+        self,
+        text: str,
+        k: int = 10,
+        mode: str = "hybrid",
+        *,
+        since: str | dt.date | None = None,
+        until: str | dt.date | None = None,
+        sources: Iterable[str] | str | None = None,
+        where: Mapping[str, object] | Iterable[str] | None = None,
+        by: str = "passage",
+        collapse: bool = True,
+    ) -> list[Hit]:
+        """The ``k`` best passages (``by="article"``: articles) for ``text``, best first.
 
         ``mode`` is ``hybrid`` (full-text and vector results fused), ``dense`` or ``lexical``.
+        ``since`` and ``until`` are days (``1987-03-01``, ``1987-03``, ``1987``), both
+        inclusive; ``sources`` outlets, any of which may match; ``where`` field values
+        (``{"topics": "crude"}``), all of which must. Near-duplicate articles show as one
+        hit, with the others' ids in ``Hit.duplicates``, unless ``collapse=False``.
         """
         self._check_open()
-        if not isinstance(text, str) or not text.strip():
-            raise QueryError("the query is empty — give some words to search for")
+        _check_query(text, k)
         if mode not in MODES:
             raise QueryError(f"unknown mode {mode!r} — use one of {', '.join(MODES)}")
-        if not isinstance(k, int) or k < 1:
-            raise QueryError("k must be a whole number, at least 1")
+        if by not in UNITS:
+            raise QueryError(f"unknown unit {by!r} — use one of {', '.join(UNITS)}")
+        only = Filter.make(since=since, until=until, sources=sources, where=where)
         query_vector = None
         if mode != "lexical":
             query_vector = self._embed_while_opening(text)
-        return self._searcher.search(text, query_vector, k, mode)
+        return self._searcher.search(
+            text, query_vector, k, mode, only=only, by=by, collapse=bool(collapse)
+        )
+
+    def article(self, article_id: str) -> ArticleDetail:
+        """A whole article by id, as ``Hit.article_id`` names it."""
+        self._check_open()
+
+        def read(store: Store, version: int, current: int) -> ArticleDetail | None:
+            row = store.article(article_id)
+            if row is None:
+                return None
+            passages = store.article_passages(article_id)
+            copies = store.group_members([row.dup_group]) if row.dup_group else {}
+            return ArticleDetail(
+                id=row.id,
+                title=row.title,
+                published=row.published,
+                source=row.source,
+                url=row.url,
+                path=row.path,
+                fields=row.fields,
+                duplicates=tuple(a for a in copies.get(row.dup_group or "", []) if a != row.id),
+                paragraphs=tuple(paragraph_text([(p.paragraph, p.text) for p in passages])),
+                passages=len(passages),
+            )
+
+        if not isinstance(article_id, str) or not article_id:
+            raise InputError("an article id is a non-empty string, as `query --json` shows it")
+        found = self._searcher.read_rows(read)
+        if found is None:
+            raise InputError(
+                f"no article with id {article_id!r} in {self.path} — ids are shown by "
+                "`newssearch query --json`"
+            )
+        return found
+
+    def similar(self, article_id: str, k: int = 10) -> list[Hit]:
+        """The ``k`` articles most like this one (by the mean of its passages' vectors),
+        best first; its own copies left out."""
+        article = self.article(article_id)
+        _check_query("similar", k)
+        vector = self._searcher.article_vector(article_id)
+        if vector is None:
+            return []
+        exclude = frozenset([article.id, *article.duplicates])
+        return self._searcher.search("", vector, k, "dense", by="article", exclude=exclude)
 
     def _embed_while_opening(self, text: str) -> np.ndarray:
         """The query's vector. In a fresh process the model's session takes longer to start
@@ -444,10 +538,10 @@ class Index:
     def stats(self) -> IndexStats:
         self._check_open()
 
-        def read(store: Store, snapshot: Snapshot) -> tuple[dict[str, str], int, int, Snapshot]:
-            return store.get_meta(), *store.counts(), snapshot
+        def read(store: Store, snapshot: Snapshot) -> tuple[int, int, tuple[int, int], Snapshot]:
+            return *store.counts(), store.duplicate_counts(), snapshot
 
-        meta, articles, passages, snapshot = self._searcher.read(read)
+        articles, passages, (groups, copies), snapshot = self._searcher.read(read)
         settings = self._settings
         largest = max(snapshot.parts, key=lambda p: p.rows, default=None)
         return IndexStats(
@@ -467,6 +561,8 @@ class Index:
             compact=settings.compact,
             segments=len(snapshot.parts),
             deleted_vectors=sum(p.rows - p.live for p in snapshot.parts),
+            duplicate_groups=groups,
+            articles_in_groups=copies,
         )
 
     def check(self) -> CheckReport:
@@ -534,6 +630,19 @@ class Index:
         if held != expected:
             return [f"{lexical.folder} holds {held:,} documents, {expected:,} expected"]
         return []
+
+
+def _check_query(text: object, k: object) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise QueryError("the query is empty — give some words to search for")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise QueryError(
+            "the query is not valid text (invalid UTF-8, or a lone surrogate) — retype it"
+        ) from None
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise QueryError(f"k must be a whole number from 1 to {MAX_K:,}, not {k!r}")
 
 
 def index_files(

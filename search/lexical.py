@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IndexCorruptError, IndexWriteError
+from .filters import SOURCE_FIELD, Filter, day_number
 
 __all__ = ["FOLDER", "LexicalIndex", "LexicalWriter", "Marker", "query_terms"]
 
@@ -49,6 +50,10 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _MARKER_ID = 0  # passage ids start at 1
 _IDF_FLOOR = 1e-6  # FTS5's idf for a word in half the documents or more
 _WRITER_HEAP = 64_000_000
+SCHEMA = 2  # 2: the day and terms filters match; an index of an older one is built again
+
+Document = tuple[int, str, "str | None", "list[tuple[str, str]]"]
+"""A passage as the lexical index takes it: (id, title and text, published, filter terms)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,33 @@ def _schema() -> Any:
     builder.add_integer_field("cleaned", stored=True, indexed=False)
     builder.add_integer_field("token", stored=True, indexed=False)
     builder.add_text_field("body", stored=False, tokenizer_name="news", index_option="freq")
+    # What filters match (``filters``): the publication day, and "field\x1fvalue" terms.
+    builder.add_integer_field("day", stored=False, indexed=True, fast=True)
+    builder.add_text_field("terms", stored=False, tokenizer_name="raw", index_option="basic")
     return builder.build()
+
+
+def _term(name: str, value: str) -> str:
+    return f"{name}\x1f{value}"
+
+
+def _filter_clauses(schema: Any, only: Filter) -> list[Any]:
+    """tantivy clauses that keep only what the filter allows, adding nothing to a score."""
+    import tantivy
+
+    queries = []
+    if only.since is not None or only.until is not None:
+        queries.append(
+            tantivy.Query.range_query(
+                schema, "day", tantivy.FieldType.Integer, only.since, only.until
+            )
+        )
+    if only.sources:
+        terms = [_term(SOURCE_FIELD, source) for source in only.sources]
+        queries.append(tantivy.Query.term_set_query(schema, "terms", terms))
+    for name, value in only.where:
+        queries.append(tantivy.Query.term_query(schema, "terms", _term(name, value)))
+    return [(tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in queries]
 
 
 def _analyzer() -> Any:
@@ -127,7 +158,7 @@ def _open(folder: Path, *, create: bool) -> Any:
         raise IndexCorruptError(f"{folder} is not a folder (a link?) — rebuild the index")
     try:
         if create:
-            index = tantivy.Index(_schema(), path=str(folder), reuse=True)
+            index = _create(folder)
         else:
             if not tantivy.Index.exists(str(folder)):
                 raise IndexCorruptError(f"{folder} holds no lexical index — rebuild the index")
@@ -136,6 +167,23 @@ def _open(folder: Path, *, create: bool) -> Any:
         raise IndexCorruptError(f"{folder} is unreadable ({error}) — rebuild the index") from None
     index.register_tokenizer("news", _analyzer())
     return index
+
+
+def _create(folder: Path) -> Any:
+    """The index in ``folder`` with our schema. One of an older schema is emptied and made
+    anew (every file in the folder is tantivy's); the writer then indexes every passage
+    again, as it does for a lost lexical index (``Writer.reconcile_lexical``)."""
+    import tantivy
+
+    try:
+        return tantivy.Index(_schema(), path=str(folder), reuse=True)
+    except ValueError as error:
+        if "schema does not match" not in str(error):
+            raise
+    for entry in os.scandir(folder):
+        if entry.is_file(follow_symlinks=False):
+            os.unlink(entry.path)
+    return tantivy.Index(_schema(), path=str(folder), reuse=True)
 
 
 def _read_only_view(folder: Path) -> tempfile.TemporaryDirectory[str]:
@@ -196,8 +244,11 @@ class LexicalIndex:
                 self._marker = _read_marker(self._searcher, self._schema)
             return self._searcher, self._marker
 
-    def search(self, searcher: Any, text: str, limit: int) -> list[tuple[int, float]]:
-        """(passage id, BM25 score) best first, ghosts included (the caller drops them)."""
+    def search(
+        self, searcher: Any, text: str, limit: int, only: Filter | None = None
+    ) -> list[tuple[int, float]]:
+        """(passage id, BM25 score) best first, ghosts included (the caller drops them);
+        with ``only``, just the passages it allows."""
         import tantivy
 
         total = int(searcher.num_docs)
@@ -214,7 +265,12 @@ class LexicalIndex:
             clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(query, boost)))
         if not clauses:
             return []
-        hits = searcher.search(tantivy.Query.boolean_query(clauses), limit, count=False).hits
+        query = tantivy.Query.boolean_query(clauses)
+        if only is not None:
+            query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, query), *_filter_clauses(self._schema, only)]
+            )
+        hits = searcher.search(query, limit, count=False).hits
         ids = searcher.fast_field_values("id", [address for _, address in hits])
         return [(int(i), float(s)) for (s, _), i in zip(hits, ids, strict=True)]
 
@@ -260,11 +316,17 @@ class LexicalWriter:
         self._index.reload()
         return _read_marker(self._index.searcher(), self._index.schema)
 
-    def add(self, documents: Iterable[tuple[int, str]]) -> None:
+    def add(self, documents: Iterable[Document]) -> None:
         import tantivy
 
-        for passage_id, body in documents:
-            self._writer.add_document(tantivy.Document(id=passage_id, body=" ".join(analyse(body))))
+        for passage_id, body, published, terms in documents:
+            fields: dict[str, Any] = {"id": passage_id, "body": " ".join(analyse(body))}
+            day = day_number(published)
+            if day is not None:
+                fields["day"] = day
+            if terms:
+                fields["terms"] = [_term(name, value) for name, value in terms]
+            self._writer.add_document(tantivy.Document(**fields))
 
     def delete(self, ids: Iterable[int]) -> None:
         for passage_id in ids:

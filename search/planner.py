@@ -18,6 +18,7 @@ import numpy as np
 from .articles import Article, Skip, SourceFile, read_source
 from .chunking import chunk_text
 from .embedding import Embedder
+from .filters import article_terms
 from .manifest import Settings
 from .store import ArticleRow, Store
 
@@ -39,7 +40,13 @@ class Change:
 
     def row(self) -> ArticleRow:
         a = self.article
-        return ArticleRow(a.id, a.source, a.title, a.date, a.url, self.content_hash)
+        return ArticleRow(
+            a.id, a.path, a.title, a.published, a.url, self.content_hash, a.source, a.fields
+        )
+
+    def terms(self) -> list[tuple[str, str]]:
+        """What filters match for this article."""
+        return article_terms(self.article.source, self.article.fields)
 
     def texts(self) -> list[str]:
         """What the model embeds for each passage."""
@@ -59,6 +66,7 @@ class Plan:
     moved: list[tuple[str, str]] = field(default_factory=list)
     unchanged: int = 0
     updated: int = 0
+    unparsed_dates: int = 0  # articles kept without a date: theirs could not be read
     skipped: list[Skip] = field(default_factory=list)
 
 
@@ -139,11 +147,13 @@ class _Planner:
         digest = content_hash(article)
         if row is not None and row.content_hash == digest:
             plan.unchanged += 1
-            if row.source != path:
+            if row.path != path:
                 plan.moved.append((article.id, path))
             return
         if row is not None:
             plan.updated += 1
+        if article.unparsed_date is not None:
+            plan.unparsed_dates += 1
         context, budget = self._context_and_budget(article.title)
         spans = chunk_text(article.text, max_tokens=budget, token_spans=self.embedder.token_spans)
         passages = [
@@ -167,14 +177,18 @@ class _Planner:
 
 
 def content_hash(article: Article) -> str:
-    fields = [article.title, article.text, article.date, article.url]
-    return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
+    fields: list[object] = [article.title, article.text, article.published, article.url]
+    if article.source or article.fields:
+        fields += [article.source, article.fields]
+    return hashlib.sha256(
+        json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()
+    ).hexdigest()
 
 
 def _other_owner(row: ArticleRow | None, path: str, found: set[str]) -> str | None:
     """The file that already holds this article, if it is another file still there."""
-    if row is None or row.source == path:
+    if row is None or row.path == path:
         return None
-    if row.source in found or os.path.exists(row.source):
-        return row.source
+    if row.path in found or os.path.exists(row.path):
+        return row.path
     return None  # its old file is gone: the article has moved here

@@ -19,12 +19,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
 from . import storage
-from .errors import IndexCorruptError, IndexLockedError
+from .errors import IndexCorruptError, IndexLockedError, QueryError
+from .filters import Filter
 from .fusion import reciprocal_rank_fusion, score_fusion
 from .lexical import FOLDER, LexicalIndex
 from .manifest import Settings, format_version, generation, lexical_commit
@@ -35,16 +36,32 @@ from .vectors import load_legacy
 __all__ = [
     "CANDIDATES",
     "MODES",
+    "UNITS",
     "Hit",
     "Searcher",
     "Snapshot",
+    "article_ranking",
+    "collapse",
     "dense_candidates",
     "fuse",
     "hydrate",
 ]
 
 MODES = ("hybrid", "dense", "lexical")
+UNITS = ("passage", "article")
 CANDIDATES = 300  # passages each retriever hands to fusion
+ARTICLE_CANDIDATES = 1000  # passages each retriever hands on when ranking articles
+MAX_DEPTH = 40_000  # candidates fetched at most, deepening while collapsing leaves too few
+# An article's score from its passages among the candidates (tuned: docs/QUALITY.md): the
+# reciprocal ranks of its best ARTICLE_PASSAGES passages, each weighed by ARTICLE_DECAY to
+# the power of its place among them.
+ARTICLE_RRF_K = 10.0
+ARTICLE_PASSAGES = 3
+ARTICLE_DECAY = 0.5
+# IVF probes may miss a filter's few rows: a segment whose allowed rows are this few (or
+# this share) is scored exactly over them.
+EXACT_ROWS = 20_000
+EXACT_SHARE = 0.125
 HYBRID_FUSION = "zscore"  # "rrf", or "minmax"/"zscore" score fusion weighted as below
 HYBRID_DENSE_WEIGHT = 0.5
 _RETRIES = 5
@@ -56,7 +73,10 @@ Ranking = list[tuple[int, float]]
 
 @dataclass(frozen=True)
 class Hit:
-    """One ranked passage."""
+    """One ranked passage; searching by article, an article's best passage, with the
+    number of its passages among the candidates (``matched``). ``source`` is the outlet,
+    ``path`` the file the article came from; ``duplicates`` the ids of the article's other
+    copies (collapsed into this hit unless the search asked for every copy)."""
 
     rank: int
     score: float
@@ -64,12 +84,16 @@ class Hit:
     title: str
     paragraph: int
     text: str
-    source: str
-    date: str | None
+    published: str | None
+    source: str | None
+    path: str
     url: str | None
+    fields: dict[str, Any]
+    duplicates: tuple[str, ...]
     passage_id: int
     start: int
     end: int
+    matched: int = 1
 
 
 class _Stale(Exception):
@@ -181,6 +205,27 @@ class Searcher:
                     continue
         raise IndexLockedError(f"{self.folder} changed under every read — try again")
 
+    def article_vector(self, article_id: str) -> np.ndarray | None:
+        """The mean of an article's passage vectors, normalised (None: no such article)."""
+
+        def read(store: Store, snapshot: Snapshot) -> np.ndarray | None:
+            ids = np.asarray([p.id for p in store.article_passages(article_id)], dtype=np.int64)
+            if len(ids) == 0:
+                return None
+            found = [
+                part.vectors.contents(np.isin(part.vectors.ids, ids))[1]
+                for part in snapshot.parts
+                if isinstance(part.vectors, Segment)
+            ]
+            vectors = np.concatenate([f for f in found if len(f)] or [np.empty((0, 0))])
+            if len(vectors) == 0:
+                return None
+            mean = vectors.astype(np.float32).mean(axis=0)
+            norm = float(np.linalg.norm(mean))
+            return mean / norm if norm > 0 else mean
+
+        return self.read(read)
+
     def lexical_index(self) -> LexicalIndex:
         with self._lock:
             if self._lexical is None:
@@ -188,7 +233,13 @@ class Searcher:
             return self._lexical
 
     def lexical_candidates(
-        self, store: Store, version: int, current: int, text: str, depth: int
+        self,
+        store: Store,
+        version: int,
+        current: int,
+        text: str,
+        depth: int,
+        only: Filter | None = None,
     ) -> Ranking:
         """BM25 candidates as of store generation ``current`` (ghosts included: the caller
         hydrates from the same snapshot, which drops them)."""
@@ -198,7 +249,7 @@ class Searcher:
         searcher, marker = lexical.view(current, lexical_commit(store.get_meta(), store.path))
         if marker.cleaned > current:
             raise _Stale  # passages live in our snapshot may be gone from this view
-        return lexical.search(searcher, text, depth)
+        return lexical.search(searcher, text, depth, only)
 
     def snapshot(self, store: Store) -> Snapshot:
         """The snapshot of the generation ``store``'s transaction sees (cached)."""
@@ -244,39 +295,165 @@ class Searcher:
         legacy = load_legacy(self.folder, meta, self.settings.dimension)
         return Part(meta["vectors_file"], legacy.kind, legacy.rows, legacy, None)
 
-    def search(self, text: str, query_vector: np.ndarray | None, k: int, mode: str) -> list[Hit]:
-        """The stages, in one read transaction."""
+    def search(
+        self,
+        text: str,
+        query_vector: np.ndarray | None,
+        k: int,
+        mode: str,
+        *,
+        only: Filter | None = None,
+        by: str = "passage",
+        collapse: bool = True,
+        exclude: frozenset[str] = frozenset(),
+    ) -> list[Hit]:
+        """The stages, in one read transaction; articles in ``exclude`` are left out."""
+        plan = _Search(text, query_vector, k, mode, only, by, collapse, exclude)
 
-        depth = k if mode != "hybrid" else max(k, CANDIDATES)
-
-        def lexical(store: Store, version: int, current: int) -> Ranking:
+        def lexical(store: Store, version: int, current: int, depth: int) -> Ranking:
             if mode == "dense":
                 return []
-            return self.lexical_candidates(store, version, current, text, depth)
+            ghosts = store.lexical_ghost_count() if version > 1 else 0
+            return self.lexical_candidates(store, version, current, text, depth + ghosts, only)
 
         def run(store: Store, snapshot: Snapshot) -> list[Hit]:
-            dense: Ranking = []
-            if query_vector is not None:
-                dense = dense_candidates(snapshot, query_vector, depth)
-            found = lexical(store, snapshot.format_version, snapshot.generation)
-            ranked = fuse(dense, found) if mode == "hybrid" else dense or found
-            return hydrate(store, ranked[:k])
+            allowed = _allowed(store, only)
+            version, current = snapshot.format_version, snapshot.generation
+
+            def candidates(depth: int) -> tuple[Ranking, Ranking]:
+                dense: Ranking = []
+                if query_vector is not None:
+                    dense = dense_candidates(snapshot, query_vector, depth, allowed)
+                return dense, lexical(store, version, current, depth)
+
+            return plan.run(store, candidates)
 
         if mode == "lexical":  # full-text search needs no vectors
 
             def rows(store: Store, version: int, current: int) -> list[Hit]:
-                return hydrate(store, lexical(store, version, current)[:k])
+                _allowed(store, only, vectors=False)
+                return plan.run(store, lambda depth: ([], lexical(store, version, current, depth)))
 
             return self.read_rows(rows)
         return self.read(run)
 
 
-def dense_candidates(snapshot: Snapshot, query: np.ndarray, depth: int) -> Ranking:
-    """The ``depth`` passages nearest ``query`` over every part of the snapshot."""
+@dataclass(frozen=True)
+class _Search:
+    """One query's stages after the candidates: fusion, grouping by article, collapsing
+    duplicates, hydrating; fetching deeper while too few hits are left."""
+
+    text: str
+    vector: np.ndarray | None
+    k: int
+    mode: str
+    only: Filter | None
+    by: str
+    collapse: bool
+    exclude: frozenset[str] = frozenset()
+
+    def run(self, store: Store, candidates: Callable[[int], tuple[Ranking, Ranking]]) -> list[Hit]:
+        depth = self._first_depth()
+        while True:
+            dense, lexical = candidates(depth)
+            ranked = fuse(dense, lexical) if self.mode == "hybrid" else dense or lexical
+            owners = store.passage_groups([pid for pid, _ in ranked])
+            ranked = [
+                (pid, score)
+                for pid, score in ranked
+                if pid in owners and owners[pid][0] not in self.exclude
+            ]
+            results = (
+                article_ranking(ranked, owners)
+                if self.by == "article"
+                else [(pid, score, 1) for pid, score in ranked]
+            )
+            if self.collapse:
+                results = collapse(results, owners)
+            exhausted = all(len(found) < depth for found in self._used(dense, lexical))
+            if len(results) >= self.k or exhausted or depth >= MAX_DEPTH:
+                return hydrate(store, results[: self.k])
+            depth = min(depth * 4, MAX_DEPTH)
+
+    def _first_depth(self) -> int:
+        if self.by == "article":
+            return max(self.k * 10, ARTICLE_CANDIDATES)
+        if self.mode == "hybrid":
+            return max(self.k, CANDIDATES)
+        return self.k
+
+    def _used(self, dense: Ranking, lexical: Ranking) -> list[Ranking]:
+        return {"hybrid": [dense, lexical], "dense": [dense], "lexical": [lexical]}[self.mode]
+
+
+def _allowed(store: Store, only: Filter | None, *, vectors: bool = True) -> np.ndarray | None:
+    """The passage ids a filter allows, in order (None: no filter), after checking it
+    against what the index holds."""
+    if only is None:
+        return None
+    if not store.has_news:
+        raise QueryError(
+            f"the index at {store.path.parent} was made before filters — run any writing "
+            "command on it once (`newssearch index` of its folders) to add them"
+        )
+    known = store.known_fields()
+    unknown = [name for name in only.fields() if name not in known]
+    if unknown:
+        listed = ", ".join(known) if known else "none (its articles have no fields)"
+        raise QueryError(f"unknown field {unknown[0]!r} — fields in this index: {listed}")
+    if not vectors:
+        return None
+    return np.asarray(store.filtered_passages(only), dtype=np.int64)
+
+
+def article_ranking(
+    ranked: Ranking, owners: dict[int, tuple[str, str | None]]
+) -> list[tuple[int, float, int]]:
+    """Articles best first, as (best passage id, score, passages matched), scored from
+    their passages' places in ``ranked`` (see ``ARTICLE_*``)."""
+    best: dict[str, int] = {}
+    scores: dict[str, float] = {}
+    matched: dict[str, int] = {}
+    for rank, (pid, _score) in enumerate(ranked, start=1):
+        article = owners[pid][0]
+        place = matched.get(article, 0)
+        if place == 0:
+            best[article] = pid
+        if place < ARTICLE_PASSAGES:
+            scores[article] = scores.get(article, 0.0) + ARTICLE_DECAY**place / (
+                ARTICLE_RRF_K + rank
+            )
+        matched[article] = place + 1
+    order = sorted(scores, key=lambda a: (-scores[a], a))
+    return [(best[a], scores[a], matched[a]) for a in order]
+
+
+def collapse(
+    results: list[tuple[int, float, int]], owners: dict[int, tuple[str, str | None]]
+) -> list[tuple[int, float, int]]:
+    """One copy of each duplicate group: the hits of the copy that ranks first are kept
+    (by article, its one hit), the other copies' dropped."""
+    chosen: dict[str, str] = {}
+    kept = []
+    for result in results:
+        article, group = owners[result[0]]
+        if group is None or chosen.setdefault(group, article) == article:
+            kept.append(result)
+    return kept
+
+
+def dense_candidates(
+    snapshot: Snapshot, query: np.ndarray, depth: int, allowed: np.ndarray | None = None
+) -> Ranking:
+    """The ``depth`` passages nearest ``query`` over every part of the snapshot; with
+    ``allowed`` (sorted passage ids), only among those, prefiltered in each segment."""
     query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
     found_ids, found_scores = [], []
     for part in snapshot.parts:
-        ids, scores = part.vectors.search(query, depth, part.deleted)
+        if allowed is None:
+            ids, scores = part.vectors.search(query, depth, part.deleted)
+        else:
+            ids, scores = _filtered_search(part, query, depth, allowed)
         found_ids.append(ids)
         found_scores.append(scores)
     if not found_ids:
@@ -284,6 +461,31 @@ def dense_candidates(snapshot: Snapshot, query: np.ndarray, depth: int) -> Ranki
     ids, scores = np.concatenate(found_ids), np.concatenate(found_scores)
     order = np.lexsort((ids, -scores))[:depth]
     return [(int(i), float(s)) for i, s in zip(ids[order], scores[order], strict=True)]
+
+
+def _filtered_search(
+    part: Part, query: np.ndarray, depth: int, allowed: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A part's nearest among the allowed rows. A flat segment masks the rest; an IVF
+    segment scores few allowed rows exactly, and many through its probes, exactly again
+    if the probes found fewer than were asked for and exist."""
+    segment = part.vectors
+    if not isinstance(segment, Segment):
+        raise QueryError("filters need a format-2 index — run `newssearch index` on it once")
+    keep = np.isin(segment.ids, allowed)
+    if part.deleted is not None:
+        keep &= ~part.deleted
+    count = int(keep.sum())
+    if count == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
+    if segment.offsets is None:
+        return segment.search(query, depth, ~keep)
+    exact = count <= EXACT_ROWS or count <= EXACT_SHARE * part.rows
+    if not exact:
+        ids, scores = segment.search(query, depth, ~keep)
+        if len(ids) >= min(depth, count):
+            return ids, scores
+    return segment.search_rows(query, depth, np.flatnonzero(keep))
 
 
 def fuse(dense: Ranking, lexical: Ranking) -> Ranking:
@@ -294,14 +496,24 @@ def fuse(dense: Ranking, lexical: Ranking) -> Ranking:
     return score_fusion([dense, lexical], weights=weights, normalization=HYBRID_FUSION)
 
 
-def hydrate(store: Store, ranked: Ranking) -> list[Hit]:
-    """Hits for a ranking, with their passages' rows; ids no longer stored are dropped."""
-    rows = store.passages([i for i, _ in ranked])
-    kept = [(pid, score) for pid, score in ranked if pid in rows]
-    return [_hit(rank, score, rows[pid]) for rank, (pid, score) in enumerate(kept, start=1)]
+def hydrate(store: Store, results: list[tuple[int, float, int]]) -> list[Hit]:
+    """Hits for (passage id, score, passages matched), with their passages' rows and their
+    articles' copies; ids no longer stored are dropped."""
+    rows = store.passages([pid for pid, _, _ in results])
+    kept = [result for result in results if result[0] in rows]
+    members = store.group_members(g for pid, _, _ in kept if (g := rows[pid].dup_group))
+    hits = []
+    for rank, (pid, score, matched) in enumerate(kept, start=1):
+        row = rows[pid]
+        copies = members.get(row.dup_group, []) if row.dup_group else []
+        others = tuple(a for a in copies if a != row.article_id)
+        hits.append(_hit(rank, score, row, others, matched))
+    return hits
 
 
-def _hit(rank: int, score: float, row: PassageRow) -> Hit:
+def _hit(
+    rank: int, score: float, row: PassageRow, duplicates: tuple[str, ...], matched: int
+) -> Hit:
     return Hit(
         rank=rank,
         score=score,
@@ -309,10 +521,14 @@ def _hit(rank: int, score: float, row: PassageRow) -> Hit:
         title=row.title,
         paragraph=row.paragraph,
         text=row.text,
+        published=row.published,
         source=row.source,
-        date=row.date,
+        path=row.path,
         url=row.url,
+        fields=row.fields,
+        duplicates=duplicates,
         passage_id=row.id,
         start=row.start,
         end=row.end,
+        matched=matched,
     )

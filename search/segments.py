@@ -318,6 +318,18 @@ class Segment:
         positions = best if rows is None else rows[best]
         return self.ids[positions], scores[best]
 
+    def search_rows(
+        self, query: np.ndarray, k: int, rows: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, scores) of the ``k`` rows nearest ``query`` among ``rows`` (positions),
+        scored exactly: a filter's few rows, which an IVF probe could miss."""
+        scores = np.empty(len(rows), dtype=np.float32)
+        for first in range(0, len(rows), _SCAN_ROWS):
+            chunk = rows[first : first + _SCAN_ROWS]
+            scores[first : first + len(chunk)] = self._scores(self.vectors[chunk], query)
+        best = _top(scores, k)
+        return self.ids[rows[best]], scores[best]
+
     def _scores(self, vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
         if self._low is None or self._step is None:
             return np.asarray(vectors @ query, dtype=np.float32)

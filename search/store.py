@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import re
 import sqlite3
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import (
     IndexCorruptError,
@@ -25,6 +27,7 @@ from .errors import (
     IndexWriteError,
     SearchError,
 )
+from .filters import SOURCE_FIELD, Filter, day_text
 from .segments import SegmentRow
 
 __all__ = ["ArticleRow", "PassageRow", "SegmentRow", "Store", "fts_query", "is_empty_store"]
@@ -103,9 +106,46 @@ _MIGRATIONS: tuple[str, ...] = (
     DROP TABLE passages_fts;
     DROP VIEW passage_documents;
     """,
+    # 4: news metadata and wire duplicates. ``articles.source`` has always held the file an
+    # article came from (``path`` in the library); the outlet is ``outlet``. ``article_terms``
+    # holds what filters match: (field, case-folded value), the outlet under "source".
+    # ``signatures`` and ``bands`` are MinHash signatures and their LSH band keys;
+    # ``near_duplicates`` the confirmed pairs, both ways; ``dup_group`` the smallest id of
+    # an article's duplicate group (NULL when it has no duplicate).
+    """
+    ALTER TABLE articles ADD COLUMN published TEXT;
+    ALTER TABLE articles ADD COLUMN outlet TEXT;
+    ALTER TABLE articles ADD COLUMN fields TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE articles ADD COLUMN dup_group TEXT;
+    CREATE INDEX articles_published ON articles (published);
+    CREATE INDEX articles_dup_group ON articles (dup_group);
+    CREATE TABLE article_terms (
+        article_id TEXT NOT NULL,
+        field TEXT NOT NULL,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX article_terms_value ON article_terms (field, value);
+    CREATE INDEX article_terms_article ON article_terms (article_id);
+    CREATE TABLE known_fields (field TEXT PRIMARY KEY);
+    CREATE TABLE signatures (article_id TEXT PRIMARY KEY, signature BLOB NOT NULL);
+    CREATE TABLE bands (
+        band INTEGER NOT NULL,
+        key INTEGER NOT NULL,
+        article_id TEXT NOT NULL
+    );
+    CREATE INDEX bands_key ON bands (band, key);
+    CREATE INDEX bands_article ON bands (article_id);
+    CREATE TABLE near_duplicates (
+        article_id TEXT NOT NULL,
+        other_id TEXT NOT NULL,
+        PRIMARY KEY (article_id, other_id)
+    ) WITHOUT ROWID;
+    """,
 )
-# Migrations a writer applies when it opens a store; the later ones come with the upgrade.
+# Migrations a writer applies when it opens a store of format 1; the later ones come with
+# its upgrade. A store of format 2 (version 3 or more) is brought to the newest.
 AUTOMATIC = 2
+NEWS = 4  # the first version with news metadata (filters, duplicates)
 SCHEMA_VERSION = len(_MIGRATIONS)
 # BM25 weights of the title and the passage text (tuned: docs/QUALITY.md).
 BM25_WEIGHTS = (1.0, 1.0)
@@ -116,11 +156,14 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 @dataclass(frozen=True)
 class ArticleRow:
     id: str
-    source: str
+    path: str  # the file it was read from (the ``source`` column)
     title: str
-    date: str | None
+    published: str | None
     url: str | None
     content_hash: str
+    source: str | None = None  # the outlet (the ``outlet`` column)
+    fields: dict[str, Any] = field(default_factory=dict)
+    dup_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -133,9 +176,12 @@ class PassageRow:
     end: int
     text: str
     title: str
-    source: str
-    date: str | None
+    path: str
+    published: str | None
     url: str | None
+    source: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    dup_group: str | None = None
 
 
 def fts_query(text: str) -> str | None:
@@ -225,7 +271,10 @@ class Store:
                 f"{SCHEMA_VERSION} — upgrade newssearch"
             )
         self.version = version
-        target = schema if create and version == 0 else max(version, AUTOMATIC)
+        if create and version == 0:
+            target = schema
+        else:
+            target = SCHEMA_VERSION if version >= 3 else max(version, AUTOMATIC)
         if version == target or not writable:
             if version == 0:
                 raise IndexCorruptError(f"{self.path} holds no index tables — rebuild the index")
@@ -362,10 +411,19 @@ class Store:
 
     def article(self, article_id: str) -> ArticleRow | None:
         rows = self._rows(
-            "SELECT id, source, title, date, url, content_hash FROM articles WHERE id = ?",
-            (article_id,),
+            f"SELECT {self._article_columns()} FROM articles WHERE id = ?", (article_id,)
         )
-        return ArticleRow(*rows[0]) if rows else None
+        return _article_row(rows[0]) if rows else None
+
+    def _article_columns(self) -> str:
+        if self.version >= NEWS:
+            return "id, source, title, published, url, content_hash, outlet, fields, dup_group"
+        return "id, source, title, date, url, content_hash, NULL, '{}', NULL"
+
+    @property
+    def has_news(self) -> bool:
+        """Whether the store holds news metadata (filters, duplicate groups)."""
+        return self.version >= NEWS
 
     def existing_articles(self, ids: Iterable[str]) -> list[str]:
         ids = list(ids)
@@ -378,15 +436,22 @@ class Store:
         return found
 
     def delete_articles(self, ids: Iterable[str]) -> list[int]:
-        """Delete articles and their passages; returns the deleted passage ids."""
+        """Delete articles, their passages and their metadata; returns the deleted passage ids.
+        Their duplicate links go too: ``regroup`` the groups they were in afterwards."""
         removed: list[int] = []
         for article_id in ids:
             removed += [
                 r[0]
                 for r in self._rows("SELECT id FROM passages WHERE article_id = ?", (article_id,))
             ]
-            # Passages first: their delete trigger reads the article's title.
             gone = self._run("DELETE FROM passages WHERE article_id = ?", (article_id,)).rowcount
+            if self.has_news:
+                for table in ("article_terms", "signatures", "bands"):
+                    self._run(f"DELETE FROM {table} WHERE article_id = ?", (article_id,))
+                self._run(
+                    "DELETE FROM near_duplicates WHERE article_id = ? OR other_id = ?",
+                    (article_id, article_id),
+                )
             self._count(
                 articles=-self._run("DELETE FROM articles WHERE id = ?", (article_id,)).rowcount,
                 passages=-gone,
@@ -397,12 +462,31 @@ class Store:
         self,
         row: ArticleRow,
         passages: Sequence[tuple[int, int, int, int, str]],
+        terms: Sequence[tuple[str, str]] = (),
     ) -> list[int]:
-        """Insert an article and its (paragraph, part, start, end, text) passages; new ids."""
+        """Insert an article, its (paragraph, part, start, end, text) passages and the
+        (field, value) terms filters match; returns the passages' new ids."""
         self._run(
-            "INSERT INTO articles (id, source, title, date, url, content_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (row.id, row.source, row.title, row.date, row.url, row.content_hash),
+            "INSERT INTO articles (id, source, title, published, url, content_hash, outlet,"
+            " fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.id,
+                row.path,
+                row.title,
+                row.published,
+                row.url,
+                row.content_hash,
+                row.source,
+                json.dumps(row.fields, ensure_ascii=False),
+            ),
+        )
+        self._db.executemany(
+            "INSERT INTO article_terms (article_id, field, value) VALUES (?, ?, ?)",
+            [(row.id, name, value) for name, value in terms],
+        )
+        self._db.executemany(
+            "INSERT OR IGNORE INTO known_fields (field) VALUES (?)",
+            [(name,) for name in {name for name, _ in terms}],
         )
         ids = []
         for paragraph, part, start, end, text in passages:
@@ -430,8 +514,8 @@ class Store:
         articles, passages = self.counted()
         self.set_meta({"articles": str(articles), "passages": str(passages)})
 
-    def move_article(self, article_id: str, source: str) -> None:
-        self._run("UPDATE articles SET source = ? WHERE id = ?", (source, article_id))
+    def move_article(self, article_id: str, path: str) -> None:
+        self._run("UPDATE articles SET source = ? WHERE id = ?", (path, article_id))
 
     def counts(self) -> tuple[int, int]:
         """(articles, passages), as the metadata keeps them (counted when it does not)."""
@@ -453,17 +537,168 @@ class Store:
     def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
         """The passages with these ids, with their article's fields."""
         found: dict[int, PassageRow] = {}
+        columns = "a.title, a.source, a.date, a.url, NULL, '{}', NULL"
+        if self.has_news:
+            columns = "a.title, a.source, a.published, a.url, a.outlet, a.fields, a.dup_group"
         for chunk in _chunks(list(ids), 500):
             marks = ",".join("?" * len(chunk))
             rows = self._rows(
                 "SELECT p.id, p.article_id, p.paragraph, p.part, p.start_char, p.end_char, p.text,"
-                " a.title, a.source, a.date, a.url"
+                f" {columns}"
                 f" FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
                 chunk,
             )
             for row in rows:
-                found[row[0]] = PassageRow(*row)
+                found[row[0]] = _passage_row(row)
         return found
+
+    def article_passages(self, article_id: str) -> list[PassageRow]:
+        """An article's passages in text order."""
+        rows = self._rows(
+            "SELECT id FROM passages WHERE article_id = ? ORDER BY start_char", (article_id,)
+        )
+        found = self.passages([r[0] for r in rows])
+        return [found[r[0]] for r in rows if r[0] in found]
+
+    def passage_groups(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+        """Passage id to (article id, duplicate group), for ranking before hydrating."""
+        found: dict[int, tuple[str, str | None]] = {}
+        group = "a.dup_group" if self.has_news else "NULL"
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"SELECT p.id, p.article_id, {group} FROM passages p"
+                f" JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
+                chunk,
+            )
+            found.update((r[0], (r[1], r[2])) for r in rows)
+        return found
+
+    def group_members(self, groups: Iterable[str]) -> dict[str, list[str]]:
+        """Each duplicate group's article ids, sorted."""
+        members: dict[str, list[str]] = {}
+        for chunk in _chunks(sorted(set(groups)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"SELECT dup_group, id FROM articles WHERE dup_group IN ({marks}) ORDER BY id",
+                chunk,
+            )
+            for group, article_id in rows:
+                members.setdefault(group, []).append(article_id)
+        return members
+
+    # Filters.
+
+    def known_fields(self) -> list[str]:
+        """The record fields articles of this index have (that ``where`` can name)."""
+        if not self.has_news:
+            return []
+        return [r[0] for r in self._rows("SELECT field FROM known_fields ORDER BY field")]
+
+    def filtered_passages(self, only: Filter) -> list[int]:
+        """Ids of the passages whose article passes the filter, in id order."""
+        clauses, params = _filter_sql(only)
+        rows = self._rows(
+            "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id"
+            f" WHERE {' AND '.join(clauses)} ORDER BY p.id",
+            params,
+        )
+        return [r[0] for r in rows]
+
+    # Duplicates.
+
+    def add_signature(self, article_id: str, signature: bytes, keys: Sequence[int]) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO signatures (article_id, signature) VALUES (?, ?)",
+            (article_id, signature),
+        )
+        self._db.executemany(
+            "INSERT INTO bands (band, key, article_id) VALUES (?, ?, ?)",
+            [(band, key, article_id) for band, key in enumerate(keys)],
+        )
+
+    def band_matches(self, keys: Sequence[int]) -> list[str]:
+        """Articles that share at least one band key with these."""
+        found: set[str] = set()
+        for band, key in enumerate(keys):
+            rows = self._rows(
+                "SELECT article_id FROM bands WHERE band = ? AND key = ?", (band, key)
+            )
+            found.update(r[0] for r in rows)
+        return sorted(found)
+
+    def signatures(self, ids: Iterable[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for chunk in _chunks(list(ids), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"SELECT article_id, signature FROM signatures WHERE article_id IN ({marks})",
+                chunk,
+            )
+            found.update((r[0], bytes(r[1])) for r in rows)
+        return found
+
+    def link_duplicates(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO near_duplicates (article_id, other_id) VALUES (?, ?)",
+            [p for a, b in pairs for p in ((a, b), (b, a))],
+        )
+
+    def duplicate_links(self, ids: Iterable[str]) -> list[tuple[str, str]]:
+        """The confirmed duplicate pairs that touch these articles."""
+        links: list[tuple[str, str]] = []
+        for chunk in _chunks(sorted(set(ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            links += [
+                (r[0], r[1])
+                for r in self._rows(
+                    "SELECT article_id, other_id FROM near_duplicates"
+                    f" WHERE article_id IN ({marks})",
+                    chunk,
+                )
+            ]
+        return links
+
+    def dup_groups(self, ids: Iterable[str]) -> dict[str, str | None]:
+        """Article id to its duplicate group, for the articles that exist."""
+        found: dict[str, str | None] = {}
+        for chunk in _chunks(sorted(set(ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(f"SELECT id, dup_group FROM articles WHERE id IN ({marks})", chunk)
+            found.update((r[0], r[1]) for r in rows)
+        return found
+
+    def set_group(self, ids: Iterable[str], group: str | None) -> None:
+        for chunk in _chunks(sorted(set(ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            self._run(f"UPDATE articles SET dup_group = ? WHERE id IN ({marks})", [group, *chunk])
+
+    def duplicate_counts(self) -> tuple[int, int]:
+        """(groups of duplicates, articles in them)."""
+        if not self.has_news:
+            return 0, 0
+        rows = self._rows(
+            "SELECT count(DISTINCT dup_group), count(*) FROM articles WHERE dup_group IS NOT NULL"
+        )
+        return int(rows[0][0]), int(rows[0][1])
+
+    def articles_for_backfill(
+        self, batch: int = 1000
+    ) -> Iterator[list[tuple[str, str, str | None]]]:
+        """(id, title, date as stored) of every article, in batches, in id order."""
+        last = ""
+        while True:
+            rows = self._rows(
+                "SELECT id, title, date FROM articles WHERE id > ? ORDER BY id LIMIT ?",
+                (last, batch),
+            )
+            if not rows:
+                return
+            yield [(r[0], r[1], r[2]) for r in rows]
+            last = rows[-1][0]
+
+    def set_published(self, article_id: str, published: str | None) -> None:
+        self._run("UPDATE articles SET published = ? WHERE id = ?", (published, article_id))
 
     # Segments and deletions.
 
@@ -551,19 +786,39 @@ class Store:
         rows = self._rows("SELECT seq FROM sqlite_sequence WHERE name = 'passages'")
         return int(rows[0][0]) if rows else 0
 
-    def passage_documents(self, batch: int = 10_000) -> Iterator[list[tuple[int, str]]]:
-        """Every passage as (id, its title and text), in batches, in id order."""
+    def passage_documents(
+        self, batch: int = 10_000
+    ) -> Iterator[list[tuple[int, str, str | None, list[tuple[str, str]]]]]:
+        """Every passage as (id, its title and text, its article's published, its article's
+        filter terms), in batches, in id order."""
         last = 0
+        published = "a.published" if self.has_news else "NULL"
         while True:
             rows = self._rows(
-                "SELECT p.id, a.title, p.text FROM passages p JOIN articles a"
+                f"SELECT p.id, a.title, p.text, {published}, a.id FROM passages p JOIN articles a"
                 " ON a.id = p.article_id WHERE p.id > ? ORDER BY p.id LIMIT ?",
                 (last, batch),
             )
             if not rows:
                 return
-            yield [(r[0], f"{r[1]}\n{r[2]}") for r in rows]
+            terms = self.article_terms({r[4] for r in rows})
+            yield [(r[0], f"{r[1]}\n{r[2]}", r[3], terms.get(r[4], [])) for r in rows]
             last = rows[-1][0]
+
+    def article_terms(self, ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+        terms: dict[str, list[tuple[str, str]]] = {}
+        if not self.has_news:
+            return terms
+        for chunk in _chunks(sorted(set(ids)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                "SELECT article_id, field, value FROM article_terms"
+                f" WHERE article_id IN ({marks}) ORDER BY rowid",
+                chunk,
+            )
+            for article_id, name, value in rows:
+                terms.setdefault(article_id, []).append((name, value))
+        return terms
 
     def lexical_search(
         self, text: str, limit: int, *, weights: tuple[float, float] = BM25_WEIGHTS
@@ -688,3 +943,70 @@ def _split_script(script: str) -> list[str]:
 def _chunks(items: list, size: int) -> Iterator[list]:
     for first in range(0, len(items), size):
         yield items[first : first + size]
+
+
+def _filter_sql(only: Filter) -> tuple[list[str], list[object]]:
+    """SQL conditions on articles (``a``) for a filter. ``published`` is ISO 8601 text, so
+    days compare as strings: a timestamp of the day sorts after the day itself."""
+    clauses: list[str] = []
+    params: list[object] = []
+    if only.since is not None:
+        clauses.append("a.published >= ?")
+        params.append(day_text(only.since))
+    if only.until is not None:
+        clauses.append("a.published < ?")
+        params.append(day_text(only.until + 1))
+    if only.sources:
+        marks = ",".join("?" * len(only.sources))
+        clauses.append(
+            "a.id IN (SELECT article_id FROM article_terms"
+            f" WHERE field = '{SOURCE_FIELD}' AND value IN ({marks}))"
+        )
+        params += only.sources
+    for name, value in only.where:
+        clauses.append(
+            "a.id IN (SELECT article_id FROM article_terms WHERE field = ? AND value = ?)"
+        )
+        params += [name, value]
+    return clauses or ["1"], params
+
+
+def _fields(text: object) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if isinstance(text, str) else {}
+    except (ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _article_row(row: Sequence[Any]) -> ArticleRow:
+    return ArticleRow(
+        id=row[0],
+        path=row[1],
+        title=row[2],
+        published=row[3],
+        url=row[4],
+        content_hash=row[5],
+        source=row[6],
+        fields=_fields(row[7]),
+        dup_group=row[8],
+    )
+
+
+def _passage_row(row: Sequence[Any]) -> PassageRow:
+    return PassageRow(
+        id=row[0],
+        article_id=row[1],
+        paragraph=row[2],
+        part=row[3],
+        start=row[4],
+        end=row[5],
+        text=row[6],
+        title=row[7],
+        path=row[8],
+        published=row[9],
+        url=row[10],
+        source=row[11],
+        fields=_fields(row[12]),
+        dup_group=row[13],
+    )

@@ -24,10 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import storage
+from . import groups, storage
+from .chunking import paragraph_text
 from .embedding import Embedder
 from .errors import IndexCorruptError
-from .lexical import LexicalWriter, Marker
+from .lexical import SCHEMA as LEXICAL_SCHEMA
+from .lexical import Document, LexicalWriter, Marker
 from .manifest import (
     FORMAT_VERSION,
     Settings,
@@ -140,11 +142,22 @@ class Writer:
         with self._transaction():
             meta = store.get_meta()
             replaced = store.existing_articles(c.article.id for c in changes)
-            gone = store.delete_articles([*extra.removals, *replaced])
+            leaving = [*extra.removals, *replaced]
+            split = groups.removing(store, leaving)
+            gone = store.delete_articles(leaving)
+            groups.regroup(store, split)
             store.add_deletions(gone)
             new_ids: list[int] = []
+            documents: list[Document] = []
             for change in changes:
-                new_ids += store.insert_article(change.row(), change.spans)
+                article, terms = change.article, change.terms()
+                ids = store.insert_article(change.row(), change.spans, terms)
+                groups.add(store, article.id, article.title, article.text)
+                documents += [
+                    (pid, f"{article.title}\n{span[4]}", article.published, terms)
+                    for pid, span in zip(ids, change.spans, strict=True)
+                ]
+                new_ids += ids
             for article_id, path in extra.moved:
                 store.move_article(article_id, path)
             for path, size, mtime in extra.sources:
@@ -157,14 +170,11 @@ class Writer:
                 self._add_segment(np.asarray(new_ids, dtype=np.int64), vectors, generation, meta)
             self._check_counts()
             store.set_meta({"generation": str(generation), "updated": now()})
-            bodies = [
-                f"{change.article.title}\n{span[4]}" for change in changes for span in change.spans
-            ]
-            self._commit_lexical(generation, zip(new_ids, bodies, strict=True), gone)
+            self._commit_lexical(generation, documents, gone)
         self._after_commit()
 
     def _commit_lexical(
-        self, generation: int, added: Iterable[tuple[int, str]], deleted: Sequence[int]
+        self, generation: int, added: Iterable[Document], deleted: Sequence[int]
     ) -> None:
         """The lexical half of commit ``generation``, last in its store transaction: ghosts
         of earlier commits go, this commit's passages come, its deletions stay as ghosts."""
@@ -219,7 +229,7 @@ class Writer:
         next indexing run of an unchanged file brings an article back."""
         found = sorted(set(self.store.existing_articles(ids)))
         if found:
-            sources = sorted({row.source for i in found if (row := self.store.article(i))})
+            sources = sorted({row.path for i in found if (row := self.store.article(i))})
             self.commit([], _Pending(removals=found, forget=sources))
         return found
 
@@ -350,6 +360,32 @@ class Writer:
     def _open(self, row: SegmentRow) -> Segment:
         return Segment.open(self.folder, row, self.settings.dimension)
 
+    # News metadata.
+
+    def add_news(self) -> None:
+        """Give an index written before news metadata what it can have, in one commit: a
+        published date read from each article's stored date, duplicate groups, and a
+        lexical index that filters can use. (Outlets and fields were not kept then: an
+        article gains them when its file is indexed again.)"""
+        store = self.store
+        with self._transaction():
+            for batch in store.articles_for_backfill():
+                for article_id, title, date in batch:
+                    store.set_published(article_id, _published(date))
+                    passages = store.article_passages(article_id)
+                    text = "\n\n".join(paragraph_text([(p.paragraph, p.text) for p in passages]))
+                    groups.add(store, article_id, title, text)
+            meta = store.get_meta()
+            generation = generation_of(meta, store.path) + 1
+            store.set_meta(
+                {"generation": str(generation), "updated": now(), "news": str(LEXICAL_SCHEMA)}
+            )
+            self.rebuild_lexical(generation)
+        self._after_commit()
+
+    def needs_news(self) -> bool:
+        return self.store.get_meta().get("news") != str(LEXICAL_SCHEMA)
+
     # Format 1.
 
     def upgrade(self) -> None:
@@ -383,6 +419,12 @@ class Writer:
             while store.version < SCHEMA_VERSION:
                 store.apply_migration(store.version + 1)
         self._after_commit()
+
+
+def _published(date: str | None) -> str | None:
+    from .metadata import normalise_date
+
+    return normalise_date(date) if date else None
 
 
 def _embed(

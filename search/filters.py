@@ -1,0 +1,173 @@
+"""Filters on article metadata: a query's time window, outlets and field values.
+
+A ``Filter`` is checked and normalised once (``Filter.make``), then each retriever applies
+it inside its own search, before its top-k cut: the store turns it into SQL over articles
+(which passages the vector search may return), the lexical index into tantivy clauses. So a
+filtered query returns k hits whenever k passages match.
+
+What is matched, for both retrievers, is written when an article is stored:
+
+- ``day_number``: the UTC day an article was published, as a day number (``date.toordinal``);
+- ``article_terms``: (field, value) pairs, values case-folded: ``("source", "reuters")`` for
+  the outlet, and one pair per value of each record field (each item of a list field).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .errors import QueryError
+
+__all__ = ["SOURCE_FIELD", "Filter", "article_terms", "day_number", "term_value"]
+
+SOURCE_FIELD = "source"  # the outlet, among an article's terms
+_MAX_VALUE = 200  # characters of a field value kept for filtering
+_DAY = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which articles a query may return. Every part given must hold; ``sources`` match
+    when any of them is the article's outlet; a list field matches when it holds the value."""
+
+    since: int | None = None  # first day allowed (a day number), inclusive
+    until: int | None = None  # last day allowed, inclusive
+    sources: tuple[str, ...] = ()  # case-folded outlets
+    where: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (field, folded value)
+
+    @classmethod
+    def make(
+        cls,
+        *,
+        since: str | dt.date | None = None,
+        until: str | dt.date | None = None,
+        sources: Iterable[str] | str | None = None,
+        where: Mapping[str, object] | Iterable[str] | None = None,
+    ) -> Filter | None:
+        """A checked filter, or None when nothing is filtered. Dates are days (``2024-07``
+        and ``2024`` mean their first day for ``since`` and their last for ``until``);
+        ``where`` is a mapping or ``FIELD=VALUE`` strings.
+
+        >>> Filter.make(since="1987-03", where=["topics=Crude"]).where
+        (('topics', 'crude'),)
+        >>> Filter.make() is None
+        True
+        """
+        first = _day(since, "since", last=False)
+        last = _day(until, "until", last=True)
+        if first is not None and last is not None and first > last:
+            raise QueryError(f"--since {since} is after --until {until} — nothing could match")
+        outlets = _sources(sources)
+        pairs = _where(where)
+        if first is None and last is None and not outlets and not pairs:
+            return None
+        return cls(first, last, outlets, pairs)
+
+    def fields(self) -> list[str]:
+        return sorted({name for name, _ in self.where})
+
+
+def _day(value: str | dt.date | None, name: str, *, last: bool) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        return value.toordinal()
+    match = _DAY.fullmatch(value.strip()) if isinstance(value, str) else None
+    try:
+        if match is None:
+            raise ValueError
+        year, month, day = match.groups()
+        if month is None:
+            return dt.date(int(year), 12 if last else 1, 31 if last else 1).toordinal()
+        if day is None:
+            start = dt.date(int(year), int(month), 1)
+            if not last:
+                return start.toordinal()
+            following = dt.date(start.year + start.month // 12, start.month % 12 + 1, 1)
+            return following.toordinal() - 1
+        return dt.date(int(year), int(month), int(day)).toordinal()
+    except ValueError:
+        raise QueryError(
+            f"--{name} {value!r} is not a date — use YYYY-MM-DD, YYYY-MM or YYYY"
+        ) from None
+
+
+def _sources(sources: Iterable[str] | str | None) -> tuple[str, ...]:
+    if sources is None:
+        return ()
+    listed = [sources] if isinstance(sources, str) else list(sources)
+    if not all(isinstance(s, str) and s.strip() for s in listed):
+        raise QueryError("--source takes an outlet's name, as `show` prints it")
+    return tuple(dict.fromkeys(term_value(s) for s in listed))
+
+
+def _where(where: Mapping[str, object] | Iterable[str] | None) -> tuple[tuple[str, str], ...]:
+    if where is None:
+        return ()
+    if isinstance(where, Mapping):
+        items = list(where.items())
+    else:
+        if isinstance(where, str):
+            where = [where]
+        items = []
+        for clause in where:
+            name, equals, value = str(clause).partition("=")
+            if not equals or not name.strip():
+                raise QueryError(f"--where {clause!r} is not FIELD=VALUE (e.g. topics=crude)")
+            items.append((name.strip(), value.strip()))
+    pairs = []
+    for name, value in items:
+        if not isinstance(name, str) or not name:
+            raise QueryError(f"a field name must be text, not {name!r}")
+        if isinstance(value, list | tuple | set | dict) or value is None:
+            raise QueryError(f"the value for field {name!r} must be one text, number or boolean")
+        pairs.append((name, term_value(value)))
+    return tuple(dict.fromkeys(pairs))
+
+
+def term_value(value: object) -> str:
+    """A value as filters compare it: text, case-folded and trimmed.
+
+    >>> term_value("  Crude "), term_value(True), term_value(3)
+    ('crude', 'true', '3')
+    """
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    else:
+        text = str(value)
+    return " ".join(text.split()).casefold()[:_MAX_VALUE]
+
+
+def day_number(published: str | None) -> int | None:
+    """The day number of an ISO 8601 ``published`` (its UTC day), or None.
+
+    >>> day_number("1987-02-26T15:01:01Z") == day_number("1987-02-26")
+    True
+    """
+    if not published or len(published) < 10:
+        return None
+    try:
+        return dt.date.fromisoformat(published[:10]).toordinal()
+    except ValueError:
+        return None
+
+
+def day_text(number: int) -> str:
+    """The ISO date of a day number: ``published`` values are compared with it in SQL."""
+    return dt.date.fromordinal(number).isoformat()
+
+
+def article_terms(source: str | None, fields: Mapping[str, object]) -> list[tuple[str, str]]:
+    """The (field, value) pairs an article can be filtered by."""
+    terms: list[tuple[str, str]] = []
+    if source:
+        terms.append((SOURCE_FIELD, term_value(source)))
+    for name, value in fields.items():
+        values: Sequence[object] = value if isinstance(value, list) else [value]
+        terms += [(name, term_value(v)) for v in values if v is not None]
+    return list(dict.fromkeys(t for t in terms if t[1]))

@@ -1,0 +1,304 @@
+"""News search: filters inside both retrievers, wire copies collapsed, articles as results
+and as objects (``show``, ``similar``), and queries that must not give a traceback."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from search import Index, QueryError
+from search.filters import Filter
+from search.segments import Segment
+from search.store import Store
+
+from conftest import FakeEmbedder, one_line_error
+
+WORDS = (
+    "oil crude opec barrel output ceiling price bank yen dollar rate interest grain wheat "
+    "harvest export strike union court minister election vote coffee cocoa tonnes shares "
+    "profit merger bid talks ship port storm drought rain"
+).split()
+OUTLETS = ["Reuters", "BBC News", "Associated Press"]
+TOPICS = ["crude", "money-fx", "grain", "trade", "acq"]
+
+
+def _text(rng: random.Random, paragraphs: int) -> str:
+    return "\n\n".join(
+        " ".join(rng.choice(WORDS) for _ in range(rng.randint(8, 20))) + "."
+        for _ in range(paragraphs)
+    )
+
+
+def make_records(count: int = 60, seed: int = 7) -> list[dict]:
+    rng = random.Random(seed)
+    records = []
+    for number in range(count):
+        record = {
+            "id": f"a{number:03d}",
+            "title": " ".join(rng.choice(WORDS) for _ in range(5)),
+            "text": _text(rng, rng.randint(1, 4)),
+            "date": f"1987-0{rng.randint(2, 4)}-{rng.randint(10, 28)} 0{rng.randint(0, 9)}:15:00",
+            "source": rng.choice(OUTLETS),
+            "topics": rng.sample(TOPICS, rng.randint(0, 2)),
+            "lewis_split": rng.choice(["TRAIN", "TEST"]),
+        }
+        if number % 10 == 3:
+            del record["date"]
+        records.append(record)
+    return records
+
+
+def write_jsonl(folder: Path, records: list[dict], name: str = "wire.jsonl") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def passes(record: dict, only: Filter) -> bool:
+    """The test's own reading of a filter, straight from the records."""
+    day = None
+    if "date" in record:
+        day = np.datetime64(record["date"][:10]).astype(object).toordinal()
+    if only.since is not None and (day is None or day < only.since):
+        return False
+    if only.until is not None and (day is None or day > only.until):
+        return False
+    if only.sources and record["source"].casefold() not in only.sources:
+        return False
+    for name, value in only.where:
+        held = record.get(name)
+        values = held if isinstance(held, list) else [held]
+        if value not in [str(v).casefold() for v in values]:
+            return False
+    return True
+
+
+@pytest.fixture
+def news(tmp_path: Path, fake: FakeEmbedder) -> tuple[Index, list[dict]]:
+    records = make_records()
+    path = write_jsonl(tmp_path / "wire", records)
+    ix = Index.create(tmp_path / "ix", model=fake)
+    ix.add(path)
+    yield ix, records
+    ix.close()
+
+
+def all_vectors(ix: Index) -> tuple[np.ndarray, np.ndarray]:
+    """Every live (passage id, vector) of the index, read from its segment files."""
+    store = Store.open(ix.path / "store.sqlite", readonly=True)
+    try:
+        deleted = np.asarray(store.deletions(), dtype=np.int64)
+        ids, vectors = [], []
+        for row in store.segments():
+            segment = Segment.open(ix.path, row, ix.settings.dimension)
+            keep = ~np.isin(segment.ids, deleted)
+            part_ids, part_vectors = segment.contents(keep)
+            ids.append(part_ids)
+            vectors.append(part_vectors)
+        return np.concatenate(ids), np.concatenate(vectors)
+    finally:
+        store.close()
+
+
+FILTERS = [
+    {"since": "1987-03-01"},
+    {"until": "1987-02-20"},
+    {"since": "1987-03", "until": "1987-03"},
+    {"sources": ["reuters"]},
+    {"sources": ["BBC News", "Associated Press"]},
+    {"where": {"topics": "crude"}},
+    {"where": {"topics": "grain", "lewis_split": "TRAIN"}},
+    {"since": "1987-03-15", "sources": "Reuters", "where": ["topics=acq"]},
+]
+
+
+@pytest.mark.parametrize("given", FILTERS)
+def test_dense_filter_matches_brute_force_over_the_filtered_set(
+    news: tuple[Index, list[dict]], fake: FakeEmbedder, given: dict
+) -> None:
+    ix, records = news
+    only = Filter.make(**given)
+    assert only is not None
+    allowed_articles = {r["id"] for r in records if passes(r, only)}
+    ids, vectors = all_vectors(ix)
+    owner = {p.id: p.article_id for a in allowed_articles for p in _passages(ix, a)}
+    query = "crude oil opec output"
+    scores = vectors @ fake.embed_query(query)
+    reference = [
+        int(i) for i in ids[np.lexsort((ids, -scores))] if int(i) in owner
+    ]
+    for k in (1, 5, 40):
+        hits = ix.search(query, k=k, mode="dense", collapse=False, **given)
+        assert len(hits) == min(k, len(reference))  # k hits whenever k passages match
+        assert_same_ranking([h.passage_id for h in hits], reference[:k], dict(zip(ids, scores)))
+
+
+@pytest.mark.parametrize("given", FILTERS)
+def test_lexical_filter_matches_brute_force_over_the_filtered_set(
+    news: tuple[Index, list[dict]], given: dict
+) -> None:
+    ix, records = news
+    only = Filter.make(**given)
+    assert only is not None
+    allowed = {r["id"] for r in records if passes(r, only)}
+    query = "crude oil harvest"
+    everything = ix.search(query, k=10_000, mode="lexical", collapse=False)
+    reference = [h for h in everything if h.article_id in allowed]
+    for k in (1, 5, 40):
+        hits = ix.search(query, k=k, mode="lexical", collapse=False, **given)
+        assert len(hits) == min(k, len(reference))
+        assert {h.article_id for h in hits} <= allowed
+        # Same scores as unfiltered (filters add nothing), in the same order.
+        assert [round(h.score, 4) for h in hits] == [round(h.score, 4) for h in reference[:k]]
+
+
+@pytest.mark.parametrize("given", FILTERS)
+def test_hybrid_filter_returns_k_hits_that_pass(
+    news: tuple[Index, list[dict]], given: dict
+) -> None:
+    ix, records = news
+    only = Filter.make(**given)
+    assert only is not None
+    allowed = {r["id"] for r in records if passes(r, only)}
+    matching = sum(len(_passages(ix, a)) for a in allowed)
+    hits = ix.search("crude oil opec", k=25, collapse=False, **given)
+    assert {h.article_id for h in hits} <= allowed
+    assert len(hits) == min(25, matching)
+
+
+def test_dense_filter_through_ivf_segments_matches_brute_force(
+    tmp_path: Path, fake: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IVF probes see a few lists: a filter's rows outside them must still be found, by
+    the exact pass over the allowed rows (or over probes, then exactly when short)."""
+    monkeypatch.setattr("search.segments.FLAT_LIMIT", 40)
+    records = make_records(200, seed=11)
+    ix = Index.create(tmp_path / "ix", model=fake)
+    ix.add(write_jsonl(tmp_path / "wire", records))
+    assert ix.stats().vector_layout == "ivf"
+    ids, vectors = all_vectors(ix)
+    query = "bank yen dollar rate"
+    scores = vectors @ fake.embed_query(query)
+    order = ids[np.lexsort((ids, -scores))]
+    for exact_rows in (0, 20_000):  # through the probes (approximate), exactly
+        monkeypatch.setattr("search.searcher.EXACT_ROWS", exact_rows)
+        monkeypatch.setattr("search.searcher.EXACT_SHARE", 0.0)
+        for given in FILTERS:
+            only = Filter.make(**given)
+            assert only is not None
+            allowed = {r["id"] for r in records if passes(r, only)}
+            owner = {p.id for a in allowed for p in _passages(ix, a)}
+            reference = [int(i) for i in order if int(i) in owner]
+            for k in (3, 10, 60):
+                hits = ix.search(query, k=k, mode="dense", collapse=False, **given)
+                found = [h.passage_id for h in hits]
+                assert len(found) == min(k, len(reference)), given  # probes short: exact
+                assert set(found) <= owner
+                if exact_rows:
+                    assert_same_ranking(found, reference[:k], dict(zip(ids, scores)))
+    ix.close()
+
+
+def assert_same_ranking(found: list[int], expected: list[int], score: dict) -> None:
+    """The same passages in the same order, but for the order of equal scores (the hash
+    embedder gives many): the same scores, and the same ids above the last score."""
+    assert [round(float(score[i]), 5) for i in found] == [
+        round(float(score[i]), 5) for i in expected
+    ]
+    if expected:
+        last = round(float(score[expected[-1]]), 5)
+        above = [i for i in expected if round(float(score[i]), 5) > last]
+        assert set(above) <= set(found)
+
+
+def _passages(ix: Index, article_id: str) -> list:
+    store = ix.searcher.store()
+    return store.article_passages(article_id)
+
+
+def test_filters_reach_articles_indexed_later_and_drop_removed_ones(
+    news: tuple[Index, list[dict]], tmp_path: Path
+) -> None:
+    ix, _ = news
+    extra = {
+        "id": "late",
+        "title": "Late cocoa story",
+        "text": "Cocoa harvest figures from Bahia were revised upward by traders this week.",
+        "date": "1990-05-05",
+        "source": "Wire Two",
+        "topics": ["cocoa"],
+    }
+    ix.add(write_jsonl(tmp_path / "more", [extra], "late.jsonl"))
+    hits = ix.search("cocoa harvest", k=5, sources=["wire two"], since="1990")
+    assert [h.article_id for h in hits] == ["late"]
+    assert hits[0].source == "Wire Two" and hits[0].published == "1990-05-05"
+    ix.remove("late")
+    assert ix.search("cocoa harvest", k=5, sources=["wire two"]) == []
+    assert ix.search("cocoa harvest", k=5, mode="lexical", where={"topics": "cocoa"}) == []
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"since": "yesterday"}, "is not a date — use YYYY-MM-DD"),
+        ({"until": "1987-13-01"}, "is not a date — use YYYY-MM-DD"),
+        ({"since": "1988", "until": "1987"}, "nothing could match"),
+        ({"where": {"colour": "red"}}, "unknown field 'colour' — fields in this index: "),
+        ({"where": ["topics"]}, "is not FIELD=VALUE"),
+    ],
+)
+def test_a_bad_filter_is_one_clear_error(
+    news: tuple[Index, list[dict]], given: dict, message: str
+) -> None:
+    ix, _ = news
+    with pytest.raises(QueryError, match=message):
+        ix.search("oil", **given)
+
+
+def test_unknown_field_error_lists_the_fields(news: tuple[Index, list[dict]]) -> None:
+    ix, _ = news
+    with pytest.raises(QueryError) as caught:
+        ix.search("oil", where={"colour": "red"})
+    assert str(caught.value).endswith("fields in this index: lewis_split, source, topics")
+
+
+@pytest.mark.parametrize(
+    ("text", "k"),
+    [
+        ("oil", 100000000000000000000),
+        ("oil", 2.5),
+        ("oil", "3"),
+        ("oil", True),
+        ("oil", 0),
+        ("x \ud800", 3),
+        ("caf\udce9", 3),  # the bytes "caf\xe9" given as an argument that is not UTF-8
+    ],
+)
+def test_queries_that_were_tracebacks_are_query_errors(
+    news: tuple[Index, list[dict]], text: str, k: object
+) -> None:
+    ix, _ = news
+    with pytest.raises(QueryError):
+        ix.search(text, k=k)  # type: ignore[arg-type]
+
+
+def test_cli_bad_queries_are_one_line_errors(
+    cli, tmp_path: Path
+) -> None:
+    write_jsonl(tmp_path / "wire", make_records(10))
+    assert cli("index", tmp_path / "wire").exit_code == 0
+    for args in (
+        ["-k", "100000000000000000000"],
+        ["--since", "5-MAR"],
+        ["--where", "colour=red"],
+        ["--where", "novalue"],
+    ):
+        line = one_line_error(cli("query", "oil", *args), 3)
+        assert "Traceback" not in line
+    line = one_line_error(cli("query", "x \udcff"), 3)
+    assert "not valid text" in line
