@@ -626,6 +626,7 @@ def _text_article(title: str, rest: str, meta: dict[str, Any], source: SourceFil
 
 # Only a \u escape in the raw JSON can make a lone surrogate: decoded UTF-8 never holds one.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SKIP_BLOCK = 1 << 20  # how much of an over-long line is read (and dropped) at a time
 _UTF16_32_BOMS = tuple(bom for bom, codec in _BOMS if codec != "utf-8-sig")
 
 
@@ -673,7 +674,7 @@ def _binary_lines(handle: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | 
         if len(line) <= limit or line.endswith(b"\n"):
             yield number, line
             continue
-        while (rest := handle.readline(_SNIFF_BYTES)) and not rest.endswith(b"\n"):
+        while (rest := handle.readline(_SKIP_BLOCK)) and not rest.endswith(b"\n"):
             pass
         yield number, None
 

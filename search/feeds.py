@@ -61,11 +61,15 @@ def parse_feed(data: bytes) -> Feed:
     import feedparser  # only feeds need it
 
     parsed = feedparser.parse(data)  # bytes: feedparser never fetches anything
-    if not parsed.entries and (parsed.get("bozo") or not parsed.get("version")):
+    entries = [_entry(entry) for entry in parsed.entries]
+    # A broken feed can still yield entries worth reading; one that yields only empty
+    # entries (cut off inside the first) is broken.
+    usable = any(entry.title or entry.paragraphs or entry.link for entry in entries)
+    if (parsed.get("bozo") and not usable) or not (entries or parsed.get("version")):
         problem = parsed.get("bozo_exception")
         raise MalformedFeed(str(problem) if problem else "not an RSS or Atom feed")
     title = _clean(parsed.feed.get("title"))
-    return Feed(title or None, [_entry(entry) for entry in parsed.entries])
+    return Feed(title or None, entries)
 
 
 def _entry(entry: Any) -> Entry:
@@ -77,8 +81,8 @@ def _entry(entry: Any) -> Entry:
         guid=_clean(entry.get("id")) or None,
         title=title,
         paragraphs=_entry_paragraphs(entry),
-        published=_clean(entry.get("published") or entry.get("updated")) or None,
-        published_utc=entry.get("published_parsed") or entry.get("updated_parsed"),
+        published=_clean(_plain(entry, "published") or _plain(entry, "updated")) or None,
+        published_utc=_plain(entry, "published_parsed") or _plain(entry, "updated_parsed"),
         fields=_entry_fields(entry),
     )
 
@@ -112,6 +116,12 @@ def _entry_fields(entry: Any) -> dict[str, str | list[str]]:
     if any(tags):
         fields["tags"] = [tag for tag in tags if tag]
     return fields
+
+
+def _plain(entry: Any, key: str) -> Any:
+    # dict.get, not feedparser's: that answers a missing "updated" with "published",
+    # and warns that it will stop doing so.
+    return dict.get(entry, key)
 
 
 def _clean(value: object) -> str:

@@ -7,6 +7,7 @@ into an ``Article``.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -44,7 +45,8 @@ def pages(stream: IO[bytes], limit: int) -> Iterator[Page | Problem]:
     """
     from warcio.archiveiterator import ArchiveIterator  # only WARCs need it
 
-    records = iter(ArchiveIterator(stream))
+    archive = ArchiveIterator(stream)
+    records = iter(archive)
     number = 0
     while True:
         number += 1
@@ -52,6 +54,10 @@ def pages(stream: IO[bytes], limit: int) -> Iterator[Page | Problem]:
             record = next(records)
             found = _page(record, limit) if _is_html_response(record) else None
         except StopIteration:
+            # warcio ends quietly at a record cut short in its headers: what it read of the
+            # file then stops before the file's end.
+            if archive.offset < stream.seek(0, io.SEEK_END):
+                yield Problem("malformed WARC record", f"record {number}: cut short")
             return
         except Exception as err:  # warcio raises many kinds on bad input
             yield Problem("malformed WARC record", f"record {number}: {_describe(err)}")
@@ -77,6 +83,8 @@ def _page(record: Any, limit: int) -> Page | Problem:
     payload = _read_at_most(record.content_stream(), limit + 1)
     if len(payload) > limit:  # Content-Encoding can make a small record large
         return Problem("too large", f"{url}: more than {limit:,} bytes decompressed")
+    if _cut_short(record.raw_stream):
+        return Problem("malformed WARC record", f"{url}: cut short")
     return Page(
         url=url,
         warc_date=record.rec_headers.get_header("WARC-Date"),
@@ -95,6 +103,11 @@ def _read_at_most(stream: Any, size: int) -> bytes:
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
+
+
+def _cut_short(raw: Any) -> bool:
+    """Whether the file ended before the record's Content-Length did."""
+    return getattr(raw, "limit", 0) > 0 and not raw.read(1)
 
 
 def _charset(content_type: str) -> str | None:
