@@ -21,7 +21,9 @@ A record with a title and no text is an article whose text is its title.
 
 Memory is bounded: a JSON Lines line, a WARC page or a one-article file over
 ``MAX_ARTICLE_BYTES`` (8 MiB), or a ``.json`` file or feed over ``MAX_DOCUMENT_BYTES``
-(64 MiB), decompressed, is skipped as "too large" without being held whole.
+(64 MiB), decompressed, is skipped as "too large" without being held whole. (JSON Lines
+in UTF-16 or UTF-32, which cannot be split into lines as bytes, is read whole under
+``MAX_DOCUMENT_BYTES``.)
 
 A file or record that cannot be used becomes a ``Skip`` with one of these reasons:
 "unsupported type", "symlink loop", "saved page assets", "empty", "binary", "undecodable",
@@ -155,7 +157,8 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[SourceFile], list[Skip]]
     """Find the article files under each path (a folder walked recursively, or a single file).
 
     Raises ``InputError`` for a path that does not exist or a single file of an
-    unsupported type. Files met on the way that cannot be used become ``Skip``s.
+    unsupported type. Files met on the way that cannot be used become ``Skip``s, and so
+    does a ``page_files`` folder beside ``page.html`` (a saved page's images and ads).
     Ids are relative to the given folder's parent: ``discover(["../shared/seeds"])``
     gives ``seeds/000_815593e774ae9b48.txt``.
     """
@@ -356,7 +359,7 @@ def _opened(path: Path, compressed: bool) -> Iterator[IO[bytes]]:
 
 
 def _read_capped(source: SourceFile, limit: int) -> bytes:
-    """The whole file, decompressed, or "too large" past ``limit`` bytes (never read)."""
+    """The whole file, decompressed; "too large" past ``limit`` bytes, read no further."""
     compressed = _compressed(source)
     with _opened(source.path, compressed) as handle:
         data = handle.read(limit + 1)
@@ -654,9 +657,11 @@ def _read_jsonl_lines(handle: IO[bytes], records: _Records) -> None:
     decoder = _LineDecoder()
     limit = MAX_ARTICLE_BYTES
     for number, line in _binary_lines(handle, limit):
+        if number == 1 and line is not None:
+            line = line.removeprefix(codecs.BOM_UTF8)
         if line is None:
             records.skip("too large", f"line {number}: more than {limit:,} bytes")
-        elif not line.isspace():
+        elif line and not line.isspace():
             try:
                 text = decoder.decode(line)
             except _Unusable as problem:
@@ -684,13 +689,9 @@ class _LineDecoder:
     UTF-8 was found in, tried first on the lines after it."""
 
     def __init__(self) -> None:
-        self.first = True
         self.fallback: str | None = None
 
     def decode(self, line: bytes) -> str:
-        if self.first:
-            self.first = False
-            line = line.removeprefix(codecs.BOM_UTF8)
         try:
             return line.decode("utf-8")
         except UnicodeDecodeError:

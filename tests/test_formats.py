@@ -280,6 +280,11 @@ def test_jsonl_lines_not_in_utf8_are_decoded_one_by_one(tmp_path):
     assert [a.text for a in articles] == ["Déjà vu in UTF-8.", "Café £5 — naïve, in Windows-1252."]
 
 
+def test_jsonl_utf8_bom_before_a_blank_first_line(tmp_path):
+    content = b"\xef\xbb\xbf\n" + jsonl({"id": "a", "text": "A."}).encode()
+    assert read_one(tmp_path, "a.jsonl", content).id == "a"
+
+
 def test_jsonl_in_utf16_is_read_whole(tmp_path):
     content = jsonl({"id": "a", "text": "Ünïcode."}, {"id": "b", "text": "Two."}).encode("utf-16")
     articles, skips = read(tmp_path, "a.jsonl", content)
