@@ -231,9 +231,7 @@ def test_metadata_of_the_wrong_type_is_dropped_not_fatal(tmp_path):
 
 
 def test_records_without_text_or_title_are_skipped(tmp_path):
-    content = jsonl(
-        {"id": "e", "text": "  \n "}, {"title": " "}, {"id": "ok", "text": "Yes."}
-    )
+    content = jsonl({"id": "e", "text": "  \n "}, {"title": " "}, {"id": "ok", "text": "Yes."})
     articles, skips = read(tmp_path, "a.jsonl", content)
     assert [a.id for a in articles] == ["ok"]
     assert [(s.reason, s.detail) for s in skips] == [
