@@ -20,7 +20,7 @@ A record's metadata is normalised by ``metadata``: ``published`` in ISO 8601 (UT
 A record with a title and no text is an article whose text is its title.
 
 Memory is bounded: a JSON Lines line, a WARC page or a one-article file over
-``MAX_ARTICLE_BYTES`` (8 MiB), or a ``.json`` file or feed over ``MAX_DOCUMENT_BYTES``
+``MAX_ARTICLE_BYTES`` (64 MiB), or a ``.json`` file or feed over ``MAX_DOCUMENT_BYTES``
 (64 MiB), decompressed, is skipped as "too large" without being held whole. (JSON Lines
 in UTF-16 or UTF-32, which cannot be split into lines as bytes, is read whole under
 ``MAX_DOCUMENT_BYTES``.)
@@ -96,9 +96,10 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (
     ".warc.gz",
 )
 
-MAX_ARTICLE_BYTES = 8 * 1024 * 1024
+MAX_ARTICLE_BYTES = 64 * 1024 * 1024
 """The most one article may take, decompressed: a JSON Lines line, a WARC page, a
-``.txt``, ``.md`` or ``.html`` file. Longer than any news article by far."""
+``.txt``, ``.md`` or ``.html`` file. Longer than any news article by far, and room for a
+book-length text (a 50 MB one is tested)."""
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 """The most a ``.json`` file or a feed may take, decompressed: these are parsed whole."""

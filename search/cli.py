@@ -109,12 +109,12 @@ def index(
             f"{', '.join(str(p) for p in paths)}: {report.added} added, {report.updated} "
             f"updated, {report.removed} removed, {report.unchanged} unchanged; "
             f"{report.passages_embedded} passages embedded in {report.seconds:.1f}s"
-        )
-        if report.unparsed_dates:
-            typer.echo(
-                f"{report.unparsed_dates} articles kept without a date: theirs could not be read",
-                err=True,
+            + (
+                f"; {report.unparsed_dates} kept without a date (theirs could not be read)"
+                if report.unparsed_dates
+                else ""
             )
+        )
         if report.skipped:
             counts = ", ".join(f"{n} {reason}" for reason, n in report.skip_counts().items())
             typer.echo(f"skipped {len(report.skipped)}: {counts}", err=True)

@@ -74,7 +74,7 @@ __all__ = [
 
 # Tuned on SciFact's train split (docs/QUALITY.md): each lever kept only where it helped.
 TITLE_CONTEXT = True  # embed each passage after its article's title
-MAX_K = 10_000  # hits a query may ask for
+MAX_K = 1_000_000  # hits a query may ask for
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,11 @@ import search
 def test_public_api_is_pinned() -> None:
     assert search.__all__ == [
         "DEFAULT_MODEL",
+        "MAX_K",
         "MODES",
+        "UNITS",
         "Article",
+        "ArticleDetail",
         "CheckReport",
         "Embedder",
         "Hit",

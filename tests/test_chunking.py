@@ -48,22 +48,25 @@ def assert_covers_once(text: str, spans: list[Span]) -> None:
 
 
 def test_each_paragraph_is_one_passage() -> None:
-    text = "Strikes hit a base.\n\nThe Pentagon said so. It was night.\n\nNo one was hurt."
+    text = (
+        "Strikes hit a base near Baghdad.\n\nThe Pentagon said so. It was night.\n\n"
+        "No one was hurt, officials said."
+    )
     spans = chunk_text(text, max_tokens=50, token_spans=words)
     assert texts(text, spans) == [
-        "Strikes hit a base.",
+        "Strikes hit a base near Baghdad.",
         "The Pentagon said so. It was night.",
-        "No one was hurt.",
+        "No one was hurt, officials said.",
     ]
     assert numbers(spans) == [(1, 1), (2, 1), (3, 1)]
 
 
 def test_lines_of_spaces_and_tabs_separate_paragraphs() -> None:
-    text = "One.\n   \nTwo.\n \t \n\n  Three.  "
+    text = "One two three four five.\n   \nTwo three four five six.\n \t \n\n  Three a b c d.  "
     assert texts(text, chunk_text(text, max_tokens=50, token_spans=words)) == [
-        "One.",
-        "Two.",
-        "Three.",
+        "One two three four five.",
+        "Two three four five six.",
+        "Three a b c d.",
     ]
 
 

@@ -69,10 +69,12 @@ def test_query_json_lines(run, indexed: Path) -> None:
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 1  # only one passage names them
     row = rows[0]
-    for key in ("rank", "score", "article_id", "title", "paragraph", "text", "source", "date"):
+    for key in ("rank", "score", "article_id", "title", "paragraph", "text", "published"):
+        assert key in row
+    for key in ("source", "path", "fields", "duplicates", "matched", "url"):
         assert key in row
     assert (row["rank"], row["article_id"], row["paragraph"]) == (1, "news/iraq.txt", 2)
-    assert row["source"].endswith("news/iraq.txt")
+    assert row["path"].endswith("news/iraq.txt") and row["source"] is None
 
 
 def test_top_limits_the_hits(run, indexed: Path) -> None:

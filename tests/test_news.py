@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search import Index, QueryError
+from search import Index, InputError, QueryError
 from search.filters import Filter
 from search.segments import Segment
 from search.store import Store
@@ -129,9 +129,7 @@ def test_dense_filter_matches_brute_force_over_the_filtered_set(
     owner = {p.id: p.article_id for a in allowed_articles for p in _passages(ix, a)}
     query = "crude oil opec output"
     scores = vectors @ fake.embed_query(query)
-    reference = [
-        int(i) for i in ids[np.lexsort((ids, -scores))] if int(i) in owner
-    ]
+    reference = [int(i) for i in ids[np.lexsort((ids, -scores))] if int(i) in owner]
     for k in (1, 5, 40):
         hits = ix.search(query, k=k, mode="dense", collapse=False, **given)
         assert len(hits) == min(k, len(reference))  # k hits whenever k passages match
@@ -287,9 +285,7 @@ def test_queries_that_were_tracebacks_are_query_errors(
         ix.search(text, k=k)  # type: ignore[arg-type]
 
 
-def test_cli_bad_queries_are_one_line_errors(
-    cli, tmp_path: Path
-) -> None:
+def test_cli_bad_queries_are_one_line_errors(cli, tmp_path: Path) -> None:
     write_jsonl(tmp_path / "wire", make_records(10))
     assert cli("index", tmp_path / "wire").exit_code == 0
     for args in (
@@ -302,3 +298,159 @@ def test_cli_bad_queries_are_one_line_errors(
         assert "Traceback" not in line
     line = one_line_error(cli("query", "x \udcff"), 3)
     assert "not valid text" in line
+
+
+# ---------------------------------------------------------------------------
+# Wire copies, articles as results, show and similar
+
+STORY = (
+    "Ministers from the oil exporting countries agreed on Sunday to hold the output ceiling "
+    "at sixteen million barrels a day for the rest of the year, delegates said after talks.\n\n"
+    "The agreement keeps quotas for each member unchanged and leaves the reference price at "
+    "eighteen dollars a barrel, a level the cartel has defended since the winter."
+)
+
+
+def wire_records() -> list[dict]:
+    copy = STORY.replace("on Sunday", "late on Sunday")  # an edited wire copy
+    return [
+        {
+            "id": "opec-1",
+            "title": "OPEC holds ceiling",
+            "text": STORY,
+            "source": "Reuters",
+            "date": "1987-03-01",
+        },
+        {
+            "id": "opec-2",
+            "title": "OPEC keeps output ceiling",
+            "text": copy,
+            "source": "Associated Press",
+            "date": "1987-03-01",
+        },
+        {
+            "id": "opec-3",
+            "title": "OPEC holds ceiling",
+            "text": STORY,
+            "source": "BBC News",
+            "date": "1987-03-02",
+        },
+        {
+            "id": "grain",
+            "title": "Wheat harvest grows",
+            "text": "Farmers in the plains brought in a record wheat harvest this summer, and "
+            "grain prices fell as elevators filled across the region.",
+            "date": "1987-07-01",
+        },
+        {
+            "id": "yen",
+            "title": "Bank of Japan buys dollars",
+            "text": "The Bank of Japan bought dollars in Tokyo to slow the rise of the yen, "
+            "dealers said, as the currency touched a new high against the dollar.\n\nREUTER",
+            "date": "1987-03-03",
+        },
+        {"id": "brief", "title": "OPEC ministers to meet in Vienna"},
+    ]
+
+
+@pytest.fixture
+def wire(tmp_path: Path, fake: FakeEmbedder) -> Index:
+    ix = Index.create(tmp_path / "ix", model=fake)
+    ix.add(write_jsonl(tmp_path / "wire", wire_records()))
+    yield ix
+    ix.close()
+
+
+def test_wire_copies_form_one_group_and_show_as_one_hit(wire: Index) -> None:
+    assert wire.stats().duplicate_groups == 1 and wire.stats().articles_in_groups == 3
+    hits = wire.search("OPEC output ceiling barrels", k=10)
+    ids = [h.article_id for h in hits]
+    copies = {"opec-1", "opec-2", "opec-3"}
+    shown = [i for i in ids if i in copies]
+    assert len(set(shown)) == 1  # one copy's passages, the others collapsed into it
+    first = next(h for h in hits if h.article_id in copies)
+    assert set(first.duplicates) == copies - {first.article_id}
+    every = wire.search("OPEC output ceiling barrels", k=10, collapse=False)
+    assert {h.article_id for h in every} >= copies
+
+
+def test_removing_a_copy_keeps_the_others_grouped_and_the_last_alone(wire: Index) -> None:
+    wire.remove("opec-2")
+    assert set(wire.article("opec-1").duplicates) == {"opec-3"}
+    wire.remove("opec-3")
+    assert wire.article("opec-1").duplicates == ()
+    assert wire.stats().duplicate_groups == 0
+
+
+def test_by_article_gives_one_hit_per_article_with_its_best_passage(wire: Index) -> None:
+    passages = wire.search("OPEC ceiling quotas price barrel", k=20, collapse=False)
+    articles = wire.search("OPEC ceiling quotas price barrel", k=20, by="article", collapse=False)
+    ids = [h.article_id for h in articles]
+    assert len(ids) == len(set(ids)) == len({h.article_id for h in passages})
+    for hit in articles:
+        mine = [p for p in passages if p.article_id == hit.article_id]
+        assert hit.passage_id == mine[0].passage_id  # its best passage is shown
+        assert hit.matched == len(mine)
+    collapsed = wire.search("OPEC ceiling quotas price barrel", k=20, by="article")
+    assert len([h for h in collapsed if h.article_id.startswith("opec-")]) == 1
+
+
+def test_a_signature_or_dateline_paragraph_is_no_passage_of_its_own(wire: Index) -> None:
+    article = wire.article("yen")
+    assert article.paragraphs[-1] == "REUTER"
+    assert article.passages == 1  # joined to the paragraph before it
+    hit = wire.search("REUTER", k=1, mode="lexical")[0]
+    assert hit.text.endswith("against the dollar.\n\nREUTER") and len(hit.text.split()) > 5
+
+
+def test_a_title_only_record_is_a_findable_article(wire: Index) -> None:
+    hit = wire.search("ministers meet Vienna", k=1, mode="lexical")[0]
+    assert (hit.article_id, hit.text) == ("brief", "OPEC ministers to meet in Vienna")
+
+
+def test_article_returns_the_whole_article(wire: Index) -> None:
+    article = wire.article("opec-1")
+    assert article.title == "OPEC holds ceiling"
+    assert (article.published, article.source) == ("1987-03-01", "Reuters")
+    assert "\n\n".join(article.paragraphs) == STORY
+    assert article.path.endswith("wire.jsonl")
+    assert set(article.duplicates) == {"opec-2", "opec-3"}
+    with pytest.raises(InputError, match="no article with id 'nope'"):
+        wire.article("nope")
+
+
+def test_similar_leaves_out_the_article_and_its_copies(wire: Index) -> None:
+    hits = wire.similar("opec-1", k=5)
+    ids = [h.article_id for h in hits]
+    assert not {"opec-1", "opec-2", "opec-3"} & set(ids)
+    assert sorted(ids) == ["brief", "grain", "yen"]  # every other article, once
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_cli_show_similar_and_filters(cli, tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "wire", wire_records())
+    assert cli("index", tmp_path / "wire").exit_code == 0
+    shown = cli("show", "opec-1")
+    assert shown.exit_code == 0
+    assert "published  1987-03-01" in shown.stdout and "source     Reuters" in shown.stdout
+    assert "¶1  Ministers from the oil" in shown.stdout
+    assert "copies     opec-2, opec-3" in shown.stdout
+    data = json.loads(cli("show", "opec-1", "--json").stdout)
+    assert data["paragraphs"][1].startswith("The agreement keeps quotas")
+    similar = [json.loads(line) for line in cli("similar", "opec-1", "--json").stdout.splitlines()]
+    assert {row["article_id"] for row in similar} == {"brief", "grain", "yen"}
+    one_line_error(cli("show", "nope"), 2)
+    rows = [
+        json.loads(line)
+        for line in cli(
+            "query", "OPEC ceiling", "--json", "--source", "BBC News", "--since", "1987-03-02"
+        ).stdout.splitlines()
+    ]
+    assert {r["article_id"] for r in rows} == {"opec-3"}
+    assert rows[0]["source"] == "BBC News" and rows[0]["published"] == "1987-03-02"
+    every = cli("query", "OPEC ceiling", "--json", "--all", "--by", "article").stdout
+    assert {"opec-1", "opec-2", "opec-3"} <= {
+        json.loads(x)["article_id"] for x in every.splitlines()
+    }
+    plain = cli("query", "OPEC ceiling", "-k", "1", "--by", "article").stdout
+    assert "1987-03-0" in plain and "+2 copies" in plain

@@ -164,7 +164,7 @@ def listing(ix: Index, query: str = "harbour report") -> tuple[dict[str, Version
     """Every article the index holds as (title, passages), read from one snapshot through a
     dense search for everything; and how many hits that search gave. Each hit's score is
     checked against its own text, so a vector filed under the wrong passage is caught."""
-    hits = ix.search(query, k=1_000_000, mode="dense")
+    hits = ix.search(query, k=1_000_000, mode="dense", collapse=False)
     embedder = FakeEmbedder()
     if hits:
         # Passages are embedded after their article's title (the default title context).
@@ -928,7 +928,7 @@ def test_hostile_queries_through_the_cli(tmp_path: Path, cli: Callable, mode: st
 
 STORIES = {
     "cocoa.txt": "Cocoa review\n\nShowers continued in the Bahia cocoa zone.\n\n"
-    "Arrivals were 155,221 bags.\n",
+    "Arrivals were 155,221 bags this week.\n",
     "iraq.txt": "US strikes\n\nKataib Hezbollah is an Iraqi militia.\n",
 }
 ADVICE = re.compile(r"rebuild|run `newssearch|upgrade|wait|--index|--model|with its own model")
