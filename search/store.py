@@ -16,7 +16,7 @@ import sqlite3
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +142,8 @@ _MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     """,
 )
-# Migrations a writer applies when it opens a store of format 1; the later ones come with
-# its upgrade. A store of format 2 (version 3 or more) is brought to the newest.
+# Migrations a writer applies when it opens a store; the later ones come with the commit
+# that needs them: 3 with the upgrade of format 1, 4 with the news metadata.
 AUTOMATIC = 2
 NEWS = 4  # the first version with news metadata (filters, duplicates)
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -271,10 +271,9 @@ class Store:
                 f"{SCHEMA_VERSION} — upgrade newssearch"
             )
         self.version = version
-        if create and version == 0:
-            target = schema
-        else:
-            target = SCHEMA_VERSION if version >= 3 else max(version, AUTOMATIC)
+        # Later migrations come with the commits that fill them in (``Writer.upgrade``,
+        # ``Writer.add_news``), so that a writer that fails leaves what readers saw.
+        target = schema if create and version == 0 else max(version, AUTOMATIC)
         if version == target or not writable:
             if version == 0:
                 raise IndexCorruptError(f"{self.path} holds no index tables — rebuild the index")
@@ -413,7 +412,10 @@ class Store:
         rows = self._rows(
             f"SELECT {self._article_columns()} FROM articles WHERE id = ?", (article_id,)
         )
-        return _article_row(rows[0]) if rows else None
+        if not rows:
+            return None
+        row = _article_row(rows[0])
+        return row if self.has_news else replace(row, published=_old_date(row.published))
 
     def _article_columns(self) -> str:
         if self.version >= NEWS:
@@ -549,7 +551,10 @@ class Store:
                 chunk,
             )
             for row in rows:
-                found[row[0]] = _passage_row(row)
+                passage = _passage_row(row)
+                if not self.has_news:
+                    passage = replace(passage, published=_old_date(passage.published))
+                found[row[0]] = passage
         return found
 
     def article_passages(self, article_id: str) -> list[PassageRow]:
@@ -969,6 +974,13 @@ def _filter_sql(only: Filter) -> tuple[list[str], list[object]]:
         )
         params += [name, value]
     return clauses or ["1"], params
+
+
+def _old_date(date: str | None) -> str | None:
+    """A date as an index before news metadata stored it (raw), as ``published`` is."""
+    from .metadata import normalise_date
+
+    return normalise_date(date) if date else None
 
 
 def _fields(text: object) -> dict[str, Any]:

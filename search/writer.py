@@ -41,7 +41,7 @@ from .manifest import (
 from .manifest import generation as generation_of
 from .planner import Change, Plan
 from .segments import Segment, SegmentRow, SegmentStat, build_segment, merge_contents, plan_merges
-from .store import SCHEMA_VERSION, Store
+from .store import NEWS, SCHEMA_VERSION, Store
 from .vectors import load_legacy
 
 __all__ = ["COMMIT_PASSAGES", "COMMIT_SECONDS", "EMBED_BATCH", "Writer"]
@@ -369,6 +369,8 @@ class Writer:
         article gains them when its file is indexed again.)"""
         store = self.store
         with self._transaction():
+            if store.version < NEWS:
+                store.apply_migration(NEWS)
             for batch in store.articles_for_backfill():
                 for article_id, title, date in batch:
                     store.set_published(article_id, _published(date))

@@ -98,7 +98,7 @@ class Child:
         """Let it finish; the UpdateReport it printed."""
         while (line := self.line()) is not None:
             if line.startswith("{"):
-                assert self.process.wait(timeout=30) == 0, self.stderr()
+                assert self.process.wait(timeout=30) == 0, (line, self.stderr())
                 return json.loads(line)
         pytest.fail(f"the indexer exited without a report; stderr: {self.stderr()}")
 

@@ -283,12 +283,6 @@ def _fail(self: object) -> None:
     raise OSError(28, "No space left on device")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the writer's Store.open applies migration 4 in a transaction of its own, before "
-    "Writer.add_news: a backfill that fails leaves schema 4 without meta 'news', where readers "
-    "lose the dates and filters answer nothing instead of asking for a writing command",
-)
 def test_a_backfill_that_fails_leaves_the_index_as_readers_saw_it(
     v2: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
