@@ -454,3 +454,35 @@ def test_cli_show_similar_and_filters(cli, tmp_path: Path) -> None:
     }
     plain = cli("query", "OPEC ceiling", "-k", "1", "--by", "article").stdout
     assert "1987-03-0" in plain and "+2 copies" in plain
+
+
+def test_the_index_groups_as_the_batch_reference_does(tmp_path: Path, fake: FakeEmbedder) -> None:
+    """Groups kept one article at a time in the store, through removals too, are the groups
+    ``duplicates.group`` finds over the whole set at once."""
+    import gzip
+
+    from conftest import need_shared
+
+    from search import duplicates
+
+    source = need_shared("data", "reuters21578", "reuters21578.jsonl.gz")
+    with gzip.open(source, "rt", encoding="utf-8") as handle:
+        records = [json.loads(line) for _, line in zip(range(3000), handle, strict=False)]
+    records = [r for r in records if r["lewis_split"] == "TRAIN" and r["text"]]
+    ix = Index.create(tmp_path / "ix", model=fake)
+    half = len(records) // 2
+    ix.add(write_jsonl(tmp_path / "a", records[:half]))
+    ix.add(write_jsonl(tmp_path / "b", records[half:]))
+    gone = [r["id"] for r in records[::7]]
+    ix.remove(gone)
+    kept = [r for r in records if r["id"] not in set(gone)]
+    expected = duplicates.group((r["id"], r["title"], r["text"]) for r in kept)
+    assert len(expected) >= 10  # Reuters' first 3,000 hold copies to find
+    found = set()
+    for record in kept:
+        article = ix.article(record["id"])
+        if article.duplicates:
+            found.add(tuple(sorted([article.id, *article.duplicates])))
+    assert found == {tuple(sorted(g)) for g in expected}
+    assert ix.stats().duplicate_groups == len(expected)
+    ix.close()
