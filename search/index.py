@@ -502,8 +502,8 @@ class Index:
     def similar(self, article_id: str, k: int = 10) -> list[Hit]:
         """The ``k`` articles most like this one (by the mean of its passages' vectors),
         best first; its own copies left out."""
+        _check_k(k)
         article = self.article(article_id)
-        _check_query("similar", k)
         vector = self._searcher.article_vector(article_id)
         if vector is None:
             return []
@@ -633,6 +633,7 @@ class Index:
 
 
 def _check_query(text: object, k: object) -> None:
+    _check_k(k)
     if not isinstance(text, str) or not text.strip():
         raise QueryError("the query is empty — give some words to search for")
     try:
@@ -641,6 +642,9 @@ def _check_query(text: object, k: object) -> None:
         raise QueryError(
             "the query is not valid text (invalid UTF-8, or a lone surrogate) — retype it"
         ) from None
+
+
+def _check_k(k: object) -> None:
     if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise QueryError(f"k must be a whole number from 1 to {MAX_K:,}, not {k!r}")
 
