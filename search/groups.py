@@ -21,7 +21,8 @@ __all__ = ["add", "regroup", "removing"]
 
 def add(store: Store, article_id: str, title: str, text: str) -> None:
     """Sign a newly stored article and join it to the group of each article it copies."""
-    signature = duplicates.signature(title, text)
+    # A title-only record's text is its title: sign the title once, as such records are.
+    signature = duplicates.signature(title, "" if text.strip() == title.strip() else text)
     if signature is None:
         return  # too short to tell a copy from a coincidence
     keys = duplicates.band_keys(signature)
