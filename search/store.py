@@ -468,28 +468,35 @@ class Store:
     ) -> list[int]:
         """Insert an article, its (paragraph, part, start, end, text) passages and the
         (field, value) terms filters match; returns the passages' new ids."""
-        self._run(
-            "INSERT INTO articles (id, source, title, published, url, content_hash, outlet,"
-            " fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.id,
-                row.path,
-                row.title,
-                row.published,
-                row.url,
-                row.content_hash,
-                row.source,
-                json.dumps(row.fields, ensure_ascii=False),
-            ),
-        )
-        self._db.executemany(
-            "INSERT INTO article_terms (article_id, field, value) VALUES (?, ?, ?)",
-            [(row.id, name, value) for name, value in terms],
-        )
-        self._db.executemany(
-            "INSERT OR IGNORE INTO known_fields (field) VALUES (?)",
-            [(name,) for name in {name for name, _ in terms}],
-        )
+        if self.has_news:
+            self._run(
+                "INSERT INTO articles (id, source, title, published, url, content_hash, outlet,"
+                " fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.id,
+                    row.path,
+                    row.title,
+                    row.published,
+                    row.url,
+                    row.content_hash,
+                    row.source,
+                    json.dumps(row.fields, ensure_ascii=False),
+                ),
+            )
+            self._db.executemany(
+                "INSERT INTO article_terms (article_id, field, value) VALUES (?, ?, ?)",
+                [(row.id, name, value) for name, value in terms],
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO known_fields (field) VALUES (?)",
+                [(name,) for name in {name for name, _ in terms}],
+            )
+        else:  # a store before news metadata (format 1's, until its upgrade)
+            self._run(
+                "INSERT INTO articles (id, source, title, date, url, content_hash)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (row.id, row.path, row.title, row.published, row.url, row.content_hash),
+            )
         ids = []
         for paragraph, part, start, end, text in passages:
             cursor = self._run(

@@ -16,9 +16,9 @@ from search.store import SCHEMA_VERSION, ArticleRow, Store, fts_query
 def article(article_id: str, title: str = "Untitled", source: str = "/news/a.txt") -> ArticleRow:
     return ArticleRow(
         id=article_id,
-        source=source,
+        path=source,
         title=title,
-        date="2024-02-03",
+        published="2024-02-03",
         url=f"https://example.org/{article_id}",
         content_hash=f"hash-{article_id}",
     )
@@ -66,7 +66,7 @@ def test_passages_come_back_with_their_article(store: Store) -> None:
     row = found[second]
     assert (row.article_id, row.paragraph, row.part, row.text) == ("a", 2, 1, "Two more.")
     assert (row.start, row.end) == (6, 15)
-    assert (row.title, row.source, row.url) == ("Strike news", "/news/a.txt", article("a").url)
+    assert (row.title, row.path, row.url) == ("Strike news", "/news/a.txt", article("a").url)
     assert store.article("a") == article("a", title="Strike news")
     assert store.article("missing") is None
 
