@@ -9,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FakeEmbedder, one_line_error
 
 from search import Index, InputError, QueryError
 from search.filters import Filter
 from search.segments import Segment
 from search.store import Store
-
-from conftest import FakeEmbedder, one_line_error
 
 WORDS = (
     "oil crude opec barrel output ceiling price bank yen dollar rate interest grain wheat "
@@ -133,7 +132,9 @@ def test_dense_filter_matches_brute_force_over_the_filtered_set(
     for k in (1, 5, 40):
         hits = ix.search(query, k=k, mode="dense", collapse=False, **given)
         assert len(hits) == min(k, len(reference))  # k hits whenever k passages match
-        assert_same_ranking([h.passage_id for h in hits], reference[:k], dict(zip(ids, scores)))
+        assert_same_ranking(
+            [h.passage_id for h in hits], reference[:k], dict(zip(ids, scores, strict=True))
+        )
 
 
 @pytest.mark.parametrize("given", FILTERS)
@@ -198,7 +199,7 @@ def test_dense_filter_through_ivf_segments_matches_brute_force(
                 assert len(found) == min(k, len(reference)), given  # probes short: exact
                 assert set(found) <= owner
                 if exact_rows:
-                    assert_same_ranking(found, reference[:k], dict(zip(ids, scores)))
+                    assert_same_ranking(found, reference[:k], dict(zip(ids, scores, strict=True)))
     ix.close()
 
 

@@ -81,17 +81,26 @@ def test_wire_copies_fill_the_page_no_more(reuters: Path) -> None:
     assert len(COPIES & set(ids)) == 1, ids  # one copy, its passages
     first = next(h for h in hits if h["article_id"] in COPIES)
     assert set(first["duplicates"]) == COPIES - {first["article_id"]}
-    every = json_lines(
-        newssearch("query", query, "-k", "6", "--json", "--all", "--index", reuters)
-    )
+    every = json_lines(newssearch("query", query, "-k", "6", "--json", "--all", "--index", reuters))
     assert COPIES <= {h["article_id"] for h in every}
 
 
 def test_filters_hold_on_every_hit(reuters: Path) -> None:
     hits = json_lines(
         newssearch(
-            "query", "trade deficit with Japan", "-k", "20", "--json", "--index", reuters,
-            "--where", "places=japan", "--since", "1987-03-01", "--until", "1987-03-31",
+            "query",
+            "trade deficit with Japan",
+            "-k",
+            "20",
+            "--json",
+            "--index",
+            reuters,
+            "--where",
+            "places=japan",
+            "--since",
+            "1987-03-01",
+            "--until",
+            "1987-03-31",
         )
     )
     assert len(hits) == 20
