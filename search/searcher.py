@@ -16,6 +16,7 @@ new commit is picked up by the next query without reopening, and a reader never 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +63,7 @@ ARTICLE_DECAY = 0.5
 # this share) is scored exactly over them.
 EXACT_ROWS = 20_000
 EXACT_SHARE = 0.125
+FILTERS_KEPT = 16  # filters whose allowed passages a searcher keeps, per generation
 HYBRID_FUSION = "zscore"  # "rrf", or "minmax"/"zscore" score fusion weighted as below
 HYBRID_DENSE_WEIGHT = 0.5
 _RETRIES = 5
@@ -146,6 +148,7 @@ class Searcher:
         self._segments: dict[str, Segment] = {}
         self._snapshot: Snapshot | None = None
         self._lexical: LexicalIndex | None = None
+        self._filters: OrderedDict[tuple[int, Filter], np.ndarray] = OrderedDict()
 
     def close(self) -> None:
         with self._lock:
@@ -155,6 +158,7 @@ class Searcher:
             self._segments.clear()
             self._snapshot = None
             self._lexical = None
+            self._filters.clear()
             self._local = threading.local()
 
     @property
@@ -225,6 +229,24 @@ class Searcher:
             return mean / norm if norm > 0 else mean
 
         return self.read(read)
+
+    def _allowed(self, store: Store, current: int, only: Filter | None) -> np.ndarray | None:
+        """The passage ids a filter allows, sorted, as of generation ``current``; the last
+        few filters' are kept, so that a reader paging or refining with one pays once."""
+        if only is None:
+            return None
+        key = (current, only)
+        with self._lock:
+            cached = self._filters.get(key)
+            if cached is not None:
+                self._filters.move_to_end(key)
+                return cached
+        allowed = _allowed(store, only)
+        with self._lock:
+            self._filters[key] = allowed  # type: ignore[assignment]
+            while len(self._filters) > FILTERS_KEPT:
+                self._filters.popitem(last=False)
+        return allowed
 
     def lexical_index(self) -> LexicalIndex:
         with self._lock:
@@ -317,7 +339,7 @@ class Searcher:
             return self.lexical_candidates(store, version, current, text, depth + ghosts, only)
 
         def run(store: Store, snapshot: Snapshot) -> list[Hit]:
-            allowed = _allowed(store, only)
+            allowed = self._allowed(store, snapshot.generation, only)
             version, current = snapshot.format_version, snapshot.generation
 
             def candidates(depth: int) -> tuple[Ranking, Ranking]:
@@ -403,7 +425,7 @@ def _allowed(store: Store, only: Filter | None, *, vectors: bool = True) -> np.n
         raise QueryError(f"unknown field {unknown[0]!r} — fields in this index: {listed}")
     if not vectors:
         return None
-    return np.asarray(store.filtered_passages(only), dtype=np.int64)
+    return np.sort(np.asarray(store.filtered_passages(only), dtype=np.int64))
 
 
 def article_ranking(

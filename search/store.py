@@ -608,11 +608,12 @@ class Store:
         return [r[0] for r in self._rows("SELECT field FROM known_fields ORDER BY field")]
 
     def filtered_passages(self, only: Filter) -> list[int]:
-        """Ids of the passages whose article passes the filter, in id order."""
+        """Ids of the passages whose article passes the filter (in no order: sorting them
+        in SQL doubled the time)."""
         clauses, params = _filter_sql(only)
         rows = self._rows(
             "SELECT p.id FROM passages p JOIN articles a ON a.id = p.article_id"
-            f" WHERE {' AND '.join(clauses)} ORDER BY p.id",
+            f" WHERE {' AND '.join(clauses)}",
             params,
         )
         return [r[0] for r in rows]
