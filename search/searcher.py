@@ -53,12 +53,14 @@ UNITS = ("passage", "article")
 CANDIDATES = 300  # passages each retriever hands to fusion
 ARTICLE_CANDIDATES = 1000  # passages each retriever hands on when ranking articles
 MAX_DEPTH = 40_000  # candidates fetched at most, deepening while collapsing leaves too few
-# An article's score from its passages among the candidates (tuned: docs/QUALITY.md): the
-# reciprocal ranks of its best ARTICLE_PASSAGES passages, each weighed by ARTICLE_DECAY to
-# the power of its place among them.
-ARTICLE_RRF_K = 10.0
-ARTICLE_PASSAGES = 3
-ARTICLE_DECAY = 0.5
+# An article's score (tuned on Reuters TRAIN and BBC topic queries: docs/QUALITY.md): its
+# passages' evidence, the candidates' scores min-max normalised, the best plus
+# ARTICLE_FURTHER times the next ARTICLE_FURTHER_PASSAGES; fused, each z-scored over the
+# candidate articles, with the query's cosine to the article's centroid (the normalised mean
+# of its passage vectors) and to its lead passage, by ARTICLE_WEIGHTS.
+ARTICLE_FURTHER = 0.3
+ARTICLE_FURTHER_PASSAGES = 2
+ARTICLE_WEIGHTS = (0.5, 0.3, 0.2)  # passage evidence, centroid, lead
 # IVF probes may miss a filter's few rows: a segment whose allowed rows are this few (or
 # this share) is scored exactly over them.
 EXACT_ROWS = 20_000
@@ -213,20 +215,11 @@ class Searcher:
         """The mean of an article's passage vectors, normalised (None: no such article)."""
 
         def read(store: Store, snapshot: Snapshot) -> np.ndarray | None:
-            ids = np.asarray([p.id for p in store.article_passages(article_id)], dtype=np.int64)
-            if len(ids) == 0:
+            ids = store.article_passage_ids([article_id]).get(article_id, [])
+            vectors = passage_vectors(snapshot, np.asarray(ids, dtype=np.int64))
+            if not vectors:
                 return None
-            found = [
-                part.vectors.contents(np.isin(part.vectors.ids, ids))[1]
-                for part in snapshot.parts
-                if isinstance(part.vectors, Segment)
-            ]
-            vectors = np.concatenate([f for f in found if len(f)] or [np.empty((0, 0))])
-            if len(vectors) == 0:
-                return None
-            mean = vectors.astype(np.float32).mean(axis=0)
-            norm = float(np.linalg.norm(mean))
-            return mean / norm if norm > 0 else mean
+            return _normalised(np.mean(list(vectors.values()), axis=0))
 
         return self.read(read)
 
@@ -348,7 +341,11 @@ class Searcher:
                     dense = dense_candidates(snapshot, query_vector, depth, allowed)
                 return dense, lexical(store, version, current, depth)
 
-            return plan.run(store, candidates)
+            signals = None
+            if query_vector is not None:
+                vector = query_vector
+                signals = lambda articles: article_signals(store, snapshot, vector, articles)  # noqa: E731
+            return plan.run(store, candidates, signals)
 
         if mode == "lexical":  # full-text search needs no vectors
 
@@ -374,7 +371,12 @@ class _Search:
     collapse: bool
     exclude: frozenset[str] = frozenset()
 
-    def run(self, store: Store, candidates: Callable[[int], tuple[Ranking, Ranking]]) -> list[Hit]:
+    def run(
+        self,
+        store: Store,
+        candidates: Callable[[int], tuple[Ranking, Ranking]],
+        signals: Signals | None = None,
+    ) -> list[Hit]:
         depth = self._first_depth()
         while True:
             dense, lexical = candidates(depth)
@@ -386,7 +388,7 @@ class _Search:
                 if pid in owners and owners[pid][0] not in self.exclude
             ]
             results = (
-                article_ranking(ranked, owners)
+                article_ranking(ranked, owners, signals)
                 if self.by == "article"
                 else [(pid, score, 1) for pid, score in ranked]
             )
@@ -428,26 +430,82 @@ def _allowed(store: Store, only: Filter | None, *, vectors: bool = True) -> np.n
     return np.sort(np.asarray(store.filtered_passages(only), dtype=np.int64))
 
 
+Signals = Callable[[list[str]], dict[str, tuple[float, float]]]
+"""Article ids to the query's (centroid cosine, lead cosine) for each."""
+
+
 def article_ranking(
-    ranked: Ranking, owners: dict[int, tuple[str, str | None]]
+    ranked: Ranking,
+    owners: dict[int, tuple[str, str | None]],
+    signals: Signals | None = None,
 ) -> list[tuple[int, float, int]]:
     """Articles best first, as (best passage id, score, passages matched), scored from
-    their passages' places in ``ranked`` (see ``ARTICLE_*``)."""
+    their passages in ``ranked`` and, given ``signals``, their vectors (see ``ARTICLE_*``)."""
+    if not ranked:
+        return []
+    values = np.asarray([score for _, score in ranked], dtype=np.float64)
+    low, span = float(values.min()), float(values.max() - values.min())
     best: dict[str, int] = {}
-    scores: dict[str, float] = {}
-    matched: dict[str, int] = {}
-    for rank, (pid, _score) in enumerate(ranked, start=1):
+    found: dict[str, list[float]] = {}
+    for pid, score in ranked:
         article = owners[pid][0]
-        place = matched.get(article, 0)
-        if place == 0:
-            best[article] = pid
-        if place < ARTICLE_PASSAGES:
-            scores[article] = scores.get(article, 0.0) + ARTICLE_DECAY**place / (
-                ARTICLE_RRF_K + rank
-            )
-        matched[article] = place + 1
-    order = sorted(scores, key=lambda a: (-scores[a], a))
-    return [(best[a], scores[a], matched[a]) for a in order]
+        best.setdefault(article, pid)
+        found.setdefault(article, []).append((score - low) / span if span > 0 else 1.0)
+    articles = list(best)  # in the order of their best passages
+    evidence = np.asarray(
+        [
+            found[a][0] + ARTICLE_FURTHER * sum(found[a][1 : 1 + ARTICLE_FURTHER_PASSAGES])
+            for a in articles
+        ]
+    )
+    scores = evidence
+    if signals is not None:
+        cosines = signals(articles)
+        centroid = np.asarray([cosines[a][0] for a in articles])
+        lead = np.asarray([cosines[a][1] for a in articles])
+        weights = ARTICLE_WEIGHTS
+        scores = weights[0] * _z(evidence) + weights[1] * _z(centroid) + weights[2] * _z(lead)
+    order = sorted(range(len(articles)), key=lambda i: -scores[i])  # stable: ties keep order
+    return [(best[articles[i]], float(scores[i]), len(found[articles[i]])) for i in order]
+
+
+def _z(values: np.ndarray) -> np.ndarray:
+    deviation = float(values.std())
+    return (values - values.mean()) / deviation if deviation > 0 else np.zeros_like(values)
+
+
+def passage_vectors(snapshot: Snapshot, ids: np.ndarray) -> dict[int, np.ndarray]:
+    """The stored vectors of these passages (float32), by id."""
+    found: dict[int, np.ndarray] = {}
+    for part in snapshot.parts:
+        if isinstance(part.vectors, Segment) and len(ids):
+            part_ids, vectors = part.vectors.contents(np.isin(part.vectors.ids, ids))
+            found.update(zip(part_ids.tolist(), vectors, strict=True))
+    return found
+
+
+def article_signals(
+    store: Store, snapshot: Snapshot, query: np.ndarray, articles: list[str]
+) -> dict[str, tuple[float, float]]:
+    """Each article's (cosine of ``query`` to its centroid, to its lead passage)."""
+    passages = store.article_passage_ids(articles)
+    every = np.asarray(sorted(p for ids in passages.values() for p in ids), dtype=np.int64)
+    vectors = passage_vectors(snapshot, every)
+    query = np.asarray(query, dtype=np.float32).reshape(-1)
+    cosines: dict[str, tuple[float, float]] = {}
+    for article in articles:
+        held = [vectors[p] for p in passages.get(article, []) if p in vectors]
+        if not held:
+            cosines[article] = (0.0, 0.0)
+            continue
+        centroid = _normalised(np.mean(held, axis=0))
+        cosines[article] = (float(centroid @ query), float(held[0] @ query))
+    return cosines
+
+
+def _normalised(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
 
 
 def collapse(

@@ -572,6 +572,20 @@ class Store:
         found = self.passages([r[0] for r in rows])
         return [found[r[0]] for r in rows if r[0] in found]
 
+    def article_passage_ids(self, articles: Iterable[str]) -> dict[str, list[int]]:
+        """Each article's passage ids, in text order."""
+        found: dict[str, list[int]] = {}
+        for chunk in _chunks(sorted(set(articles)), 500):
+            marks = ",".join("?" * len(chunk))
+            rows = self._rows(
+                f"SELECT article_id, id FROM passages WHERE article_id IN ({marks})"
+                " ORDER BY article_id, start_char",
+                chunk,
+            )
+            for article, pid in rows:
+                found.setdefault(article, []).append(pid)
+        return found
+
     def passage_groups(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
         """Passage id to (article id, duplicate group), for ranking before hydrating."""
         found: dict[int, tuple[str, str | None]] = {}
