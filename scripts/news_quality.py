@@ -440,7 +440,7 @@ class Row:
     values: dict[str, float]
 
 
-RECOMMENDED = "ours lexical K=1000 | max + 0.3·sum(next 2) ⊕ 0.4·centroid ⊕ 0.2·lead (z)"
+RECOMMENDED = "ours lexical K=1000 | max + 0.3·sum(next 2) ⊕ 0.4·centroid (minmax)"
 FUSED = ("max", "max + 0.2·sum(next 2)", "max + 0.3·sum(next 2)", "max + 0.3·sum(next all)")
 SIGNAL_MIXES = (
     *((("centroid", w),) for w in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)),
