@@ -61,6 +61,10 @@ MAX_DEPTH = 40_000  # candidates fetched at most, deepening while collapsing lea
 ARTICLE_FURTHER = 0.3
 ARTICLE_FURTHER_PASSAGES = 2
 ARTICLE_WEIGHTS = (0.5, 0.3, 0.2)  # passage evidence, centroid, lead
+# Pseudo-relevance feedback: the query's vector moved toward the centroid of its
+# ARTICLE_FEEDBACK_ARTICLES best articles, by ARTICLE_FEEDBACK, and the articles scored again.
+ARTICLE_FEEDBACK = 1.0
+ARTICLE_FEEDBACK_ARTICLES = 5
 # IVF probes may miss a filter's few rows: a segment whose allowed rows are this few (or
 # this share) is scored exactly over them.
 EXACT_ROWS = 20_000
@@ -430,8 +434,8 @@ def _allowed(store: Store, only: Filter | None, *, vectors: bool = True) -> np.n
     return np.sort(np.asarray(store.filtered_passages(only), dtype=np.int64))
 
 
-Signals = Callable[[list[str]], dict[str, tuple[float, float]]]
-"""Article ids to the query's (centroid cosine, lead cosine) for each."""
+Signals = Callable[[list[str]], tuple[np.ndarray, np.ndarray, np.ndarray]]
+"""Articles to (the query's vector, their centroids, their lead passages' vectors)."""
 
 
 def article_ranking(
@@ -460,11 +464,22 @@ def article_ranking(
     )
     scores = evidence
     if signals is not None:
-        cosines = signals(articles)
-        centroid = np.asarray([cosines[a][0] for a in articles])
-        lead = np.asarray([cosines[a][1] for a in articles])
+        query, centroids, leads = signals(articles)
         weights = ARTICLE_WEIGHTS
-        scores = weights[0] * _z(evidence) + weights[1] * _z(centroid) + weights[2] * _z(lead)
+
+        def fused(vector: np.ndarray) -> np.ndarray:
+            return (
+                weights[0] * _z(evidence)
+                + weights[1] * _z(centroids @ vector)
+                + weights[2] * _z(leads @ vector)
+            )
+
+        scores = fused(query)
+        if ARTICLE_FEEDBACK > 0:
+            # Pseudo-relevance feedback: the query moved toward its best articles' centroid.
+            top = np.argsort(-scores, kind="stable")[:ARTICLE_FEEDBACK_ARTICLES]
+            moved = query + ARTICLE_FEEDBACK * _normalised(centroids[top].mean(axis=0))
+            scores = fused(_normalised(moved))
     order = sorted(range(len(articles)), key=lambda i: -scores[i])  # stable: ties keep order
     return [(best[articles[i]], float(scores[i]), len(found[articles[i]])) for i in order]
 
@@ -486,21 +501,21 @@ def passage_vectors(snapshot: Snapshot, ids: np.ndarray) -> dict[int, np.ndarray
 
 def article_signals(
     store: Store, snapshot: Snapshot, query: np.ndarray, articles: list[str]
-) -> dict[str, tuple[float, float]]:
-    """Each article's (cosine of ``query`` to its centroid, to its lead passage)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The query's vector, and each article's centroid (the normalised mean of its passage
+    vectors) and lead passage's vector, one row per article (zeros if it has none)."""
     passages = store.article_passage_ids(articles)
     every = np.asarray(sorted(p for ids in passages.values() for p in ids), dtype=np.int64)
     vectors = passage_vectors(snapshot, every)
     query = np.asarray(query, dtype=np.float32).reshape(-1)
-    cosines: dict[str, tuple[float, float]] = {}
-    for article in articles:
+    centroids = np.zeros((len(articles), len(query)), dtype=np.float32)
+    leads = np.zeros_like(centroids)
+    for row, article in enumerate(articles):
         held = [vectors[p] for p in passages.get(article, []) if p in vectors]
-        if not held:
-            cosines[article] = (0.0, 0.0)
-            continue
-        centroid = _normalised(np.mean(held, axis=0))
-        cosines[article] = (float(centroid @ query), float(held[0] @ query))
-    return cosines
+        if held:
+            centroids[row] = _normalised(np.mean(held, axis=0))
+            leads[row] = held[0]
+    return query, centroids, leads
 
 
 def _normalised(vector: np.ndarray) -> np.ndarray:
