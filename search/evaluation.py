@@ -123,7 +123,9 @@ def evaluate(
     for mode in modes:
         rankings = {}
         for query, text in dataset.queries.items():
-            hits = index.search(text, k=PASSAGE_DEPTH, mode=mode)
+            # A benchmark judges each copy of a story on its own: every copy is ranked
+            # (collapsing copies is for a reader's page, and would hide judged documents).
+            hits = index.search(text, k=PASSAGE_DEPTH, mode=mode, collapse=False)
             rankings[query] = document_ranking((h.article_id, h.score) for h in hits)
             done += 1
             if progress is not None:
