@@ -327,7 +327,7 @@ class Searcher:
         exclude: frozenset[str] = frozenset(),
     ) -> list[Hit]:
         """The stages, in one read transaction; articles in ``exclude`` are left out."""
-        plan = _Search(text, query_vector, k, mode, only, by, collapse, exclude)
+        plan = _Search(k, mode, by, collapse, exclude)
 
         def lexical(store: Store, version: int, current: int, depth: int) -> Ranking:
             if mode == "dense":
@@ -366,11 +366,8 @@ class _Search:
     """One query's stages after the candidates: fusion, grouping by article, collapsing
     duplicates, hydrating; fetching deeper while too few hits are left."""
 
-    text: str
-    vector: np.ndarray | None
     k: int
     mode: str
-    only: Filter | None
     by: str
     collapse: bool
     exclude: frozenset[str] = frozenset()
