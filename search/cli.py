@@ -89,8 +89,8 @@ def index(
         ),
     ] = None,
 ) -> None:
-    """Index articles (.txt .md .json .jsonl .jsonl.gz .html); only new or changed ones are
-    embedded, and articles whose files are gone are removed."""
+    """Index articles (.txt .md .json[l][.gz] .html, RSS/Atom feeds, .warc[.gz]); only new
+    or changed ones are embedded, and articles whose files are gone are removed."""
     from .index import index_files
 
     with _reported():
