@@ -701,7 +701,10 @@ def _nothing_to_index(paths: Sequence[str | Path], skips: list[Skip]) -> str:
     where = ", ".join(str(p) for p in paths)
     if skips:
         return f"nothing to index in {where}: {len(skips)} files skipped, none readable as articles"
-    return f"nothing to index in {where}: no .txt, .md, .json, .jsonl or .html files found"
+    return (
+        f"nothing to index in {where}: no article files "
+        "(.txt, .md, .json, .jsonl, .html, feeds, .warc) found"
+    )
 
 
 def _check_unfinished_creation(path: Path) -> None:
