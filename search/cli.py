@@ -206,9 +206,10 @@ def show(
         ("copies", ", ".join(article.duplicates)),
     ]
     typer.echo(article.id)
+    width = max(len(name) for name, _ in rows) + 2
     for name, value in rows:
         if value:
-            typer.echo(f"  {name:<11}{value}")
+            typer.echo(f"  {name:<{width}}{value}")
     for number, paragraph in enumerate(article.paragraphs, start=1):
         typer.echo(f"\n¶{number}  {paragraph}")
 
