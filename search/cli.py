@@ -177,7 +177,8 @@ def query(
                     err=True,
                 )
             else:
-                typer.echo("no passages match", err=True)
+                filtered = since or until or source or where
+                typer.echo("no passages match" + (" these filters" if filtered else ""), err=True)
             return
         _print_hits(hits, text)
 
