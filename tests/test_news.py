@@ -489,3 +489,52 @@ def test_the_index_groups_as_the_batch_reference_does(tmp_path: Path, fake: Fake
     assert found == {tuple(sorted(g)) for g in expected}
     assert ix.stats().duplicate_groups == len(expected)
     ix.close()
+
+
+def test_feeds_warc_and_front_matter_are_searchable_by_outlet_and_date(
+    tmp_path: Path, fake: FakeEmbedder
+) -> None:
+    """The formats archives come in, end to end: read, indexed, filtered, shown."""
+    from test_formats import ATOM, RSS, WARC_RECORDS, write_warc
+
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "example.rss").write_text(RSS, encoding="utf-8")
+    (folder / "times.atom").write_text(ATOM, encoding="utf-8")
+    write_warc(folder / "crawl.warc.gz", WARC_RECORDS, compress=True)
+    (folder / "note.md").write_text(
+        "---\ntitle: Harbour dredging resumes\ndate: 2023-11-02\nsource: Port Gazette\n"
+        "tags: [harbour, shipping]\n---\n\nDredging of the old harbour channel resumed on "
+        "Monday after a two-month pause for the autumn storms.\n",
+        encoding="utf-8",
+    )
+    (folder / "page.html").write_text(
+        "<html><body><p>Saved page body text here, kept as a page of its own.</p></body></html>",
+        encoding="utf-8",
+    )
+    (folder / "page_files").mkdir()
+    (folder / "page_files" / "ad.html").write_text("<p>Buy now, ad frame text.</p>")
+    with Index.create(tmp_path / "ix", model=fake) as ix:
+        report = ix.add(folder)
+        assert report.skip_counts().get("saved page assets") == 1
+        storm = ix.search("storm coast", k=3, sources=["Example News"], collapse=False)
+        assert storm and {h.source for h in storm} == {"Example News"}
+        assert storm[0].url == "https://example.org/storm"
+        assert storm[0].published == "2024-01-25T09:00:00Z"
+        crawl = ix.search("storm coast power", k=5, sources=["example.org"])
+        assert crawl and all(h.source == "example.org" for h in crawl)
+        assert crawl[0].article_id == "https://www.example.org/storm"
+        harbour = ix.search("harbour dredging", k=5, where={"tags": "shipping"})
+        assert [h.article_id for h in harbour] == ["archive/note.md"]
+        assert harbour[0].source == "Port Gazette" and harbour[0].published == "2023-11-02"
+        dated = ix.search(
+            "storm markets harbour",
+            k=20,
+            since="2024-01-25",
+            until="2024-01-25",
+            mode="lexical",
+            by="article",
+        )
+        assert {h.published[:10] for h in dated} == {"2024-01-25"}
+        assert ix.article("https://atom.example/markets").source == "Atom Times"
+        assert not ix.search("ad frame", k=5, mode="lexical")  # the saved page's assets
