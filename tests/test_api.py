@@ -57,3 +57,28 @@ def test_every_error_is_a_search_error_with_its_own_exit_code() -> None:
     assert all(issubclass(e, search.SearchError) for e in errors)
     codes = [e.exit_code for e in errors if e is not search.SearchError]
     assert len(codes) == len(set(codes)) and 1 not in codes
+
+
+def test_starting_the_cli_imports_no_heavy_library() -> None:
+    """Every command starts by importing the package: a library imported at module level
+    there costs every command (datasketch brought scipy: 0.6 s), so each waits for its use."""
+    import subprocess
+    import sys
+
+    heavy = (
+        "scipy",
+        "datasketch",
+        "feedparser",
+        "warcio",
+        "trafilatura",
+        "torch",
+        "sentence_transformers",
+        "yaml",
+        "faiss",
+        "tantivy",
+        "onnxruntime",
+    )
+    code = f"import sys, search.cli; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
