@@ -28,6 +28,7 @@ from .errors import (
     SearchError,
 )
 from .filters import SOURCE_FIELD, Filter, day_text
+from .metadata import normalise_date
 from .segments import SegmentRow
 
 __all__ = ["ArticleRow", "PassageRow", "SegmentRow", "Store", "fts_query", "is_empty_store"]
@@ -259,6 +260,18 @@ class Store:
         with self._reported():
             return self._db.execute(sql, params).fetchall()
 
+    def _rows_in(
+        self, sql: str, values: Iterable[object], before: Sequence[object] = ()
+    ) -> list[tuple]:
+        """All rows of ``sql`` over ``values``, whose ``{marks}`` is an IN list's
+        placeholders: run 500 values at a time (SQLite caps a statement's parameters),
+        each run given ``before`` first."""
+        rows: list[tuple] = []
+        for chunk in _chunks(list(values), 500):
+            marks = ",".join("?" * len(chunk))
+            rows += self._rows(sql.replace("{marks}", marks), [*before, *chunk])
+        return rows
+
     def _run(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
         with self._reported():
             return self._db.execute(sql, params)
@@ -415,7 +428,7 @@ class Store:
         if not rows:
             return None
         row = _article_row(rows[0])
-        return row if self.has_news else replace(row, published=_old_date(row.published))
+        return row if self.has_news else replace(row, published=normalise_date(row.published))
 
     def _article_columns(self) -> str:
         if self.version >= NEWS:
@@ -428,14 +441,7 @@ class Store:
         return self.version >= NEWS
 
     def existing_articles(self, ids: Iterable[str]) -> list[str]:
-        ids = list(ids)
-        found: list[str] = []
-        for chunk in _chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            found += [
-                r[0] for r in self._rows(f"SELECT id FROM articles WHERE id IN ({marks})", chunk)
-            ]
-        return found
+        return [r[0] for r in self._rows_in("SELECT id FROM articles WHERE id IN ({marks})", ids)]
 
     def delete_articles(self, ids: Iterable[str]) -> list[int]:
         """Delete articles, their passages and their metadata; returns the deleted passage ids.
@@ -549,68 +555,56 @@ class Store:
         columns = "a.title, a.source, a.date, a.url, NULL, '{}', NULL"
         if self.has_news:
             columns = "a.title, a.source, a.published, a.url, a.outlet, a.fields, a.dup_group"
-        for chunk in _chunks(list(ids), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                "SELECT p.id, p.article_id, p.paragraph, p.part, p.start_char, p.end_char, p.text,"
-                f" {columns}"
-                f" FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
-                chunk,
-            )
-            for row in rows:
-                passage = _passage_row(row)
-                if not self.has_news:
-                    passage = replace(passage, published=_old_date(passage.published))
-                found[row[0]] = passage
+        rows = self._rows_in(
+            "SELECT p.id, p.article_id, p.paragraph, p.part, p.start_char, p.end_char, p.text,"
+            f" {columns}"
+            " FROM passages p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
+            ids,
+        )
+        for row in rows:
+            passage = _passage_row(row)
+            if not self.has_news:
+                passage = replace(passage, published=normalise_date(passage.published))
+            found[row[0]] = passage
         return found
 
     def article_passages(self, article_id: str) -> list[PassageRow]:
         """An article's passages in text order."""
-        rows = self._rows(
-            "SELECT id FROM passages WHERE article_id = ? ORDER BY start_char", (article_id,)
-        )
-        found = self.passages([r[0] for r in rows])
-        return [found[r[0]] for r in rows if r[0] in found]
+        ids = self.article_passage_ids([article_id]).get(article_id, [])
+        found = self.passages(ids)
+        return [found[i] for i in ids if i in found]
 
     def article_passage_ids(self, articles: Iterable[str]) -> dict[str, list[int]]:
         """Each article's passage ids, in text order."""
         found: dict[str, list[int]] = {}
-        for chunk in _chunks(sorted(set(articles)), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"SELECT article_id, id FROM passages WHERE article_id IN ({marks})"
-                " ORDER BY article_id, start_char",
-                chunk,
-            )
-            for article, pid in rows:
-                found.setdefault(article, []).append(pid)
+        rows = self._rows_in(
+            "SELECT article_id, id FROM passages WHERE article_id IN ({marks})"
+            " ORDER BY article_id, start_char",
+            sorted(set(articles)),
+        )
+        for article, pid in rows:
+            found.setdefault(article, []).append(pid)
         return found
 
     def passage_groups(self, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
         """Passage id to (article id, duplicate group), for ranking before hydrating."""
-        found: dict[int, tuple[str, str | None]] = {}
         group = "a.dup_group" if self.has_news else "NULL"
-        for chunk in _chunks(list(ids), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"SELECT p.id, p.article_id, {group} FROM passages p"
-                f" JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
-                chunk,
-            )
-            found.update((r[0], (r[1], r[2])) for r in rows)
-        return found
+        rows = self._rows_in(
+            f"SELECT p.id, p.article_id, {group} FROM passages p"
+            " JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
+            ids,
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def group_members(self, groups: Iterable[str]) -> dict[str, list[str]]:
         """Each duplicate group's article ids, sorted."""
         members: dict[str, list[str]] = {}
-        for chunk in _chunks(sorted(set(groups)), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"SELECT dup_group, id FROM articles WHERE dup_group IN ({marks}) ORDER BY id",
-                chunk,
-            )
-            for group, article_id in rows:
-                members.setdefault(group, []).append(article_id)
+        rows = self._rows_in(
+            "SELECT dup_group, id FROM articles WHERE dup_group IN ({marks}) ORDER BY id",
+            sorted(set(groups)),
+        )
+        for group, article_id in rows:
+            members.setdefault(group, []).append(article_id)
         return members
 
     # Filters.
@@ -655,15 +649,10 @@ class Store:
         return sorted(found)
 
     def signatures(self, ids: Iterable[str]) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
-        for chunk in _chunks(list(ids), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                f"SELECT article_id, signature FROM signatures WHERE article_id IN ({marks})",
-                chunk,
-            )
-            found.update((r[0], bytes(r[1])) for r in rows)
-        return found
+        rows = self._rows_in(
+            "SELECT article_id, signature FROM signatures WHERE article_id IN ({marks})", ids
+        )
+        return {r[0]: bytes(r[1]) for r in rows}
 
     def link_duplicates(self, pairs: Iterable[tuple[str, str]]) -> None:
         self._db.executemany(
@@ -673,32 +662,23 @@ class Store:
 
     def duplicate_links(self, ids: Iterable[str]) -> list[tuple[str, str]]:
         """The confirmed duplicate pairs that touch these articles."""
-        links: list[tuple[str, str]] = []
-        for chunk in _chunks(sorted(set(ids)), 500):
-            marks = ",".join("?" * len(chunk))
-            links += [
-                (r[0], r[1])
-                for r in self._rows(
-                    "SELECT article_id, other_id FROM near_duplicates"
-                    f" WHERE article_id IN ({marks})",
-                    chunk,
-                )
-            ]
-        return links
+        rows = self._rows_in(
+            "SELECT article_id, other_id FROM near_duplicates WHERE article_id IN ({marks})",
+            sorted(set(ids)),
+        )
+        return [(r[0], r[1]) for r in rows]
 
     def dup_groups(self, ids: Iterable[str]) -> dict[str, str | None]:
         """Article id to its duplicate group, for the articles that exist."""
-        found: dict[str, str | None] = {}
-        for chunk in _chunks(sorted(set(ids)), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(f"SELECT id, dup_group FROM articles WHERE id IN ({marks})", chunk)
-            found.update((r[0], r[1]) for r in rows)
-        return found
+        rows = self._rows_in(
+            "SELECT id, dup_group FROM articles WHERE id IN ({marks})", sorted(set(ids))
+        )
+        return {r[0]: r[1] for r in rows}
 
     def set_group(self, ids: Iterable[str], group: str | None) -> None:
-        for chunk in _chunks(sorted(set(ids)), 500):
-            marks = ",".join("?" * len(chunk))
-            self._run(f"UPDATE articles SET dup_group = ? WHERE id IN ({marks})", [group, *chunk])
+        self._rows_in(
+            "UPDATE articles SET dup_group = ? WHERE id IN ({marks})", sorted(set(ids)), [group]
+        )
 
     def duplicate_counts(self) -> tuple[int, int]:
         """(groups of duplicates, articles in them)."""
@@ -782,9 +762,7 @@ class Store:
 
     def forget_deletions(self, ids: Iterable[int]) -> None:
         """Drop deletions whose vectors a merge has left out."""
-        for chunk in _chunks(list(ids), 500):
-            marks = ",".join("?" * len(chunk))
-            self._run(f"DELETE FROM deletions WHERE passage_id IN ({marks})", chunk)
+        self._rows_in("DELETE FROM deletions WHERE passage_id IN ({marks})", ids)
 
     def add_lexical_deletions(self, ids: Iterable[int], generation: int) -> None:
         for chunk in _chunks(list(ids), 500):
@@ -801,9 +779,7 @@ class Store:
         return [r[0] for r in rows]
 
     def forget_lexical_deletions(self, ids: Iterable[int]) -> None:
-        for chunk in _chunks(list(ids), 500):
-            marks = ",".join("?" * len(chunk))
-            self._run(f"DELETE FROM lexical_deletions WHERE passage_id IN ({marks})", chunk)
+        self._rows_in("DELETE FROM lexical_deletions WHERE passage_id IN ({marks})", ids)
 
     def lexical_ghost_count(self) -> int:
         return int(self._rows("SELECT count(*) FROM lexical_deletions")[0][0])
@@ -836,15 +812,13 @@ class Store:
         terms: dict[str, list[tuple[str, str]]] = {}
         if not self.has_news:
             return terms
-        for chunk in _chunks(sorted(set(ids)), 500):
-            marks = ",".join("?" * len(chunk))
-            rows = self._rows(
-                "SELECT article_id, field, value FROM article_terms"
-                f" WHERE article_id IN ({marks}) ORDER BY rowid",
-                chunk,
-            )
-            for article_id, name, value in rows:
-                terms.setdefault(article_id, []).append((name, value))
+        rows = self._rows_in(
+            "SELECT article_id, field, value FROM article_terms"
+            " WHERE article_id IN ({marks}) ORDER BY rowid",
+            sorted(set(ids)),
+        )
+        for article_id, name, value in rows:
+            terms.setdefault(article_id, []).append((name, value))
         return terms
 
     def lexical_search(
@@ -996,13 +970,6 @@ def _filter_sql(only: Filter) -> tuple[list[str], list[object]]:
         )
         params += [name, value]
     return clauses or ["1"], params
-
-
-def _old_date(date: str | None) -> str | None:
-    """A date as an index before news metadata stored it (raw), as ``published`` is."""
-    from .metadata import normalise_date
-
-    return normalise_date(date) if date else None
 
 
 def _fields(text: object) -> dict[str, Any]:

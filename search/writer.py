@@ -39,6 +39,7 @@ from .manifest import (
     write_manifest,
 )
 from .manifest import generation as generation_of
+from .metadata import normalise_date
 from .planner import Change, Plan
 from .segments import Segment, SegmentRow, SegmentStat, build_segment, merge_contents, plan_merges
 from .store import NEWS, SCHEMA_VERSION, Store
@@ -373,7 +374,7 @@ class Writer:
                 store.apply_migration(NEWS)
             for batch in store.articles_for_backfill():
                 for article_id, title, date in batch:
-                    store.set_published(article_id, _published(date))
+                    store.set_published(article_id, normalise_date(date))
                     passages = store.article_passages(article_id)
                     text = "\n\n".join(paragraph_text([(p.paragraph, p.text) for p in passages]))
                     groups.add(store, article_id, title, text)
@@ -421,12 +422,6 @@ class Writer:
             while store.version < SCHEMA_VERSION:
                 store.apply_migration(store.version + 1)
         self._after_commit()
-
-
-def _published(date: str | None) -> str | None:
-    from .metadata import normalise_date
-
-    return normalise_date(date) if date else None
 
 
 def _embed(
