@@ -2,9 +2,9 @@
 
 The index is always built by the code of commit eb69079 (format 2, store schema 3, no
 ``published``, outlets, fields or duplicate groups), the ``search`` package taken with
-``git archive`` into a temporary folder, whatever the working tree holds. Its embedder is a
-copy of ``FakeEmbedder`` in tests/conftest.py (name "fake-hash", 64 dimensions, fingerprint
-"fake-hash-64"), so a test opens the fixture with conftest's ``FakeEmbedder``.
+``git archive`` into a temporary folder, whatever the working tree holds. Its embedder is
+``make_v1_fixture``'s copy of ``FakeEmbedder`` in tests/conftest.py (name "fake-hash", 64
+dimensions, fingerprint "fake-hash-64"), so a test opens the fixture with conftest's.
 
 The articles: ``news/wire.jsonl`` (8 records whose raw ``date`` comes in mixed formats:
 Reuters' "26-FEB-1987 15:01:01.79", ISO days and times, one unparseable; two records are
@@ -21,17 +21,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import zlib
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
+from make_v1_fixture import FakeEmbedder  # the same copy of conftest's; this folder is on the path
 
 V2_COMMIT = "eb69079"
 REPO = Path(__file__).resolve().parents[1]
@@ -51,39 +48,6 @@ QUERIES = (
     ("volcano ash eruption", "lexical"),  # only the removed article said these words
     ("crude oil prices", "dense"),
 )
-_WORD = re.compile(r"\w+|[^\w\s]")
-
-
-class FakeEmbedder:
-    """tests/conftest.py's FakeEmbedder: hashes words into a small unit vector."""
-
-    def __init__(self, name: str = "fake-hash", dimension: int = 64, max_tokens: int = 40):
-        self.name = name
-        self.dimension = dimension
-        self.max_tokens = max_tokens
-        self.fingerprint = f"{name}-{dimension}"
-        self.embedded: list[str] = []  # every text embedded, in order
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
-
-    def embed(
-        self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
-        self.embedded += texts
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[row, zlib.crc32(word.encode()) % self.dimension] += 1.0
-            if not out[row].any():
-                out[row, 0] = 1.0
-        out /= np.linalg.norm(out, axis=1, keepdims=True)
-        if progress is not None:
-            progress(len(texts))
-        return out
 
 
 COCOA_TITLE = "Cocoa talks end without agreement on buffer stock rules"
