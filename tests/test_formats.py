@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from test_articles import read, read_one, read_skip
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
@@ -20,26 +21,6 @@ import search.articles
 from search import feeds, metadata
 from search.articles import Article, Skip, SourceFile, discover, read_source
 from search.metadata import normalise_date, read_date, record_date, record_fields
-
-
-def read(tmp_path: Path, name: str, content: str | bytes) -> tuple[list[Article], list[Skip]]:
-    path = tmp_path / name
-    path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
-    return read_source(SourceFile(path, name))
-
-
-def read_one(tmp_path: Path, name: str, content: str | bytes) -> Article:
-    articles, skips = read(tmp_path, name, content)
-    assert skips == []
-    assert len(articles) == 1
-    return articles[0]
-
-
-def read_skip(tmp_path: Path, name: str, content: str | bytes) -> Skip:
-    articles, skips = read(tmp_path, name, content)
-    assert articles == []
-    assert len(skips) == 1
-    return skips[0]
 
 
 def jsonl(*records: object) -> str:
