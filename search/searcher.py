@@ -238,9 +238,10 @@ class Searcher:
             if cached is not None:
                 self._filters.move_to_end(key)
                 return cached
-        allowed = _allowed(store, only)
+        _check_filter(store, only)
+        allowed = np.sort(np.asarray(store.filtered_passages(only), dtype=np.int64))
         with self._lock:
-            self._filters[key] = allowed  # type: ignore[assignment]
+            self._filters[key] = allowed
             while len(self._filters) > FILTERS_KEPT:
                 self._filters.popitem(last=False)
         return allowed
@@ -354,7 +355,8 @@ class Searcher:
         if mode == "lexical":  # full-text search needs no vectors
 
             def rows(store: Store, version: int, current: int) -> list[Hit]:
-                _allowed(store, only, vectors=False)
+                if only is not None:
+                    _check_filter(store, only)
                 return plan.run(store, lambda depth: ([], lexical(store, version, current, depth)))
 
             return self.read_rows(rows)
@@ -411,11 +413,8 @@ class _Search:
         return {"hybrid": [dense, lexical], "dense": [dense], "lexical": [lexical]}[self.mode]
 
 
-def _allowed(store: Store, only: Filter | None, *, vectors: bool = True) -> np.ndarray | None:
-    """The passage ids a filter allows, in order (None: no filter), after checking it
-    against what the index holds."""
-    if only is None:
-        return None
+def _check_filter(store: Store, only: Filter) -> None:
+    """A filter must name what the index holds: one line saying what it does hold."""
     if not store.has_news:
         raise QueryError(
             f"the index at {store.path.parent} was made before filters — run any writing "
@@ -426,9 +425,6 @@ def _allowed(store: Store, only: Filter | None, *, vectors: bool = True) -> np.n
     if unknown:
         listed = ", ".join(known) if known else "none (its articles have no fields)"
         raise QueryError(f"unknown field {unknown[0]!r} — fields in this index: {listed}")
-    if not vectors:
-        return None
-    return np.sort(np.asarray(store.filtered_passages(only), dtype=np.int64))
 
 
 Signals = Callable[[list[str]], tuple[np.ndarray, np.ndarray, np.ndarray]]
