@@ -3,48 +3,90 @@
 >>> import search                                                    # doctest: +SKIP
 >>> ix = search.Index.open("index")                                  # doctest: +SKIP
 >>> [hit.title for hit in ix.search("Kataib Hezbollah", k=3)]        # doctest: +SKIP
+
+The names below are imported on first use, so that ``import search`` (and the CLI's
+start, which asks a running server before it loads anything) costs almost nothing.
 """
 
+import importlib as _importlib
+import typing as _typing
+
 from ._version import __version__
-from .articles import Article, Skip
-from .chunking import Passage
-from .embedding import DEFAULT_MODEL, Embedder, load_embedder
-from .errors import (
-    IndexCorruptError,
-    IndexLockedError,
-    IndexNotFoundError,
-    IndexVersionError,
-    IndexWriteError,
-    InputError,
-    ModelError,
-    ModelMismatchError,
-    QueryError,
-    SearchError,
-)
-from .index import (
-    MAX_K,
-    MODES,
-    UNITS,
-    ArticleDetail,
-    CheckReport,
-    Hit,
-    Index,
-    IndexStats,
-    RemoveReport,
-    UpdateReport,
-    index_files,
-)
-from .manifest import Settings
-from .searcher import Searcher
+
+if _typing.TYPE_CHECKING:
+    from .articles import Article, Skip
+    from .chunking import Passage
+    from .embedding import DEFAULT_MODEL, Embedder, load_embedder
+    from .errors import (
+        ArticleNotFoundError,
+        IndexCorruptError,
+        IndexLockedError,
+        IndexNotFoundError,
+        IndexVersionError,
+        IndexWriteError,
+        InputError,
+        ModelError,
+        ModelMismatchError,
+        QueryError,
+        SearchError,
+    )
+    from .index import (
+        MAX_K,
+        MODES,
+        UNITS,
+        ArticleDetail,
+        CheckReport,
+        Hit,
+        Index,
+        IndexStats,
+        RemoveReport,
+        UpdateReport,
+        index_files,
+    )
+    from .manifest import Settings
+    from .searcher import Searcher
+
+_HOMES = {
+    "articles": ["Article", "Skip"],
+    "chunking": ["Passage"],
+    "embedding": ["DEFAULT_MODEL", "Embedder", "load_embedder"],
+    "errors": [
+        "ArticleNotFoundError",
+        "IndexCorruptError",
+        "IndexLockedError",
+        "IndexNotFoundError",
+        "IndexVersionError",
+        "IndexWriteError",
+        "InputError",
+        "ModelError",
+        "ModelMismatchError",
+        "QueryError",
+        "SearchError",
+    ],
+    "index": [
+        "MAX_K",
+        "MODES",
+        "UNITS",
+        "ArticleDetail",
+        "CheckReport",
+        "Hit",
+        "Index",
+        "IndexStats",
+        "RemoveReport",
+        "UpdateReport",
+        "index_files",
+    ],
+    "manifest": ["Settings"],
+    "searcher": ["Searcher"],
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
-    "DEFAULT_MODEL",
-    "MAX_K",
-    "MODES",
-    "UNITS",
     "Article",
     "ArticleDetail",
+    "ArticleNotFoundError",
     "CheckReport",
+    "DEFAULT_MODEL",
     "Embedder",
     "Hit",
     "Index",
@@ -55,6 +97,8 @@ __all__ = [
     "IndexVersionError",
     "IndexWriteError",
     "InputError",
+    "MAX_K",
+    "MODES",
     "ModelError",
     "ModelMismatchError",
     "Passage",
@@ -64,8 +108,22 @@ __all__ = [
     "Searcher",
     "Settings",
     "Skip",
+    "UNITS",
     "UpdateReport",
     "__version__",
     "index_files",
     "load_embedder",
 ]
+
+
+def __getattr__(name: str) -> object:
+    module = _HOME_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'search' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME_OF})

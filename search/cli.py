@@ -10,10 +10,11 @@ import sys
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from . import output
 from .errors import SearchError
 
 if TYPE_CHECKING:
@@ -167,20 +168,15 @@ def query(
             by=by.value,
             collapse=not every_copy,
         )
+        rows = [dataclasses.asdict(hit) for hit in hits]
         if json_lines:
-            _print_json(hits)
+            output.print_json(rows)
             return
-        if not hits:
-            if ix.stats().articles == 0:
-                typer.echo(
-                    f"the index at {index} has no articles yet — run `newssearch index DIR`",
-                    err=True,
-                )
-            else:
-                filtered = since or until or source or where
-                typer.echo("no passages match" + (" these filters" if filtered else ""), err=True)
+        if not rows:
+            filtered = bool(since or until or source or where)
+            typer.echo(output.no_hits_line(str(index), ix.stats().articles, filtered), err=True)
             return
-        _print_hits(hits, text)
+        output.print_hits(rows, text)
 
 
 @app.command()
@@ -195,7 +191,7 @@ def show(
     with _reported(), Index.open(index) as ix:
         article = ix.article(article_id)
     if json_lines:
-        _print_json([article])
+        output.print_json([dataclasses.asdict(article)])
         return
     rows = [
         ("title", article.title or "(untitled)"),
@@ -228,21 +224,64 @@ def similar(
     with _reported(), Index.open(index) as ix:
         hits = ix.similar(article_id, k=top)
     if json_lines:
-        _print_json(hits)
+        output.print_json(dataclasses.asdict(hit) for hit in hits)
         return
     if not hits:
         typer.echo("no other articles", err=True)
         return
-    _print_hits(hits, "")
+    output.print_hits([dataclasses.asdict(hit) for hit in hits], "")
+
+
+@app.command()
+def serve(
+    index: IndexOption = Path("index"),
+    host: Annotated[
+        str, typer.Option("--host", help="The address to listen on (another host: a warning).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="The port (0: any free one).")] = 8765,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            envvar="NEWSSEARCH_TOKEN",
+            help="Require this token on every request (Authorization: Bearer TOKEN).",
+        ),
+    ] = None,
+    cors: Annotated[
+        list[str] | None,
+        typer.Option("--cors", help="Let pages from this origin call the API (repeat)."),
+    ] = None,
+) -> None:
+    """Serve the index over HTTP: a JSON API, its docs at /docs, and a search page at /."""
+    from . import server
+
+    if not 0 <= port <= 65535:
+        typer.echo(f"error: --port {port} is not a port number (0 to 65535)", err=True)
+        raise typer.Exit(2)
+    server.warn_if_exposed(host, lambda line: typer.echo(line, err=True))
+    with _reported():
+        server.serve(
+            index,
+            host=host,
+            port=port,
+            token=token or None,
+            cors_origins=cors or (),
+            announce=lambda line: typer.echo(line, err=True),
+        )
+
+
+@app.command()
+def mcp(index: IndexOption = Path("index")) -> None:
+    """Answer an agent over MCP (stdio): tools search, show_article, similar_articles and
+    index_stats."""
+    from .mcp_server import run
+
+    with _reported():
+        run(index)
 
 
 def _field_text(value: object) -> str:
     return ", ".join(value) if isinstance(value, list) else str(value)
-
-
-def _print_json(items: list) -> None:
-    for item in items:
-        sys.stdout.write(json.dumps(dataclasses.asdict(item), ensure_ascii=False) + "\n")
 
 
 @app.command()
@@ -383,47 +422,6 @@ def eval_(
     typer.echo(f"{'mode':<9}" + "".join(f"{m:>9}" for m in METRICS))
     for name, values in report.results.items():
         typer.echo(f"{name:<9}" + "".join(f"{values[m]:>9.4f}" for m in METRICS))
-
-
-def _print_hits(hits: list, query_text: str) -> None:
-    from rich.console import Console
-    from rich.padding import Padding
-    from rich.text import Text
-
-    from .highlight import highlight_spans
-
-    console = Console(highlight=False)
-    for hit in hits:
-        where = _where_line(hit)
-        if not console.is_terminal:
-            # Piped: plain lines, unwrapped, for grep and friends.
-            sys.stdout.write(
-                f"{hit.rank:>2}. {hit.score:.4f}  {hit.title}\n    {where}\n    {hit.text}\n\n"
-            )
-            continue
-        heading = Text(f"{hit.rank:>2}. ", style="bold")
-        heading.append(f"{hit.score:.4f}  ", style="dim")
-        heading.append(hit.title or "(untitled)", style="bold")
-        body = Text(hit.text)
-        for start, end in highlight_spans(hit.text, query_text):
-            body.stylize("bold yellow", start, end)
-        console.print(heading)
-        console.print(Padding(Text(where, style="cyan"), (0, 0, 0, 4)))
-        console.print(Padding(body, (0, 0, 1, 4)))
-
-
-def _where_line(hit: Any) -> str:
-    """The line under a hit's title: id, paragraph, day, outlet, copies, passages matched."""
-    parts = [hit.article_id, f"¶{hit.paragraph}"]
-    if hit.published:
-        parts.append(hit.published[:10])
-    if hit.source:
-        parts.append(hit.source)
-    if hit.matched > 1:
-        parts.append(f"{hit.matched} passages match")
-    if hit.duplicates:
-        parts.append(f"+{len(hit.duplicates)} cop{'y' if len(hit.duplicates) == 1 else 'ies'}")
-    return "  ".join(parts)
 
 
 @contextlib.contextmanager

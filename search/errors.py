@@ -5,6 +5,7 @@ and what to do next, and its ``exit_code`` is what the CLI exits with::
 
     SearchError                      exit 1
     ├── InputError                   exit 2   bad paths, nothing to index
+    │   └── ArticleNotFoundError     exit 11  no article with the id asked for
     ├── QueryError                   exit 3   empty or unusable query
     ├── IndexNotFoundError           exit 4   no index at the path
     ├── IndexCorruptError            exit 5   unreadable or inconsistent index files
@@ -19,6 +20,7 @@ and what to do next, and its ``exit_code`` is what the CLI exits with::
 from __future__ import annotations
 
 __all__ = [
+    "ArticleNotFoundError",
     "IndexCorruptError",
     "IndexLockedError",
     "IndexNotFoundError",
@@ -42,6 +44,12 @@ class InputError(SearchError):
     """The files or folders given to index cannot be used."""
 
     exit_code = 2
+
+
+class ArticleNotFoundError(InputError):
+    """No article in the index has the id asked for."""
+
+    exit_code = 11
 
 
 class QueryError(SearchError):

@@ -38,6 +38,7 @@ from .articles import Skip, discover
 from .chunking import paragraph_text
 from .embedding import Embedder, load_embedder
 from .errors import (
+    ArticleNotFoundError,
     IndexCorruptError,
     InputError,
     ModelMismatchError,
@@ -493,7 +494,7 @@ class Index:
             raise InputError("an article id is a non-empty string, as `query --json` shows it")
         found = self._searcher.read_rows(read)
         if found is None:
-            raise InputError(
+            raise ArticleNotFoundError(
                 f"no article with id {article_id!r} in {self.path} — ids are shown by "
                 "`newssearch query --json`"
             )

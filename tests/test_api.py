@@ -5,13 +5,11 @@ import search
 
 def test_public_api_is_pinned() -> None:
     assert search.__all__ == [
-        "DEFAULT_MODEL",
-        "MAX_K",
-        "MODES",
-        "UNITS",
         "Article",
         "ArticleDetail",
+        "ArticleNotFoundError",
         "CheckReport",
+        "DEFAULT_MODEL",
         "Embedder",
         "Hit",
         "Index",
@@ -22,6 +20,8 @@ def test_public_api_is_pinned() -> None:
         "IndexVersionError",
         "IndexWriteError",
         "InputError",
+        "MAX_K",
+        "MODES",
         "ModelError",
         "ModelMismatchError",
         "Passage",
@@ -31,6 +31,7 @@ def test_public_api_is_pinned() -> None:
         "Searcher",
         "Settings",
         "Skip",
+        "UNITS",
         "UpdateReport",
         "__version__",
         "index_files",
@@ -38,12 +39,15 @@ def test_public_api_is_pinned() -> None:
     ]
     for name in search.__all__:
         assert hasattr(search, name), name
+    assert set(search._HOME_OF) | {"__version__"} == set(search.__all__)
 
 
 def test_every_public_name_of_the_module_is_exported() -> None:
     """Derived from the module itself: a public name that is not in __all__ fails."""
     import types
 
+    for name in search.__all__:  # the package imports its names on first use
+        getattr(search, name)
     public = {
         name
         for name, value in vars(search).items()

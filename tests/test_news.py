@@ -442,7 +442,7 @@ def test_cli_show_similar_and_filters(cli, tmp_path: Path) -> None:
     assert data["paragraphs"][1].startswith("The agreement keeps quotas")
     similar = [json.loads(line) for line in cli("similar", "opec-1", "--json").stdout.splitlines()]
     assert {row["article_id"] for row in similar} == {"brief", "grain", "yen"}
-    one_line_error(cli("show", "nope"), 2)
+    one_line_error(cli("show", "nope"), 11)
     rows = [
         json.loads(line)
         for line in cli(

@@ -1,0 +1,80 @@
+"""How hits look on a terminal, in a pipe and as JSON lines: shared by the CLI and its fast
+path through a running server, so both print the same bytes. Hits are dicts, as
+``dataclasses.asdict(Hit)`` makes them and as the server sends them."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+
+def print_json(rows: Iterable[Mapping[str, Any]]) -> None:
+    for row in rows:
+        sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def print_hits(hits: Sequence[Mapping[str, Any]], query_text: str) -> None:
+    if not _styled():
+        # Piped: plain lines, unwrapped, for grep and friends (no rich import needed).
+        for hit in hits:
+            sys.stdout.write(
+                f"{hit['rank']:>2}. {hit['score']:.4f}  {hit['title']}\n"
+                f"    {where_line(hit)}\n    {hit['text']}\n\n"
+            )
+        return
+    from rich.console import Console
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from .highlight import highlight_spans
+
+    console = Console(highlight=False)
+    for hit in hits:
+        heading = Text(f"{hit['rank']:>2}. ", style="bold")
+        heading.append(f"{hit['score']:.4f}  ", style="dim")
+        heading.append(hit["title"] or "(untitled)", style="bold")
+        body = Text(hit["text"])
+        for start, end in highlight_spans(hit["text"], query_text):
+            body.stylize("bold yellow", start, end)
+        console.print(heading)
+        console.print(Padding(Text(where_line(hit), style="cyan"), (0, 0, 0, 4)))
+        console.print(Padding(body, (0, 0, 1, 4)))
+
+
+def where_line(hit: Mapping[str, Any]) -> str:
+    """The line under a hit's title: id, paragraph, day, outlet, copies, passages matched."""
+    parts = [hit["article_id"], f"¶{hit['paragraph']}"]
+    if hit["published"]:
+        parts.append(hit["published"][:10])
+    if hit["source"]:
+        parts.append(hit["source"])
+    if hit["matched"] > 1:
+        parts.append(f"{hit['matched']} passages match")
+    copies = len(hit["duplicates"])
+    if copies:
+        parts.append(f"+{copies} cop{'y' if copies == 1 else 'ies'}")
+    return "  ".join(parts)
+
+
+def no_hits_line(index: str, articles: int, filtered: bool) -> str:
+    if articles == 0:
+        return f"the index at {index} has no articles yet — run `newssearch index DIR`"
+    return "no passages match" + (" these filters" if filtered else "")
+
+
+def _styled() -> bool:
+    """Whether stdout takes styles, decided as rich decides it (TTY_COMPATIBLE, FORCE_COLOR,
+    then isatty), without importing rich for a pipe."""
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    force = os.environ.get("FORCE_COLOR")
+    if force is not None:
+        return force != ""
+    try:
+        return sys.stdout.isatty()
+    except ValueError:  # a closed stream
+        return False

@@ -1,0 +1,307 @@
+"""``newssearch serve``: the HTTP API and the web page, over one open index.
+
+Endpoints mirror the CLI (``/api/search`` is ``query --json``, ``/api/articles/{id}`` is
+``show --json``); every error is ``{"error": "..."}`` with a status that says whose fault it
+is (``service.status_of``). The page at ``/`` is static files shipped in ``search/web``.
+
+Safe by default: the server binds 127.0.0.1, answers only requests addressed to the host it
+listens on (so a web page elsewhere cannot reach it through DNS rebinding), sends no CORS
+headers unless asked, is read-only, and takes nothing from a request as a file name. With a
+token, every endpoint wants it: as ``Authorization: Bearer TOKEN``, or once as ``?token=`` on
+the page, which then keeps it in a cookie for the page's own requests.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
+
+from . import fastpath
+from ._version import __version__
+from .errors import InputError, SearchError
+from .service import MAX_SERVED_K, SearchRequest, Service, status_of
+
+WEB = Path(__file__).with_name("web")
+TOKEN_COOKIE = "newssearch_token"
+CONCURRENT_QUERIES = 8  # queries worked on at once; more wait (two cores share them)
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+log = logging.getLogger("newssearch.server")
+
+
+def make_app(
+    service: Service, *, token: str | None = None, cors_origins: Sequence[str] = ()
+) -> FastAPI:
+    """The ASGI application serving ``service``."""
+    app = FastAPI(
+        title="newssearch",
+        version=__version__,
+        description="Semantic search over a news archive: passages and articles, filtered "
+        "by date, outlet and field. Read-only.",
+        docs_url=None,  # served below from package files: no CDN
+        redoc_url=None,
+    )
+    limiter = anyio.CapacityLimiter(CONCURRENT_QUERIES)
+
+    async def run(work: Callable[[], Any]) -> JSONResponse:
+        result = await anyio.to_thread.run_sync(work, limiter=limiter)
+        return JSONResponse(result, headers={"X-Newssearch-Index": str(service.path.resolve())})
+
+    @app.get("/api/search", summary="Ranked passages (or articles) for a query")
+    async def search(
+        q: Annotated[str, Query(description="What to search for.")] = "",
+        k: Annotated[str, Query(description=f"How many hits, 1 to {MAX_SERVED_K}.")] = "10",
+        mode: Annotated[str, Query(description="hybrid, dense or lexical.")] = "hybrid",
+        since: Annotated[str | None, Query(description="Published on or after.")] = None,
+        until: Annotated[str | None, Query(description="Published on or before.")] = None,
+        source: Annotated[list[str] | None, Query(description="Outlet (repeat: any).")] = None,
+        where: Annotated[list[str] | None, Query(description="FIELD=VALUE (repeat).")] = None,
+        by: Annotated[str, Query(description="passage, or article (one hit each).")] = "passage",
+        all: Annotated[str, Query(description="Show every copy of a wire story.")] = "false",
+    ) -> JSONResponse:
+        request = SearchRequest.make(
+            q,
+            k=k,
+            mode=mode,
+            since=since,
+            until=until,
+            sources=source,
+            where=where,
+            by=by,
+            every_copy=all,
+        )
+        return await run(lambda: service.search(request))
+
+    @app.get("/api/articles/{article_id:path}/similar", summary="Articles most like one")
+    async def similar(article_id: str, k: Annotated[str, Query()] = "10") -> JSONResponse:
+        return await run(lambda: service.similar(article_id, k))
+
+    @app.get("/api/articles/{article_id:path}", summary="A whole article, as `show --json`")
+    async def article(article_id: str) -> JSONResponse:
+        return await run(lambda: service.article(article_id))
+
+    @app.get("/api/stats", summary="Counts, model and format, as `info --json`")
+    async def stats() -> JSONResponse:
+        return await run(service.stats)
+
+    @app.get("/api/health", summary="Whether the index can be read, and its commit")
+    async def health() -> JSONResponse:
+        return await run(service.health)
+
+    _add_page(app)
+    _add_errors(app)
+    _add_guards(app, token=token, cors_origins=cors_origins)
+    return app
+
+
+def _add_page(app: FastAPI) -> None:
+    import swagger_ui_bundle
+
+    app.mount("/static", StaticFiles(directory=WEB), name="static")
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path))
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(WEB / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/article", include_in_schema=False)
+    async def article_page() -> FileResponse:
+        return FileResponse(WEB / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="newssearch API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon-32x32.png",
+        )
+
+
+def _add_errors(app: FastAPI) -> None:
+    @app.exception_handler(SearchError)
+    async def search_error(request: Request, error: SearchError) -> JSONResponse:
+        return _error(status_of(error), str(error), error.exit_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'request'}: {e.get('msg', '')}"
+            for e in error.errors()
+        )
+        return _error(400, f"bad request — {problems}", InputError.exit_code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        message = "no such endpoint — see /docs" if error.status_code == 404 else error.detail
+        return _error(error.status_code, str(message), None, error.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error answering %s", request.url.path)
+        return _error(500, f"internal error ({type(error).__name__}) — see the server's log", 1)
+
+
+def _error(
+    status: int, message: str, exit_code: int | None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    body: dict[str, Any] = {"error": message}
+    if exit_code is not None:
+        body["exit_code"] = exit_code
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _add_guards(app: FastAPI, *, token: str | None, cors_origins: Sequence[str]) -> None:
+    """Host check, token and security headers, outermost first; CORS only if asked."""
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET"],
+            allow_headers=["Authorization"],
+        )
+
+    @app.middleware("http")
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        allowed = request.app.state.allowed_hosts
+        host = _host_of(request.headers.get("host", ""))
+        if allowed is not None and host not in allowed:
+            return _error(421, f"this server does not answer for host {host!r}", None)
+        if token is not None:
+            offered = _offered_token(request)
+            if offered is None or not hmac.compare_digest(offered.encode(), token.encode()):
+                return _error(401, "this server wants its token — see `newssearch serve`", None)
+        response = await call_next(request)
+        if token is not None and request.query_params.get("token") == token:
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Frame-Options"] = "DENY"
+        if not request.url.path.startswith("/docs"):
+            response.headers["Content-Security-Policy"] = (
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+            )
+        return response
+
+    app.state.allowed_hosts = None  # set by ``serve`` from the address it binds
+
+
+def _offered_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE)
+
+
+def _host_of(header: str) -> str:
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def allowed_hosts(host: str) -> frozenset[str] | None:
+    """The Host headers a server bound to ``host`` answers: its own names for a loopback
+    address; any for a wildcard bind (the user chose to be reachable)."""
+    if host in ("0.0.0.0", "::", ""):
+        return None
+    names = {host}
+    if _is_loopback(host):
+        names.update(LOCAL_HOSTS)
+    return frozenset(names)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket: bound here, so the address (a free port when 0) is known before
+    the server runs, and a busy port is a clear error."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    path: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    token: str | None = None,
+    cors_origins: Sequence[str] = (),
+    model: str | None = None,
+    announce: Callable[[str], None] = print,
+) -> None:
+    """Serve the index at ``path`` until interrupted; a running server is findable by the
+    CLI's fast path through a file that lives as long as the server."""
+    import uvicorn
+
+    service = Service(path, model=model)
+    service.warm()
+    app = make_app(service, token=token, cors_origins=cors_origins)
+    app.state.allowed_hosts = allowed_hosts(host)
+    sock = bind(host, port)
+    bound_port = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    address = f"http://{shown}:{bound_port}"
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    marker = fastpath.announce_server(path, host=host, port=bound_port, token=token)
+    try:
+        announce(f"serving {path} at {address}/ (API docs at {address}/docs) — Ctrl-C stops")
+        server.run(sockets=[sock])
+    finally:
+        fastpath.withdraw_server(marker)
+        sock.close()
+        service.close()
+
+
+def warn_if_exposed(host: str, write: Callable[[str], None]) -> None:
+    if not _is_loopback(host):
+        write(
+            f"warning: listening on {host}: anyone who can reach this machine can read the "
+            "index — use --token, and a firewall"
+        )
+
+
+def default_token() -> str | None:
+    return os.environ.get("NEWSSEARCH_TOKEN") or None
