@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+import subprocess
+import sys
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +152,30 @@ def one_line_error(result: Any, code: int) -> str:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), lines
     return lines[0]
+
+
+@contextlib.contextmanager
+def running_server(index: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A real server process (tests/server_process.py: uvicorn, fake embedder) on a free
+    local port; yields its base URL (``http://127.0.0.1:PORT``) and stops it after."""
+    script = Path(__file__).with_name("server_process.py")
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(index), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if " at http://" not in line:
+            raise AssertionError(f"the server did not start: {line}{process.stdout.read()}")
+        yield line.split(" at ", 1)[1].split("/ ", 1)[0]
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
