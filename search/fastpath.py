@@ -128,6 +128,12 @@ def find_server(index: str | os.PathLike[str]) -> dict[str, Any] | None:
     return record
 
 
+def index_header(index: str | os.PathLike[str]) -> str:
+    """The index's real path as an HTTP header carries it: percent-encoded, so any name
+    fits in Latin-1."""
+    return urllib.parse.quote(os.path.realpath(index), safe="/")
+
+
 def _read_marker(marker: str) -> dict[str, Any] | None:
     try:
         with open(marker, encoding="utf-8") as file:
@@ -266,7 +272,8 @@ def _get(server: dict[str, Any], target: str) -> tuple[int, Any] | None:
         answer = json.loads(body)
     except (OSError, ValueError):
         return None
-    if headers.get("x-newssearch-index") != server["index"] or not isinstance(answer, dict):
+    named = headers.get("x-newssearch-index")
+    if named != urllib.parse.quote(server["index"], safe="/") or not isinstance(answer, dict):
         return None
     return status, answer
 

@@ -18,6 +18,7 @@ import ipaddress
 import logging
 import os
 import socket
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -60,8 +61,7 @@ def make_app(
     limiter = anyio.CapacityLimiter(CONCURRENT_QUERIES)
 
     async def run(work: Callable[[], Any]) -> JSONResponse:
-        result = await anyio.to_thread.run_sync(work, limiter=limiter)
-        return JSONResponse(result, headers={"X-Newssearch-Index": str(service.path.resolve())})
+        return JSONResponse(await anyio.to_thread.run_sync(work, limiter=limiter))
 
     @app.get("/api/search", summary="Ranked passages (or articles) for a query")
     async def search(
@@ -106,7 +106,7 @@ def make_app(
 
     _add_page(app)
     _add_errors(app)
-    _add_guards(app, token=token, cors_origins=cors_origins)
+    _add_guards(app, index=service.path, token=token, cors_origins=cors_origins)
     return app
 
 
@@ -168,8 +168,12 @@ def _error(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _add_guards(app: FastAPI, *, token: str | None, cors_origins: Sequence[str]) -> None:
-    """Host check, token and security headers, outermost first; CORS only if asked."""
+def _add_guards(
+    app: FastAPI, *, index: Path, token: str | None, cors_origins: Sequence[str]
+) -> None:
+    """Host check, token and security headers, outermost first; CORS only if asked. Every
+    answer names the index it comes from, for the CLI's fast path to check."""
+    named = fastpath.index_header(index)
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -186,6 +190,8 @@ def _add_guards(app: FastAPI, *, token: str | None, cors_origins: Sequence[str])
         host = _host_of(request.headers.get("host", ""))
         if allowed is not None and host not in allowed:
             return _error(421, f"this server does not answer for host {host!r}", None)
+        if not _valid_utf8(request):
+            return _error(400, "the request's address is not valid UTF-8", InputError.exit_code)
         if token is not None:
             offered = _offered_token(request)
             if offered is None or not hmac.compare_digest(offered.encode(), token.encode()):
@@ -193,6 +199,7 @@ def _add_guards(app: FastAPI, *, token: str | None, cors_origins: Sequence[str])
         response = await call_next(request)
         if token is not None and request.query_params.get("token") == token:
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
+        response.headers["X-Newssearch-Index"] = named
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Frame-Options"] = "DENY"
@@ -203,6 +210,22 @@ def _add_guards(app: FastAPI, *, token: str | None, cors_origins: Sequence[str])
         return response
 
     app.state.allowed_hosts = None  # set by ``serve`` from the address it binds
+
+
+def _valid_utf8(request: Request) -> bool:
+    """Whether the path and query decode as UTF-8: a server that replaced bad bytes would
+    answer a query nobody asked."""
+    raw_path = request.scope.get("raw_path") or b""
+    try:
+        urllib.parse.unquote_to_bytes(raw_path).decode("utf-8")
+        urllib.parse.parse_qsl(
+            request.scope.get("query_string", b"").decode("latin-1"),
+            keep_blank_values=True,
+            errors="strict",
+        )
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _offered_token(request: Request) -> str | None:

@@ -33,6 +33,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .embedding import Embedder
     from .index import Index
 
 MAX_QUERY_CHARS = 2000  # a served query's length: a paragraph, not a document
@@ -109,7 +110,7 @@ class SearchRequest:
 class Service:
     """An index folder served to many threads at once. ``close`` when done."""
 
-    def __init__(self, path: str | Path, *, model: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path, *, model: str | Path | Embedder | None = None) -> None:
         self.path = Path(path)
         self._model = model
         self._index: Index | None = None

@@ -1,0 +1,232 @@
+"""``newssearch mcp``: the index as tools for an agent, over MCP on stdio.
+
+Four read-only tools answer through the same ``Service`` as the HTTP API, so a hit is what
+``query --json`` prints: ``search``, ``show_article``, ``similar_articles`` and
+``index_stats``. Each tool lists an output schema, and each answer carries it as
+``structuredContent`` and again as JSON text, for clients that read only text. A
+``SearchError`` is the tool's error: its one-line message with ``isError`` set, and the
+server goes on answering.
+
+Only protocol reaches stdout: while the SDK serves it points the process's stdout at
+stderr, and the model is loaded inside that, so a library's stray output cannot corrupt the
+stream. The tools are plain functions, which the SDK runs in worker threads.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypedDict, TypeVar
+
+import anyio.to_thread
+from mcp.server.mcpserver import MCPServer
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import Field
+
+from ._version import __version__
+from .errors import SearchError
+from .index import ArticleDetail, IndexStats
+from .searcher import MODES, UNITS, Hit
+from .service import MAX_SERVED_K, SearchRequest, Service
+
+INSTRUCTIONS = """\
+Search a news archive by meaning and by words. Start with `search`: each hit is a passage \
+of an article, with its `article_id`, title, text, date, outlet and fields. Pass an \
+`article_id` to `show_article` for the whole article, or to `similar_articles` for related \
+coverage. Narrow a search with since/until (YYYY-MM-DD, inclusive), sources (outlets) and \
+where ("FIELD=VALUE", e.g. "topics=crude"). `index_stats` says how many articles the \
+archive holds."""
+
+# The schema states every limit; the service checks them, so a wrong value is answered
+# with the service's one-line message rather than a validation report.
+Query = Annotated[str, Field(description="What to look for: a few words, a name, or a sentence.")]
+Count = Annotated[
+    int,
+    Field(
+        description=f"How many hits, 1 to {MAX_SERVED_K}.",
+        json_schema_extra={"minimum": 1, "maximum": MAX_SERVED_K},
+    ),
+]
+Mode = Annotated[
+    str,
+    Field(
+        description="hybrid: by meaning and by words, fused (best in general); dense: by "
+        "meaning only; lexical: by words only (BM25), for exact names and phrases.",
+        json_schema_extra={"enum": list(MODES)},
+    ),
+]
+Day = Annotated[
+    str | None,
+    Field(
+        description="A day, YYYY-MM-DD (or a month YYYY-MM, a year YYYY); inclusive. "
+        "Articles without a date are left out when it is given."
+    ),
+]
+Sources = Annotated[
+    list[str] | None,
+    Field(
+        description='Outlets, as hits show them in `source`, e.g. ["Reuters"]; an article '
+        "from any of them matches. Case does not matter."
+    ),
+]
+Where = Annotated[
+    list[str] | None,
+    Field(
+        description='Field filters, each "FIELD=VALUE", e.g. ["topics=crude"]; all must '
+        "hold. Fields are those hits show in `fields`; a list field matches if any of its "
+        "values does. Case does not matter; an unknown field's error lists the index's fields."
+    ),
+]
+Unit = Annotated[
+    str,
+    Field(
+        description="passage: the best passages, several may come from one article; "
+        "article: one hit per article, its best passage, `matched` counting its passages "
+        "among the candidates.",
+        json_schema_extra={"enum": list(UNITS)},
+    ),
+]
+EveryCopy = Annotated[
+    bool,
+    Field(
+        description="Show every copy of a wire story as a hit of its own. By default "
+        "near-identical copies show as one hit whose `duplicates` lists the others' ids."
+    ),
+]
+ArticleId = Annotated[
+    str,
+    Field(description="An article's id: a hit's `article_id`, or one of its `duplicates`."),
+]
+
+
+class SearchResults(TypedDict):
+    """The hits, best first, and how long the search took."""
+
+    hits: list[Hit]
+    took_ms: float
+
+
+class SimilarArticles(TypedDict):
+    """The articles most like the one asked about, best first (it and its copies left
+    out), one hit each, with its best passage."""
+
+    hits: list[Hit]
+    took_ms: float
+
+
+_READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+_Tool = TypeVar("_Tool", bound=Callable[..., CallToolResult])
+
+
+def make_server(service: Service) -> MCPServer[None]:
+    """An MCP server whose tools answer from ``service``."""
+
+    @asynccontextmanager
+    async def warmed(app: MCPServer[None]) -> AsyncIterator[None]:
+        # Before the first request is read, and inside the transport (stdout diverted).
+        await anyio.to_thread.run_sync(service.warm)
+        yield
+
+    server: MCPServer[None] = MCPServer(
+        "newssearch",
+        title="newssearch",
+        instructions=INSTRUCTIONS,
+        version=__version__,
+        log_level="WARNING",
+        lifespan=warmed,
+    )
+
+    def tool(title: str) -> Callable[[_Tool], _Tool]:
+        def register(fn: _Tool) -> _Tool:
+            # The docstring without its source indentation: the agent reads every character.
+            description = inspect.cleandoc(fn.__doc__ or "")
+            server.add_tool(fn, title=title, description=description, annotations=_READ_ONLY)
+            return fn
+
+        return register
+
+    @tool("Search the news archive")
+    def search(
+        query: Query,
+        k: Count = 10,
+        mode: Mode = "hybrid",
+        since: Day = None,
+        until: Day = None,
+        sources: Sources = None,
+        where: Where = None,
+        by: Unit = "passage",
+        all: EveryCopy = False,
+    ) -> Annotated[CallToolResult, SearchResults]:
+        """Search the archive's articles by meaning and by words; hits come best first.
+
+        Each hit is one passage: `article_id` (give it to show_article or
+        similar_articles), `title`, `text` (the passage), `paragraph` (its number in the
+        article, from 1), `published`, `source` (the outlet), `url`, `fields` (the record's
+        other fields, such as topics), `duplicates` (ids of wire copies folded into this
+        hit) and `score`. Filters combine: since and until are days (YYYY-MM-DD, both
+        inclusive), sources any of some outlets, where a list of "FIELD=VALUE" that must all
+        hold. by="article" gives one hit per article; all=true shows every wire copy."""
+
+        def ask() -> dict[str, Any]:
+            request = SearchRequest.make(
+                query,
+                k=k,
+                mode=mode,
+                since=since,
+                until=until,
+                sources=sources,
+                where=where,
+                by=by,
+                every_copy=all,
+            )
+            return service.search(request)
+
+        return _answer(ask)
+
+    @tool("Show a whole article")
+    def show_article(id: ArticleId) -> Annotated[CallToolResult, ArticleDetail]:
+        """The whole article with this id: title, published, source, url, fields, its
+        `paragraphs` in order (a hit's `paragraph` counts them from 1) and `duplicates`,
+        the ids of its wire copies."""
+        return _answer(lambda: service.article(id))
+
+    @tool("Find similar articles")
+    def similar_articles(
+        id: ArticleId, k: Count = 10
+    ) -> Annotated[CallToolResult, SimilarArticles]:
+        """The articles most like this one, by meaning, best first: other coverage of the
+        same events. The article itself and its wire copies are left out. Hits are as
+        search's, one per article."""
+        return _answer(lambda: service.similar(id, k))
+
+    @tool("Describe the index")
+    def index_stats() -> Annotated[CallToolResult, IndexStats]:
+        """What the archive holds: articles, passages, duplicate groups (wire stories with
+        several copies), the embedding model, and the index's size and commit."""
+        return _answer(service.stats)
+
+    return server
+
+
+def _answer(ask: Callable[[], dict[str, Any]]) -> CallToolResult:
+    """The tool's result: the service's answer as structured content and as JSON text, or
+    a ``SearchError``'s one line as the tool's error."""
+    try:
+        result = ask()
+    except SearchError as error:
+        return CallToolResult(content=[TextContent(type="text", text=str(error))], is_error=True)
+    text = json.dumps(result, ensure_ascii=False)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result)
+
+
+def run(index: Path) -> None:
+    """Serve the index at ``index`` over stdio until the client closes stdin. The index is
+    opened when first needed, so a server started before it exists answers once it does."""
+    service = Service(index)
+    try:
+        make_server(service).run("stdio")
+    finally:
+        service.close()

@@ -1,0 +1,365 @@
+"""``newssearch mcp`` driven through the MCP SDK's own stdio client, as an agent's client
+runs it: a real process (tests/mcp_process.py, fake embedder; the real command in the slow
+test), its four tools listed with their schemas and each called, errors answered as tool
+errors, and nothing but protocol on its stdout."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FakeEmbedder, need_shared, write_articles
+from mcp import ClientSession, StdioServerParameters, stdio_client
+from mcp.types import CallToolResult
+
+from search import Index
+from search.service import SearchRequest, Service
+
+pytestmark = pytest.mark.anyio
+
+SCRIPT = Path(__file__).with_name("mcp_process.py")
+TOOLS = {"search", "show_article", "similar_articles", "index_stats"}
+
+STORY = (
+    "Ministers from the oil exporting countries agreed on Sunday to hold the output ceiling "
+    "at sixteen million barrels a day for the rest of the year, delegates said after talks.\n\n"
+    "The agreement keeps quotas for each member unchanged and leaves the reference price at "
+    "eighteen dollars a barrel, a level the cartel has defended since the winter."
+)
+RECORDS = [
+    {
+        "id": "opec-1",
+        "title": "OPEC holds output ceiling",
+        "text": STORY,
+        "date": "1987-03-01",
+        "source": "Reuters",
+        "topics": ["crude"],
+    },
+    {  # an edited wire copy of opec-1
+        "id": "opec-2",
+        "title": "OPEC keeps output ceiling",
+        "text": STORY.replace("on Sunday", "late on Sunday"),
+        "date": "1987-03-01",
+        "source": "Associated Press",
+        "topics": ["crude"],
+    },
+    {
+        "id": "refinery",
+        "title": "Refinery fire halts crude runs",
+        "text": "A fire at a Gulf coast refinery halted crude oil runs of two hundred thousand "
+        "barrels a day, the company said, and repairs will take a month.",
+        "date": "1987-04-12",
+        "source": "BBC News",
+        "topics": ["crude"],
+    },
+    {
+        "id": "grain",
+        "title": "Wheat harvest grows",
+        "text": "Farmers in the plains brought in a record wheat harvest this summer, and "
+        "grain prices fell as elevators filled across the region.",
+        "date": "1987-07-01",
+        "source": "BBC News",
+        "topics": ["grain"],
+    },
+    {
+        "id": "yen",
+        "title": "Bank of Japan buys dollars",
+        "text": "The Bank of Japan bought dollars in Tokyo to slow the rise of the yen, "
+        "dealers said, as the currency touched a new high against the dollar.",
+        "date": "1987-03-03",
+        "source": "Reuters",
+        "topics": ["money-fx"],
+    },
+]
+
+
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def news(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An index of RECORDS built with the fake embedder; the tests only read it."""
+    root = tmp_path_factory.mktemp("mcp")
+    lines = "".join(json.dumps(record) + "\n" for record in RECORDS)
+    folder = write_articles(root / "news", {"wire.jsonl": lines})
+    with Index.open_or_create(root / "index", model=FakeEmbedder()) as ix:
+        ix.update([folder])
+    return root / "index"
+
+
+def fake_server(index: Path) -> StdioServerParameters:
+    return StdioServerParameters(command=sys.executable, args=[str(SCRIPT), str(index)])
+
+
+@contextlib.asynccontextmanager
+async def connected(server: StdioServerParameters) -> AsyncIterator[ClientSession]:
+    """A session with a server process, initialized; the process ends with the session."""
+    async with stdio_client(server) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        yield session
+
+
+async def answer(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
+    """A tool's structured result, having checked that it succeeded and that its text
+    is the same data as JSON."""
+    result = await session.call_tool(tool, arguments)
+    assert not result.is_error, result.content
+    assert result.structured_content is not None
+    assert json.loads(_text(result)) == result.structured_content
+    return result.structured_content
+
+
+async def failure(session: ClientSession, tool: str, **arguments: Any) -> str:
+    """The one line a failed tool call answered with."""
+    result = await session.call_tool(tool, arguments)
+    assert result.is_error, result.structured_content
+    assert result.structured_content is None
+    text = _text(result)
+    assert "\n" not in text and "Traceback" not in text, text
+    return text
+
+
+def _text(result: CallToolResult) -> str:
+    assert len(result.content) == 1 and result.content[0].type == "text"
+    return result.content[0].text
+
+
+async def test_lists_the_four_tools_with_input_and_output_schemas(news: Path) -> None:
+    async with connected(fake_server(news)) as session:
+        tools = {tool.name: tool for tool in (await session.list_tools()).tools}
+    assert set(tools) == TOOLS
+    search = tools["search"]
+    arguments = search.input_schema["properties"]
+    assert set(arguments) == {
+        "query",
+        "k",
+        "mode",
+        "since",
+        "until",
+        "sources",
+        "where",
+        "by",
+        "all",
+    }
+    assert search.input_schema["required"] == ["query"]
+    assert arguments["mode"]["enum"] == ["hybrid", "dense", "lexical"]
+    assert arguments["by"]["enum"] == ["passage", "article"]
+    assert (arguments["k"]["minimum"], arguments["k"]["maximum"]) == (1, 1000)
+    assert "YYYY-MM-DD" in arguments["since"]["description"]
+    assert "FIELD=VALUE" in arguments["where"]["description"]
+    assert tools["show_article"].input_schema["required"] == ["id"]
+    assert set(tools["similar_articles"].input_schema["properties"]) == {"id", "k"}
+    assert tools["index_stats"].input_schema["properties"] == {}
+    outputs = {name: tool.output_schema for name, tool in tools.items()}
+    assert outputs["search"] is not None and outputs["similar_articles"] is not None
+    assert outputs["show_article"] is not None and outputs["index_stats"] is not None
+    assert set(outputs["search"]["properties"]) == {"hits", "took_ms"}
+    assert "article_id" in outputs["search"]["$defs"]["Hit"]["properties"]
+    assert "paragraphs" in outputs["show_article"]["properties"]
+    assert "duplicate_groups" in outputs["index_stats"]["properties"]
+    for tool in tools.values():
+        assert tool.description and "\n " not in tool.description  # no source indentation
+        assert tool.annotations and tool.annotations.read_only_hint
+
+
+async def test_search_answers_as_the_service_does(news: Path, fake_models: dict) -> None:
+    async with connected(fake_server(news)) as session:
+        found = await answer(session, "search", query="wheat harvest elevators", k=3)
+        lexical = await answer(session, "search", query="Tokyo yen", mode="lexical")
+    assert found["hits"][0]["article_id"] == "grain"
+    assert [hit["rank"] for hit in found["hits"]] == [1, 2, 3]
+    assert lexical["hits"][0]["article_id"] == "yen" and lexical["took_ms"] >= 0
+    # Each hit exactly as the service (and so `query --json`) gives it.
+    service = Service(news)
+    try:
+        expected = service.search(SearchRequest.make("wheat harvest elevators", k=3))["hits"]
+    finally:
+        service.close()
+    assert found["hits"] == json.loads(json.dumps(expected))
+
+
+async def test_filters_hold_on_every_hit(news: Path) -> None:
+    wanted = {
+        "since": "1987-03-01",
+        "until": "1987-04-30",
+        "sources": ["reuters", "BBC News"],  # any of them, whatever the case
+        "where": ["topics=crude"],
+    }
+    async with connected(fake_server(news)) as session:
+        every = await answer(session, "search", query="crude oil barrels", all=True)
+        only = await answer(session, "search", query="crude oil barrels", all=True, **wanted)
+    by_id = {record["id"]: record for record in RECORDS}
+    passing = {
+        record["id"]
+        for record in RECORDS
+        if "1987-03-01" <= record["date"] <= "1987-04-30"
+        and record["source"] in ("Reuters", "BBC News")
+        and "crude" in record["topics"]
+    }
+    assert passing == {"opec-1", "refinery"}
+    assert {hit["article_id"] for hit in every["hits"]} > passing  # the filter leaves some out
+    assert {hit["article_id"] for hit in only["hits"]} == passing
+    for hit in only["hits"]:
+        assert "1987-03-01" <= hit["published"] <= "1987-04-30"
+        assert hit["source"] in ("Reuters", "BBC News")
+        assert "crude" in hit["fields"]["topics"]
+        assert hit["source"] == by_id[hit["article_id"]]["source"]
+
+
+async def test_wire_copies_fold_into_one_hit_unless_all(news: Path) -> None:
+    query = {"query": "OPEC output ceiling quotas barrels", "k": 20}
+    async with connected(fake_server(news)) as session:
+        folded = await answer(session, "search", **query)
+        every = await answer(session, "search", all=True, **query)
+        articles = await answer(session, "search", by="article", **query)
+    copies = {"opec-1", "opec-2"}
+    shown = [hit for hit in folded["hits"] if hit["article_id"] in copies]
+    assert shown and len({hit["article_id"] for hit in shown}) == 1
+    assert set(shown[0]["duplicates"]) == copies - {shown[0]["article_id"]}
+    assert {hit["article_id"] for hit in every["hits"]} >= copies
+    ids = [hit["article_id"] for hit in articles["hits"]]
+    assert len(ids) == len(set(ids))  # one hit per article
+
+
+async def test_show_similar_and_stats(news: Path) -> None:
+    async with connected(fake_server(news)) as session:
+        article = await answer(session, "show_article", id="opec-1")
+        similar = await answer(session, "similar_articles", id="opec-1", k=10)
+        stats = await answer(session, "index_stats")
+    assert article["title"] == "OPEC holds output ceiling"
+    assert (article["published"], article["source"]) == ("1987-03-01", "Reuters")
+    assert article["paragraphs"] == STORY.split("\n\n")
+    assert article["fields"] == {"topics": ["crude"]}
+    assert article["duplicates"] == ["opec-2"]
+    ids = [hit["article_id"] for hit in similar["hits"]]
+    assert sorted(ids) == ["grain", "refinery", "yen"]  # every other article, not its copy
+    assert [hit["score"] for hit in similar["hits"]] == sorted(
+        (hit["score"] for hit in similar["hits"]), reverse=True
+    )
+    assert (stats["articles"], stats["duplicate_groups"], stats["articles_in_groups"]) == (5, 1, 2)
+    assert stats["model"] == "fake-hash" and stats["passages"] >= 5
+
+
+async def test_errors_are_tool_errors_and_the_server_goes_on(news: Path) -> None:
+    async with connected(fake_server(news)) as session:
+        bad_day = await failure(session, "search", query="oil", since="1987-13-45")
+        unknown_field = await failure(session, "search", query="oil", where=["colour=red"])
+        not_a_clause = await failure(session, "search", query="oil", where=["crude"])
+        bad_mode = await failure(session, "search", query="oil", mode="fuzzy")
+        no_hits = await failure(session, "search", query="oil", k=0)
+        empty = await failure(session, "search", query="   ")
+        unknown_id = await failure(session, "show_article", id="nope")
+        unknown_similar = await failure(session, "similar_articles", id="nope")
+        similar_k = await failure(session, "similar_articles", id="opec-1", k=0)
+        no_query = await session.call_tool("search", {})
+        still = await answer(session, "search", query="wheat harvest", k=1)
+    assert "'1987-13-45' is not a date — use YYYY-MM-DD" in bad_day
+    assert unknown_field.startswith("unknown field 'colour' — fields in this index: ")
+    assert "topics" in unknown_field
+    assert "is not FIELD=VALUE" in not_a_clause
+    assert bad_mode == "mode must be one of hybrid, dense, lexical, not 'fuzzy'"
+    assert no_hits == similar_k == "k must be a whole number from 1 to 1,000, not 0"
+    assert empty.startswith("the query is empty")
+    assert unknown_id.startswith("no article with id 'nope'")
+    assert unknown_similar == unknown_id
+    assert no_query.is_error and "query" in _text(no_query)  # the input schema's check
+    assert still["hits"][0]["article_id"] == "grain"
+
+
+async def test_a_server_on_a_missing_index_says_so_then_answers_once_it_exists(
+    tmp_path: Path,
+) -> None:
+    index = tmp_path / "index"
+    async with connected(fake_server(index)) as session:
+        tools = {tool.name for tool in (await session.list_tools()).tools}
+        missing = [
+            await failure(session, "index_stats"),
+            await failure(session, "search", query="oil"),
+            await failure(session, "show_article", id="opec-1"),
+            await failure(session, "similar_articles", id="opec-1"),
+        ]
+        folder = write_articles(tmp_path / "news", {"one.jsonl": json.dumps(RECORDS[3]) + "\n"})
+        with Index.open_or_create(index, model=FakeEmbedder()) as ix:
+            ix.update([folder])
+        stats = await answer(session, "index_stats")
+    assert tools == TOOLS
+    for line in missing:
+        assert line.startswith(f"no index at {index}"), line
+    assert stats["articles"] == 1
+
+
+def test_stdout_carries_only_protocol_and_the_server_ends_with_stdin(news: Path) -> None:
+    """Raw JSON-RPC lines in and out, with no SDK between: every line the server writes is
+    a message, errors included, and closing stdin ends it cleanly."""
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(news)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    watchdog = threading.Timer(60, process.kill)  # a hung server fails the test, not the run
+    watchdog.start()
+
+    def send(message: dict[str, Any]) -> None:
+        assert process.stdin is not None
+        process.stdin.write(json.dumps({"jsonrpc": "2.0", **message}) + "\n")
+        process.stdin.flush()
+
+    def ask(number: int, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        assert process.stdout is not None
+        send({"id": number, "method": method, "params": params})
+        reply = json.loads(process.stdout.readline())
+        assert reply["id"] == number, reply
+        return reply
+
+    def call(number: int, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        return ask(number, "tools/call", {"name": tool, "arguments": arguments})["result"]
+
+    try:
+        info = {"name": "raw-test", "version": "0"}
+        params = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": info}
+        started = ask(1, "initialize", params)["result"]
+        send({"method": "notifications/initialized"})
+        bad_day = call(2, "search", {"query": "oil", "since": "nonsense"})
+        article = call(3, "show_article", {"id": "yen"})
+        unknown = call(4, "no_such_tool", {})
+        rest, errors = process.communicate(timeout=30)  # closes stdin
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, errors
+    assert rest == ""
+    assert started["serverInfo"]["name"] == "newssearch"
+    assert bad_day["isError"] is True and "is not a date" in bad_day["content"][0]["text"]
+    assert article["structuredContent"]["title"] == "Bank of Japan buys dollars"
+    assert unknown["isError"] is True
+    assert "Traceback" not in errors
+
+
+@pytest.mark.slow
+async def test_the_real_command_finds_the_seed_article(tmp_path: Path) -> None:
+    seeds = need_shared("seeds")
+    index = tmp_path / "index"
+    with Index.open_or_create(index) as ix:
+        ix.update([seeds])
+    command = Path(sys.executable).with_name("newssearch")
+    server = StdioServerParameters(command=str(command), args=["mcp", "--index", str(index)])
+    async with connected(server) as session:
+        found = await answer(session, "search", query="Kataib Hezbollah", k=3)
+        stats = await answer(session, "index_stats")
+    first = found["hits"][0]
+    assert first["article_id"] == "seeds/000_815593e774ae9b48.txt"
+    assert first["text"].startswith("Kataib Hezbollah, or Brigades of the Party of God")
+    assert stats["articles"] == 1 and stats["model"] != "fake-hash"

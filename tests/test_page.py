@@ -1,0 +1,344 @@
+"""The search page at ``/`` in a real browser: headless Chromium (Debian's, never a
+downloaded one) driven by Playwright, against a real ``newssearch serve`` process with the
+fake embedder."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from conftest import FakeEmbedder, running_server, write_articles
+from playwright.sync_api import Browser, Dialog, Page, ViewportSize, expect, sync_playwright
+
+from search import Index
+
+CHROMIUM = Path("/usr/bin/chromium")
+VIEWPORT: ViewportSize = {"width": 1000, "height": 700}
+WAIT_MS = 10_000
+
+FILLER = 24  # paragraphs before the one a search finds: it starts far below the fold
+KEY = FILLER + 1  # its number, counted from 1 as the API counts paragraphs
+KEY_TEXT = "OPEC ministers agreed in Vienna to hold the output quota until June."
+OPEC_TEXT = "\n\n".join(
+    [
+        *(
+            f"Paragraph {i}: the harbour master logged the tides, the wind and the ferry "
+            "timetable for the coming season."
+            for i in range(1, FILLER + 1)
+        ),
+        KEY_TEXT,
+        "Delegates left the meeting late in the evening without further comment.",
+    ]
+)
+ARTICLES: list[dict[str, Any]] = [
+    {
+        "id": "opec-1",
+        "title": "OPEC holds its output quota",
+        "text": OPEC_TEXT,
+        "date": "1987-03-02",
+        "source": "Wire One",
+        "topics": ["crude"],
+        "url": "https://example.com/opec-1",
+    },
+    {  # a wire copy of the first: the same story from another outlet
+        "id": "opec-2",
+        "title": "OPEC holds its output quota",
+        "text": OPEC_TEXT,
+        "date": "1987-03-02",
+        "source": "Wire Two",
+        "topics": ["crude"],
+    },
+    {
+        "id": "gulf",
+        "title": "Crude prices rise on Gulf tension",
+        "text": "Crude prices rose as OPEC ministers met in Vienna over the output quota.\n\n"
+        "Traders in Zürich said the tides of the market turned with the season.",
+        "date": "1987-03-05",
+        "source": "AFP",
+        "topics": ["crude"],
+    },
+    {
+        "id": "grain",
+        "title": "Wheat harvest beats forecasts",
+        "text": "Farmers brought in a record wheat harvest across the plains this summer.",
+        "date": "1987-08-20",
+        "source": "AFP",
+        "topics": ["grain"],
+    },
+]
+HOSTILE_TITLE = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+HOSTILE = {
+    "id": "hostile",
+    "title": HOSTILE_TITLE,
+    "text": "Barley <b>report</b> <script>window.pwned=3</script> "
+    '<img src=x onerror="window.pwned=4">',
+    "date": "1987-04-01",
+    "source": "<i>Evil</i>",
+    "url": "javascript:window.pwned=5",
+    "topics": ['<a href="javascript:window.pwned=6">x</a>'],
+}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"needs Chromium at {CHROMIUM} (apt-get install chromium), which is absent")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("page")
+
+
+@pytest.fixture(scope="module")
+def index(folder: Path) -> Path:
+    """One index and one server for the module's tests: none of them writes."""
+    lines = "\n".join(json.dumps(record) for record in [*ARTICLES, HOSTILE])
+    news = write_articles(folder / "news", {"wire.jsonl": lines + "\n"})
+    with Index.open_or_create(folder / "index", model=FakeEmbedder()) as ix:
+        report = ix.update([news])
+    assert report.added == len(ARTICLES) + 1 and not report.skipped
+    return folder / "index"
+
+
+@pytest.fixture(scope="module")
+def site(index: Path, folder: Path) -> Iterator[str]:
+    with running_server(index, env={"NEWSSEARCH_RUN_DIR": str(folder / "run")}) as url:
+        yield url
+
+
+@pytest.fixture
+def page(browser: Browser, site: str) -> Iterator[Page]:
+    """A fresh tab on the site; a script error or a dialog on it fails the test."""
+    context = browser.new_context(base_url=site, viewport=VIEWPORT)
+    context.set_default_timeout(WAIT_MS)
+    tab = context.new_page()
+    problems: list[str] = []
+    tab.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+
+    def on_dialog(dialog: Dialog) -> None:  # alert() from a title would be a hole
+        problems.append(f"dialog: {dialog.message}")
+        dialog.dismiss()
+
+    tab.on("dialog", on_dialog)
+    yield tab
+    context.close()
+    assert problems == []
+
+
+def query_of(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+def search_for(page: Page, text: str) -> None:
+    page.goto("/")
+    page.fill("#q", text)
+    page.press("#q", "Enter")
+    expect(page.locator("#status")).to_contain_text(f"for “{text}”")
+
+
+def in_viewport(page: Page, selector: str) -> bool:
+    box = page.locator(selector).bounding_box()
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= VIEWPORT["height"]
+
+
+def check_article(page: Page) -> str:
+    """The article the search found, whole, its paragraph highlighted and in view; its id."""
+    expect(page.locator(".para.hit")).to_have_count(1)
+    assert urlsplit(page.url).path == "/article"
+    article_id = query_of(page.url)["id"][0]
+    assert article_id in ("opec-1", "opec-2")
+    expect(page.locator("#article-title")).to_have_text("OPEC holds its output quota")
+    expect(page.locator("#article-body .para")).to_have_count(FILLER + 2)  # the whole text
+    hit = page.locator(".para.hit")
+    expect(hit).to_have_text(KEY_TEXT)
+    assert hit.get_attribute("id") == f"p{KEY}"
+    expect(hit.locator("mark").first).to_have_text(re.compile("^opec$", re.IGNORECASE))
+    # It began below the fold, and the page scrolled it into view.
+    assert page.evaluate(f"document.getElementById('p{KEY}').offsetTop") > VIEWPORT["height"]
+    assert page.evaluate("window.scrollY") > 0
+    assert hit.is_visible() and in_viewport(page, ".para.hit")
+    # Its copy (the other outlet's) and a similar article are listed, as links.
+    other = "opec-2" if article_id == "opec-1" else "opec-1"
+    copy_link = page.locator("#copies-list a")
+    expect(copy_link).to_have_count(1)
+    assert query_of(copy_link.get_attribute("href") or "")["id"] == [other]
+    expect(page.locator("#copies-list")).to_contain_text(
+        "Wire Two" if other == "opec-2" else "Wire One"
+    )
+    similar = page.locator("#similar-list a")  # every other story, not the copy
+    expect(similar).to_have_count(len(ARTICLES) + 1 - 2)
+    expect(page.locator("#similar-list")).to_contain_text("Crude prices rise on Gulf tension")
+    assert other not in " ".join(similar.evaluate_all("links => links.map(a => a.href)"))
+    return article_id
+
+
+def test_a_search_shows_highlighted_results_and_its_query_in_the_url(page: Page) -> None:
+    search_for(page, "opec quota")
+    first = page.locator("#results > li").first
+    expect(first.locator("h2 a")).to_have_text("OPEC holds its output quota")
+    expect(first.locator("mark").first).to_have_text(re.compile("^opec$", re.IGNORECASE))
+    expect(first.locator("mark").nth(1)).to_have_text("quota")
+    expect(first.locator(".outlet")).to_have_text(re.compile("^Wire (One|Two)$"))
+    assert first.locator("time").get_attribute("datetime") == "1987-03-02"
+    expect(first).to_contain_text("1 other copy")
+    assert query_of(page.url) == {"q": ["opec quota"]}
+    expect(page.locator("#status")).to_have_attribute("aria-live", "polite")
+    expect(page.locator("#status")).to_contain_text(re.compile(r"\d+ passages? for .* in \d+ ms"))
+
+
+def test_a_click_opens_the_article_and_back_returns_to_the_results(page: Page) -> None:
+    search_for(page, "opec quota")
+    results_url = page.url
+    page.locator("#results > li h2 a").first.click()
+    first_id = check_article(page)
+    assert query_of(page.url)["p"] == [str(KEY)] and query_of(page.url)["q"] == ["opec quota"]
+
+    page.locator("#copies-list a").click()  # the copy: same text, same paragraph
+    expect(page.locator("#copies-list a")).to_have_count(1)
+    assert check_article(page) != first_id
+
+    page.locator("#back").click()  # back to results, skipping the copy
+    expect(page.locator("#results > li")).not_to_have_count(0)
+    assert page.url == results_url and page.input_value("#q") == "opec quota"
+    expect(page.locator("#article-view")).to_be_hidden()
+
+    page.go_forward()  # the browser's own buttons walk the same history
+    expect(page.locator("#article-view")).to_be_visible()
+    expect(page.locator(".para.hit")).to_have_text(KEY_TEXT)
+    page.go_back()
+    expect(page.locator("#results-view")).to_be_visible()
+    assert page.url == results_url
+
+
+def test_the_page_works_from_the_keyboard(page: Page) -> None:
+    page.goto("/")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "q"
+    page.keyboard.type("opec quota")
+    page.keyboard.press("Enter")
+    expect(page.locator("#results > li")).not_to_have_count(0)
+    first_link = page.locator("#results > li h2 a").first.get_attribute("href")
+    for _ in range(30):  # Tab through the form's controls to the first result
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.getAttribute('href')") == first_link:
+            break
+    else:
+        pytest.fail("Tab never reached the first result")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline not in ("", "none")  # the focus is visible
+    page.keyboard.press("Enter")
+    check_article(page)
+    page.keyboard.press("Escape")
+    expect(page.locator("#results-view")).to_be_visible()
+    assert query_of(page.url) == {"q": ["opec quota"]}
+    # Every control is labelled.
+    unlabelled = page.evaluate(
+        "[...document.querySelectorAll('input, select')].filter(e => !e.labels.length)"
+        ".map(e => e.id)"
+    )
+    assert unlabelled == []
+
+
+def test_a_shared_link_shows_its_results_and_options(page: Page) -> None:
+    page.goto("/?q=opec+quota&mode=lexical&source=AFP&where=topics%3Dcrude")
+    expect(page.locator("#results > li")).to_have_count(1)
+    expect(page.locator("#results h2 a")).to_have_text("Crude prices rise on Gulf tension")
+    assert page.input_value("#q") == "opec quota"
+    assert page.input_value("#mode") == "lexical"
+    assert page.input_value("#source") == "AFP"
+    assert page.input_value("#where") == "topics=crude"
+
+    page.goto(f"/article?id=opec-2&p={KEY}&q=opec")  # an article's own link
+    check_article(page)
+    expect(page.locator("#back")).to_have_attribute("href", "/?q=opec")
+
+
+def test_the_form_s_filters_reach_the_url_and_the_results(page: Page) -> None:
+    search_for(page, "opec quota")
+    expect(page.locator("#results > li")).not_to_have_count(0)
+    page.fill("#source", "AFP")
+    page.fill("#since", "1987-03-03")
+    page.press("#since", "Enter")
+    expect(page.locator("#results .outlet", has_text="Wire")).to_have_count(0)
+    assert set(page.locator("#results .outlet").all_inner_texts()) == {"AFP"}
+    titles = set(page.locator("#results h2 a").all_inner_texts())
+    assert titles == {"Crude prices rise on Gulf tension", "Wheat harvest beats forecasts"}
+    assert query_of(page.url) == {"q": ["opec quota"], "since": ["1987-03-03"], "source": ["AFP"]}
+
+    page.fill("#source", "")
+    page.fill("#since", "")
+    page.check("#all")  # every copy: both outlets' copies of the story come back
+    expect(page.locator("#results .outlet", has_text="Wire Two")).not_to_have_count(0)
+    expect(page.locator("#results .outlet", has_text="Wire One")).not_to_have_count(0)
+    assert query_of(page.url)["all"] == ["true"]
+    page.check("#by")  # one result per article
+    expect(page.locator("#status")).to_contain_text("articles for")
+    links = page.locator("#results h2 a").evaluate_all("links => links.map(a => a.href)")
+    ids = [query_of(link)["id"][0] for link in links]
+    assert sorted(ids) == sorted(article["id"] for article in [*ARTICLES, HOSTILE])
+
+
+def test_a_bad_filter_shows_the_server_s_message(page: Page) -> None:
+    page.goto("/")
+    page.fill("#q", "opec")
+    page.fill("#since", "notadate")
+    page.press("#q", "Enter")
+    expect(page.locator("#error")).to_be_visible()
+    expect(page.locator("#error")).to_contain_text("'notadate' is not a date")
+    expect(page.locator("#results > li")).to_have_count(0)
+    assert query_of(page.url)["since"] == ["notadate"]
+
+    page.goto("/?q=opec&where=nonsense")
+    expect(page.locator("#error")).to_contain_text("'nonsense' is not FIELD=VALUE")
+    page.goto("/article?id=no-such-article")
+    expect(page.locator("#error")).to_contain_text("no article with id 'no-such-article'")
+    page.goto("/?q=qzxv&mode=lexical")
+    expect(page.locator("#error")).to_be_hidden()
+    expect(page.locator("#status")).to_contain_text("No results for “qzxv”")
+
+
+def test_hostile_text_is_shown_as_text_never_run(page: Page) -> None:
+    page.goto("/?q=barley+report&mode=lexical")
+    first = page.locator("#results > li").first
+    expect(first.locator("h2 a")).to_have_text(HOSTILE_TITLE)
+    expect(first.locator(".outlet")).to_have_text("<i>Evil</i>")
+    expect(first.locator(".hit-text")).to_contain_text("<script>window.pwned=3</script>")
+    assert first.locator("img, script, b, i").count() == 0
+    first.locator("h2 a").click()
+    expect(page.locator("#article-title")).to_have_text(HOSTILE_TITLE)
+    expect(page.locator("#article-body")).to_contain_text('<img src=x onerror="window.pwned=4">')
+    expect(page.locator("#article-fields")).to_contain_text('<a href="javascript:')
+    assert page.locator("main img, main script, main b, main i, #article-fields a").count() == 0
+    assert page.locator("a.original").count() == 0  # a javascript: URL is never a link
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.pwned") is None
+    assert page.title() == f"{HOSTILE_TITLE} — newssearch"
+
+
+def test_a_token_from_the_link_is_kept_out_of_the_url(
+    browser: Browser, index: Path, tmp_path: Path
+) -> None:
+    env = {"NEWSSEARCH_RUN_DIR": str(tmp_path / "run-token")}
+    with running_server(index, "--token", "s3cret", env=env) as url:
+        context = browser.new_context(base_url=url, viewport=VIEWPORT)
+        context.set_default_timeout(WAIT_MS)
+        try:
+            page = context.new_page()
+            page.goto("/?q=opec+quota&token=s3cret")
+            expect(page.locator("#results > li")).not_to_have_count(0)  # the cookie works
+            assert query_of(page.url) == {"q": ["opec quota"]}
+            page.locator("#results > li h2 a").first.click()
+            expect(page.locator(".para.hit")).to_have_count(1)
+            assert "token" not in page.url
+        finally:
+            context.close()
