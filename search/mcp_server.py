@@ -224,7 +224,8 @@ def _answer(ask: Callable[[], dict[str, Any]]) -> CallToolResult:
 
 def run(index: Path) -> None:
     """Serve the index at ``index`` over stdio until the client closes stdin. The index is
-    opened when first needed, so a server started before it exists answers once it does."""
+    opened and the model loaded at start; a server started before ``newssearch index`` has
+    built anything says so to each call, and answers once there is an index."""
     service = Service(index)
     try:
         make_server(service).run("stdio")

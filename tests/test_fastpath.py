@@ -56,6 +56,7 @@ def test_a_query_through_the_server_prints_what_the_cli_prints(
 ) -> None:
     env = {"NEWSSEARCH_RUN_DIR": str(tmp_path / "run"), "NEWSSEARCH_INDEX": str(wire_index)}
     monkeypatch.setenv("NEWSSEARCH_RUN_DIR", env["NEWSSEARCH_RUN_DIR"])
+    monkeypatch.setenv("NEWSSEARCH_INDEX", str(wire_index))  # for the in-process CLI too
     with running_server(wire_index, env=env):
         assert fastpath.find_server(wire_index) is not None
         for args in QUERIES:
