@@ -58,7 +58,7 @@ class Unit(StrEnum):
 
 
 @contextlib.contextmanager
-def _reported() -> Iterator[None]:
+def _reported(interrupted: str = "the index keeps its last complete commit") -> Iterator[None]:
     """Turn errors into one line on stderr and the error's exit code."""
     try:
         yield
@@ -66,7 +66,7 @@ def _reported() -> Iterator[None]:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt:
-        typer.echo("interrupted — the index keeps its last complete commit", err=True)
+        typer.echo(f"interrupted — {interrupted}", err=True)
         raise typer.Exit(130) from None
 
 
@@ -259,7 +259,7 @@ def serve(
         typer.echo(f"error: --port {port} is not a port number (0 to 65535)", err=True)
         raise typer.Exit(2)
     server.warn_if_exposed(host, lambda line: typer.echo(line, err=True))
-    with _reported():
+    with _reported("the server stopped"):
         server.serve(
             index,
             host=host,
@@ -276,7 +276,7 @@ def mcp(index: IndexOption = Path("index")) -> None:
     index_stats."""
     from .mcp_server import run
 
-    with _reported():
+    with _reported("the server stopped"):
         run(index)
 
 

@@ -125,7 +125,13 @@ class Service:
 
         with self._lock:
             if self._index is None:
-                self._index = Index.open(self.path, model=self._model)
+                opened = Index.open(self.path, model=self._model)
+                try:
+                    _ = opened.embedder  # loaded once here, not by each first request
+                except BaseException:
+                    opened.close()
+                    raise
+                self._index = opened
             return self._index
 
     def warm(self) -> None:
