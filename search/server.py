@@ -205,8 +205,11 @@ def _add_guards(
         response.headers["X-Frame-Options"] = "DENY"
         if not request.url.path.startswith("/docs"):
             response.headers["Content-Security-Policy"] = (
-                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'"
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+                "base-uri 'none'; form-action 'self'; object-src 'none'"
             )
+        if request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-cache"  # revalidated: never a stale app.js
         return response
 
     app.state.allowed_hosts = None  # set by ``serve`` from the address it binds

@@ -143,7 +143,14 @@ def search_for(page: Page, text: str) -> None:
     page.goto("/")
     page.fill("#q", text)
     page.press("#q", "Enter")
-    expect(page.locator("#status")).to_contain_text(f"for “{text}”")
+    searched(page, text)
+
+
+def searched(page: Page, text: str) -> None:
+    """Wait for the answer to the search for ``text`` to be shown."""
+    expect(page.locator("#status")).to_have_text(
+        re.compile(f" for “{re.escape(text)}” in \\d+ ms$")
+    )
 
 
 def in_viewport(page: Page, selector: str) -> bool:
@@ -178,7 +185,8 @@ def check_article(page: Page) -> str:
     similar = page.locator("#similar-list a")  # every other story, not the copy
     expect(similar).to_have_count(len(ARTICLES) + 1 - 2)
     expect(page.locator("#similar-list")).to_contain_text("Crude prices rise on Gulf tension")
-    assert other not in " ".join(similar.evaluate_all("links => links.map(a => a.href)"))
+    hrefs = similar.evaluate_all("links => links.map(a => a.href)")
+    assert {query_of(href)["id"][0] for href in hrefs} == {"gulf", "grain", "hostile"}
     return article_id
 
 
@@ -194,6 +202,9 @@ def test_a_search_shows_highlighted_results_and_its_query_in_the_url(page: Page)
     assert query_of(page.url) == {"q": ["opec quota"]}
     expect(page.locator("#status")).to_have_attribute("aria-live", "polite")
     expect(page.locator("#status")).to_contain_text(re.compile(r"\d+ passages? for .* in \d+ ms"))
+
+    page.goto("/?q=ZURICH&mode=lexical")  # words match without case or accents, as in the index
+    expect(page.locator("#results > li").first.locator("mark")).to_have_text("Zürich")
 
 
 def test_a_click_opens_the_article_and_back_returns_to_the_results(page: Page) -> None:
@@ -258,6 +269,16 @@ def test_a_shared_link_shows_its_results_and_options(page: Page) -> None:
     assert page.input_value("#source") == "AFP"
     assert page.input_value("#where") == "topics=crude"
 
+    page.goto("/?q=harbour+tides")  # ten passages, and a button for more
+    expect(page.locator("#results > li")).to_have_count(10)
+    page.locator("#more").click()
+    expect(page.locator("#results > li")).to_have_count(30)
+    assert query_of(page.url) == {"q": ["harbour tides"], "k": ["30"]}
+    focused = "[...document.querySelectorAll('#results > li')]" + (
+        ".indexOf(document.activeElement.closest('li'))"
+    )
+    assert page.evaluate(focused) == 10  # the focus moved on to the first new result
+
     page.goto(f"/article?id=opec-2&p={KEY}&q=opec")  # an article's own link
     check_article(page)
     expect(page.locator("#back")).to_have_attribute("href", "/?q=opec")
@@ -269,6 +290,7 @@ def test_the_form_s_filters_reach_the_url_and_the_results(page: Page) -> None:
     page.fill("#source", "AFP")
     page.fill("#since", "1987-03-03")
     page.press("#since", "Enter")
+    searched(page, "opec quota")
     expect(page.locator("#results .outlet", has_text="Wire")).to_have_count(0)
     assert set(page.locator("#results .outlet").all_inner_texts()) == {"AFP"}
     titles = set(page.locator("#results h2 a").all_inner_texts())

@@ -293,6 +293,7 @@
     try {
       stats = await api("/api/stats");
     } catch (error) {
+      $("stats").textContent = error.message; // no index yet, say: searches will say so too
       return null;
     }
     const line = `${plural(stats.articles ?? 0, "article", "articles")} · ${plural(
@@ -310,7 +311,6 @@
   function showView(name) {
     $("results-view").hidden = name !== "results";
     $("article-view").hidden = name !== "article";
-    document.body.dataset.view = name;
   }
 
   function hitItem(hit, s, q) {
@@ -344,6 +344,9 @@
     document.title = s.q ? `${s.q} — newssearch` : "newssearch";
     const list = $("results");
     const more = $("more");
+    const mine = ++ticket;
+    controller?.abort();
+    controller = new AbortController();
     if (!s.q.trim()) {
       list.replaceChildren();
       more.hidden = true;
@@ -353,9 +356,6 @@
       return;
     }
     $("welcome").hidden = true;
-    const mine = ++ticket;
-    controller?.abort();
-    controller = new AbortController();
     setStatus(`Searching for “${s.q}”…`);
     list.setAttribute("aria-busy", "true");
     let answer;
@@ -542,11 +542,14 @@
     renderCopies(article.duplicates, s, range, signal);
     renderSimilar(article.id, s, mine, signal);
     if (restoreScroll(how)) return;
+    window.scrollTo(0, 0);
     if (target) {
-      target.scrollIntoView({ block: "center" });
+      // Scrolled only when it is not in view already, so a lead paragraph keeps its title.
+      if (target.getBoundingClientRect().bottom > window.innerHeight) {
+        target.scrollIntoView({ block: "center" });
+      }
       target.focus({ preventScroll: true });
     } else {
-      window.scrollTo(0, 0);
       $("article-title").focus({ preventScroll: true });
     }
   }
