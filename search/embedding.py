@@ -403,6 +403,11 @@ class _OnnxModel:
             options.log_severity_level = 3
             # The export was optimised when it was made (see _export).
             options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+            # One query is too small to share out: a second thread gains nothing, and its
+            # spinning after each run slowed the vector scan that follows it tenfold.
+            options.intra_op_num_threads = 1
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             session = onnxruntime.InferenceSession(
                 str(file), options, providers=["CPUExecutionProvider"]
             )
