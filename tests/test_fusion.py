@@ -166,3 +166,39 @@ def test_score_fusion_edge_cases() -> None:
         score_fusion([[(1, 1.0)]], weights=[0.5, 0.5])
     with pytest.raises(ValueError):
         score_fusion([[(1, 1.0)]], normalization="softmax")
+
+
+def _reference_score_fusion(rankings, weights, normalization):
+    """Score fusion written out plainly, one id at a time: the vectorised one must agree."""
+    from search.fusion import _normalise
+
+    first_seen: dict[int, tuple[int, int]] = {}
+    for which, ranking in enumerate(rankings):
+        for rank, (item, _score) in enumerate(ranking, start=1):
+            first_seen.setdefault(item, (rank, which))
+    scores: dict[int, float] = {}
+    for ranking, weight in zip(rankings, weights, strict=True):
+        normalised, floor = _normalise([s for _, s in ranking], normalization)
+        present = dict(zip((i for i, _ in ranking), normalised, strict=True))
+        for item in first_seen:
+            scores[item] = scores.get(item, 0.0) + weight * present.get(item, floor)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], first_seen[pair[0]]))
+
+
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 40), st.sampled_from([0.0, 0.5, 1.0, 2.0, 0.25, 0.3])),
+            max_size=25,
+            unique_by=lambda pair: pair[0],
+        ),
+        max_size=3,
+    ),
+    st.sampled_from(["minmax", "zscore"]),
+    st.data(),
+)
+def test_score_fusion_equals_the_plain_reference(rankings, normalization, data) -> None:
+    rankings = [sorted(r, key=lambda pair: -pair[1]) for r in rankings]
+    weights = [data.draw(st.floats(0, 1)) for _ in rankings]
+    expected = _reference_score_fusion(rankings, weights, normalization)
+    assert score_fusion(rankings, weights=weights, normalization=normalization) == expected
