@@ -384,23 +384,38 @@ class _Search:
         while True:
             dense, lexical = candidates(depth)
             ranked = fuse(dense, lexical) if self.mode == "hybrid" else dense or lexical
-            owners = store.passage_groups([pid for pid, _ in ranked])
-            ranked = [
-                (pid, score)
-                for pid, score in ranked
-                if pid in owners and owners[pid][0] not in self.exclude
-            ]
-            results = (
-                article_ranking(ranked, owners, signals)
-                if self.by == "article"
-                else [(pid, score, 1) for pid, score in ranked]
-            )
-            if self.collapse:
-                results = collapse(results, owners)
+            results = self._results(store, ranked, signals)
             exhausted = all(len(found) < depth for found in self._used(dense, lexical))
             if len(results) >= self.k or exhausted or depth >= MAX_DEPTH:
                 return hydrate(store, results[: self.k])
             depth = min(depth * 4, MAX_DEPTH)
+
+    def _results(
+        self, store: Store, ranked: Ranking, signals: Signals | None
+    ) -> list[tuple[int, float, int]]:
+        """(passage id, score, passages matched), best first, as many as ``ranked`` gives.
+
+        Passages are kept or folded greedily from the top, so their first k results come
+        from a prefix of ``ranked``: their owners are read for a prefix first (hundreds of
+        candidates, a few dozen hits), and for all of them only when it falls short."""
+        take = len(ranked) if self.by == "article" else min(len(ranked), max(4 * self.k, 40))
+        while True:
+            owners = store.passage_groups([pid for pid, _ in ranked[:take]])
+            kept = [
+                (pid, score)
+                for pid, score in ranked[:take]
+                if pid in owners and owners[pid][0] not in self.exclude
+            ]
+            results = (
+                article_ranking(kept, owners, signals)
+                if self.by == "article"
+                else [(pid, score, 1) for pid, score in kept]
+            )
+            if self.collapse:
+                results = collapse(results, owners)
+            if len(results) >= self.k or take >= len(ranked):
+                return results
+            take = min(len(ranked), take * 4)
 
     def _first_depth(self) -> int:
         if self.by == "article":
