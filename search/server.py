@@ -319,6 +319,8 @@ def serve(
     try:
         announce(f"serving {path} at {address}/ (API docs at {address}/docs) — Ctrl-C stops")
         server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how a server is stopped: uvicorn has shut down cleanly by now
     finally:
         fastpath.withdraw_server(marker)
         sock.close()

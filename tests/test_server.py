@@ -367,3 +367,55 @@ def test_live_while_a_writer_commits(served: str, wire_index: Path, tmp_path: Pa
     assert len(seen) > 20 and any(hits == 5 for _, hits in seen)
     status, stats, _ = get(f"{served}/api/stats")
     assert stats["articles"] == 46 + 5 * batches
+
+
+# ---------------------------------------------------------------------------
+# The real command, the real model
+
+
+@pytest.mark.slow
+def test_newssearch_serve_on_the_readme_example(tmp_path: Path) -> None:
+    """As the README runs it: index the seed article, serve it, ask the API, the page and
+    the CLI (through the server, and alone), then stop it with Ctrl-C."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import need_shared
+
+    seeds = need_shared("seeds")
+    command = str(Path(sys.executable).with_name("newssearch"))
+    index = tmp_path / "index"
+    env = {**os.environ, "NEWSSEARCH_RUN_DIR": str(tmp_path / "run")}
+    subprocess.run([command, "index", str(seeds), "-i", str(index), "-q"], check=True, env=env)
+    server = subprocess.Popen(
+        [command, "serve", "-i", str(index), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert server.stderr is not None
+        line = server.stderr.readline()
+        assert " at http://127.0.0.1:" in line, line
+        url = line.split(" at ", 1)[1].split("/ ", 1)[0]
+        status, body, _ = get(f"{url}/api/search?q=Kataib+Hezbollah&k=3")
+        assert status == 200
+        assert body["hits"][0]["text"].startswith("Kataib Hezbollah, or Brigades of the Party")
+        with urllib.request.urlopen(url + "/", timeout=30) as page:
+            assert page.status == 200 and b"/static/app.js" in page.read()
+        query = [command, "query", "Kataib Hezbollah", "-i", str(index)]
+        served = subprocess.run(query, capture_output=True, text=True, env=env, check=True)
+        alone = subprocess.run(
+            query,
+            capture_output=True,
+            text=True,
+            env={**env, "NEWSSEARCH_NO_SERVER": "1"},
+            check=True,
+        )
+        assert served.stdout == alone.stdout and "Kataib Hezbollah, or Brigades" in served.stdout
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=30) == 0
+    assert not list((tmp_path / "run").glob("*.json"))  # its address file went with it
