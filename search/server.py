@@ -298,27 +298,27 @@ def serve(
     CLI's fast path through a file that lives as long as the server."""
     import uvicorn
 
+    sock = bind(host, port)  # first: a busy port is said before the model loads
     service = Service(path, model=model)
-    service.warm()
-    app = make_app(service, token=token, cors_origins=cors_origins)
-    app.state.allowed_hosts = allowed_hosts(host)
-    sock = bind(host, port)
-    bound_port = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    address = f"http://{shown}:{bound_port}"
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=5,
-        lifespan="off",
-    )
-    server = uvicorn.Server(config)
-    marker = fastpath.announce_server(path, host=host, port=bound_port, token=token)
+    marker = None
     try:
+        service.warm()
+        app = make_app(service, token=token, cors_origins=cors_origins)
+        app.state.allowed_hosts = allowed_hosts(host)
+        bound_port = sock.getsockname()[1]
+        shown = f"[{host}]" if ":" in host else host
+        address = f"http://{shown}:{bound_port}"
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=5,
+            lifespan="off",
+        )
+        marker = fastpath.announce_server(path, host=host, port=bound_port, token=token)
         announce(f"serving {path} at {address}/ (API docs at {address}/docs) — Ctrl-C stops")
-        server.run(sockets=[sock])
+        uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a server is stopped: uvicorn has shut down cleanly by now
     finally:

@@ -419,3 +419,24 @@ def test_newssearch_serve_on_the_readme_example(tmp_path: Path) -> None:
         server.send_signal(signal.SIGINT)
         assert server.wait(timeout=30) == 0
     assert not list((tmp_path / "run").glob("*.json"))  # its address file went with it
+
+
+def test_serve_refuses_a_busy_port_and_warns_off_loopback(cli, wire_index: Path) -> None:
+    import socket
+
+    from conftest import one_line_error
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = cli("serve", "-i", str(wire_index), "--port", str(port))
+        assert "cannot listen on 127.0.0.1" in one_line_error(busy, 2)
+    # An address of the documentation range: nothing here has it, so nothing is exposed,
+    # but the warning comes first.
+    elsewhere = cli("serve", "-i", str(wire_index), "--host", "192.0.2.1", "--port", "0")
+    assert elsewhere.exit_code == 2
+    lines = elsewhere.stderr.strip().splitlines()
+    assert lines[0].startswith("warning: listening on 192.0.2.1: anyone who can reach")
+    assert lines[1].startswith("error: cannot listen on 192.0.2.1:0")
+    assert one_line_error(cli("serve", "--port", "70000"), 2).startswith("error: --port 70000")
