@@ -39,10 +39,11 @@ from .errors import InputError, SearchError
 from .service import MAX_SERVED_K, SearchRequest, Service, status_of
 
 WEB = Path(__file__).with_name("web")
+DOCS_ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"})
 TOKEN_COOKIE = "newssearch_token"
 # Queries worked on at once; the rest wait their turn. One per core: on two cores, eight
 # threads at once answered half as many queries a second as two (measured in-process).
-CONCURRENT_QUERIES = max(1, min(os.cpu_count() or 1, 8))
+CONCURRENT_QUERIES = max(1, min(len(os.sched_getaffinity(0)), 8))
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 log = logging.getLogger("newssearch.server")
@@ -106,6 +107,7 @@ def make_app(
     async def health() -> JSONResponse:
         return await run(service.health)
 
+    app.state.index_name = service.path
     _add_page(app)
     _add_errors(app)
     _add_guards(app, index=service.path, token=token, cors_origins=cors_origins)
@@ -116,7 +118,13 @@ def _add_page(app: FastAPI) -> None:
     import swagger_ui_bundle
 
     app.mount("/static", StaticFiles(directory=WEB), name="static")
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path))
+    swagger = Path(swagger_ui_bundle.swagger_ui_path)
+
+    @app.get("/docs-assets/{name}", include_in_schema=False)
+    async def docs_asset(name: str) -> FileResponse:
+        if name not in DOCS_ASSETS:  # the three files /docs loads, not the whole bundle
+            raise StarletteHTTPException(404)
+        return FileResponse(swagger / name)
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -140,7 +148,10 @@ def _add_page(app: FastAPI) -> None:
 def _add_errors(app: FastAPI) -> None:
     @app.exception_handler(SearchError)
     async def search_error(request: Request, error: SearchError) -> JSONResponse:
-        return _error(status_of(error), str(error), error.exit_code)
+        named = str(request.app.state.index_name)
+        # A message naming the index as the server was told it is left to the CLI to say.
+        index = named if named in str(error) else None
+        return _error(status_of(error), str(error), error.exit_code, index=index)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, error: RequestValidationError) -> JSONResponse:
@@ -162,20 +173,51 @@ def _add_errors(app: FastAPI) -> None:
 
 
 def _error(
-    status: int, message: str, exit_code: int | None, headers: Mapping[str, str] | None = None
+    status: int,
+    message: str,
+    exit_code: int | None,
+    headers: Mapping[str, str] | None = None,
+    index: str | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"error": message}
     if exit_code is not None:
         body["exit_code"] = exit_code
+    if index is not None:
+        body["index"] = index  # the fast path leaves such a message to the CLI
     return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _add_guards(
     app: FastAPI, *, index: Path, token: str | None, cors_origins: Sequence[str]
 ) -> None:
-    """Host check, token and security headers, outermost first; CORS only if asked. Every
-    answer names the index it comes from, for the CLI's fast path to check."""
+    """Host check, token and security headers; CORS, when asked, outside them, so that a
+    browser's preflight (which carries no token) is answered. Requests on the fast path's
+    Unix socket skip the host and token checks: only this user can open it. Every answer
+    names the index it comes from, for the fast path to check."""
     named = fastpath.index_header(index)
+
+    @app.middleware("http")
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        private = _on_unix_socket(request)
+        host = _host_of(request.headers.get("host", ""))
+        if not private and not request.app.state.answers_host(host):
+            return _error(421, f"this server does not answer for host {host!r}", None)
+        if not _valid_utf8(request):
+            return _error(400, "the request's address is not valid UTF-8", InputError.exit_code)
+        cookie = f"{TOKEN_COOKIE}_{request.url.port or 80}"  # one per server on this host
+        if token is not None and not private:
+            offered = _offered_token(request, cookie)
+            if offered is None or not hmac.compare_digest(offered.encode(), token.encode()):
+                return _error(401, "this server wants its token — see `newssearch serve`", None)
+        response = await call_next(request)
+        if token is not None and request.query_params.get("token") == token:
+            response.set_cookie(cookie, token, httponly=True, samesite="strict")
+        _secure(response, request.url.path)
+        response.headers["X-Newssearch-Index"] = named
+        return response
+
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -183,38 +225,25 @@ def _add_guards(
             allow_methods=["GET"],
             allow_headers=["Authorization"],
         )
+    app.state.answers_host = answers_host("127.0.0.1")  # ``serve`` sets its own address
 
-    @app.middleware("http")
-    async def guard(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        allowed = request.app.state.allowed_hosts
-        host = _host_of(request.headers.get("host", ""))
-        if allowed is not None and host not in allowed:
-            return _error(421, f"this server does not answer for host {host!r}", None)
-        if not _valid_utf8(request):
-            return _error(400, "the request's address is not valid UTF-8", InputError.exit_code)
-        if token is not None:
-            offered = _offered_token(request)
-            if offered is None or not hmac.compare_digest(offered.encode(), token.encode()):
-                return _error(401, "this server wants its token — see `newssearch serve`", None)
-        response = await call_next(request)
-        if token is not None and request.query_params.get("token") == token:
-            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
-        response.headers["X-Newssearch-Index"] = named
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Frame-Options"] = "DENY"
-        if not request.url.path.startswith("/docs"):
-            response.headers["Content-Security-Policy"] = (
-                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-                "base-uri 'none'; form-action 'self'; object-src 'none'"
-            )
-        if request.url.path.startswith("/static/"):
-            response.headers["Cache-Control"] = "no-cache"  # revalidated: never a stale app.js
-        return response
 
-    app.state.allowed_hosts = None  # set by ``serve`` from the address it binds
+def _secure(response: Response, path: str) -> None:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    if path != "/docs":
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+            "base-uri 'none'; form-action 'self'; object-src 'none'"
+        )
+    if path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-cache"  # revalidated: never a stale app.js
+
+
+def _on_unix_socket(request: Request) -> bool:
+    server = request.scope.get("server")
+    return server is not None and server[1] is None  # uvicorn: (socket path, None)
 
 
 def _valid_utf8(request: Request) -> bool:
@@ -233,11 +262,11 @@ def _valid_utf8(request: Request) -> bool:
     return True
 
 
-def _offered_token(request: Request) -> str | None:
+def _offered_token(request: Request, cookie: str) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return request.query_params.get("token") or request.cookies.get(TOKEN_COOKIE)
+    return request.query_params.get("token") or request.cookies.get(cookie)
 
 
 def _host_of(header: str) -> str:
@@ -246,15 +275,24 @@ def _host_of(header: str) -> str:
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
 
 
-def allowed_hosts(host: str) -> frozenset[str] | None:
-    """The Host headers a server bound to ``host`` answers: its own names for a loopback
-    address; any for a wildcard bind (the user chose to be reachable)."""
-    if host in ("0.0.0.0", "::", ""):
-        return None
-    names = {host}
-    if _is_loopback(host):
-        names.update(LOCAL_HOSTS)
-    return frozenset(names)
+def answers_host(host: str) -> Callable[[str], bool]:
+    """Which Host headers a server bound to ``host`` answers, against DNS rebinding (a page
+    elsewhere whose name is made to point here): its own address, and for a loopback one
+    ``localhost``; on a wildcard address, IP literals and this machine's own names, never
+    another name."""
+    if host not in ("0.0.0.0", "::", ""):
+        names = {host, *(LOCAL_HOSTS if _is_loopback(host) else ())}
+        return names.__contains__
+    names = {*LOCAL_HOSTS, socket.gethostname().lower(), socket.getfqdn().lower()}
+
+    def wildcard(header: str) -> bool:
+        try:
+            ipaddress.ip_address(header)
+        except ValueError:
+            return header.lower() in names
+        return True
+
+    return wildcard
 
 
 def _is_loopback(host: str) -> bool:
@@ -300,11 +338,11 @@ def serve(
 
     sock = bind(host, port)  # first: a busy port is said before the model loads
     service = Service(path, model=model)
-    marker = None
+    private = None
     try:
         service.warm()
         app = make_app(service, token=token, cors_origins=cors_origins)
-        app.state.allowed_hosts = allowed_hosts(host)
+        app.state.answers_host = answers_host(host)
         bound_port = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         address = f"http://{shown}:{bound_port}"
@@ -316,13 +354,15 @@ def serve(
             timeout_graceful_shutdown=5,
             lifespan="off",
         )
-        marker = fastpath.announce_server(path, host=host, port=bound_port, token=token)
+        private = fastpath.listen_privately(path)
+        sockets = [sock] if private is None else [sock, private.sock]
         announce(f"serving {path} at {address}/ (API docs at {address}/docs) — Ctrl-C stops")
-        uvicorn.Server(config).run(sockets=[sock])
+        uvicorn.Server(config).run(sockets=sockets)
     except KeyboardInterrupt:
         pass  # Ctrl-C is how a server is stopped: uvicorn has shut down cleanly by now
     finally:
-        fastpath.withdraw_server(marker)
+        if private is not None:
+            private.close()
         sock.close()
         service.close()
 

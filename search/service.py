@@ -14,6 +14,7 @@ as there is an index. New commits need nothing: the searcher reads each query's 
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,7 @@ from .errors import (
     QueryError,
     SearchError,
 )
+from .storage import STORE
 
 if TYPE_CHECKING:
     from .embedding import Embedder
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 MAX_QUERY_CHARS = 2000  # a served query's length: a paragraph, not a document
 MAX_SERVED_K = 1000  # hits one request may ask for
 MAX_FILTER_VALUES = 64  # --source and --where values in one request
+MAX_DAY_CHARS = 64  # --since and --until
 MAX_ID_CHARS = 4096  # an article id's length (a path inside the archive)
 
 _UNAVAILABLE = (
@@ -114,25 +117,34 @@ class Service:
         self.path = Path(path)
         self._model = model
         self._index: Index | None = None
+        self._identity: tuple[int, int] | None = None
         self._lock = threading.Lock()
 
     def index(self) -> Index:
-        """The open index, opened now if it is not yet (or went away)."""
-        index = self._index
-        if index is not None:
-            return index
-        from .index import Index
-
+        """The open index, opened now if it is not yet, or again if the folder was removed
+        or built anew since (its store is another file): never a stale or mixed view."""
         with self._lock:
+            if self._index is not None and self._identity != self._store_identity():
+                self._index = None  # not closed: requests under way still read it
             if self._index is None:
+                from .index import Index
+
+                identity = self._store_identity()
                 opened = Index.open(self.path, model=self._model)
                 try:
                     _ = opened.embedder  # loaded once here, not by each first request
                 except BaseException:
                     opened.close()
                     raise
-                self._index = opened
+                self._index, self._identity = opened, identity
             return self._index
+
+    def _store_identity(self) -> tuple[int, int] | None:
+        try:
+            info = os.stat(self.path / STORE)
+        except OSError:
+            return None
+        return info.st_dev, info.st_ino
 
     def warm(self) -> None:
         """Load the model and open the files now, so the first request is as fast as any."""
@@ -193,11 +205,15 @@ class Service:
         }
 
     def _answer(self, ask: Any) -> Any:
+        index = self.index()
         try:
-            return ask(self.index())
+            return ask(index)
         except (IndexNotFoundError, IndexCorruptError, IndexVersionError):
-            # The folder was removed, rebuilt or damaged: open it afresh next time.
-            self.close()
+            # Damaged, or changed under us: open it afresh next time. Not closed here:
+            # other threads may be reading it still; it closes when the last lets it go.
+            with self._lock:
+                if self._index is index:
+                    self._index = None
             raise
 
 
@@ -225,7 +241,7 @@ def _choice(value: object, name: str, allowed: Sequence[str]) -> str:
 def _optional_text(value: object, name: str) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or len(value) > 64:
+    if not isinstance(value, str) or len(value) > MAX_DAY_CHARS:
         raise QueryError(f"{name} must be a day such as 1987-03-01, not {_short(value)}")
     return value
 

@@ -49,6 +49,11 @@ QUERIES = [
     ["oil", "--since", "5-MAR"],  # refused: the error and its exit code
     ["oil", "--where", "colour=red"],
 ]
+BEYOND_THE_SERVERS_LIMITS = [  # the CLI runs these itself (lexical: no model needed here)
+    ["oil", "--mode", "lexical", *["--source", "x"] * 65],
+    ["oil", "--mode", "lexical", "--where", "topics=" + "x" * 2001],
+    ["oil", "--mode", "lexical", "--since", "1" * 65],
+]
 
 
 def test_a_query_through_the_server_prints_what_the_cli_prints(
@@ -59,7 +64,7 @@ def test_a_query_through_the_server_prints_what_the_cli_prints(
     monkeypatch.setenv("NEWSSEARCH_INDEX", str(wire_index))  # for the in-process CLI too
     with running_server(wire_index, env=env):
         assert fastpath.find_server(wire_index) is not None
-        for args in QUERIES:
+        for args in QUERIES + BEYOND_THE_SERVERS_LIMITS:
             served = newssearch("query", *args, env=env)
             local = cli("query", *args)  # in-process with the fake model: no server
             assert (served.returncode, served.stdout, served.stderr) == (
@@ -80,29 +85,73 @@ def test_a_query_through_the_server_prints_what_the_cli_prints(
 def test_it_falls_back_silently(
     wire_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {"NEWSSEARCH_RUN_DIR": str(tmp_path / "run")}
-    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", env["NEWSSEARCH_RUN_DIR"])
+    import socket
+
+    run = tmp_path / "run"
+    env = {"NEWSSEARCH_RUN_DIR": str(run)}
+    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", str(run))
     args = ["query", "OPEC output ceiling", "--mode", "lexical", "-i", str(wire_index)]
     expected = newssearch(*args, env={**env, "NEWSSEARCH_NO_SERVER": "1"})
     assert expected.returncode == 0 and "opec" in expected.stdout
-    marker = Path(fastpath.marker_for(wire_index))
-    marker.parent.mkdir(parents=True)
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
-    )
-    cases = {
-        "a dead process": {"pid": int(dead.stdout), "host": "127.0.0.1", "port": 9},
-        "nothing listening": {"pid": os.getpid(), "host": "127.0.0.1", "port": _closed_port()},
-        "another index": {"pid": os.getpid(), "host": "127.0.0.1", "port": 9, "index": "/x"},
-        "garbage": None,
-    }
-    for case, record in cases.items():
-        if record is None:
-            marker.write_text("{not json")
-        else:
-            marker.write_text(json.dumps({"index": str(wire_index.resolve()), **record}))
-        got = newssearch(*args, env=env)
-        assert (got.returncode, got.stdout, got.stderr) == (0, expected.stdout, ""), case
+    run.mkdir(mode=0o700)
+    path = fastpath.socket_for(wire_index, str(run))
+    # A socket left by a killed server: the file is there, nobody listens.
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(path)
+    stale.close()
+    assert fastpath.find_server(wire_index) == path
+    got = newssearch(*args, env=env)
+    assert (got.returncode, got.stdout, got.stderr) == (0, expected.stdout, "")
+    # A server that accepts and never answers (stopped with Ctrl-Z, say): given up on.
+    os.unlink(path)
+    silent = socket.socket(socket.AF_UNIX)
+    silent.bind(path)
+    silent.listen()
+    monkeypatch.setattr(fastpath, "ANSWER_SECONDS", 0.5)
+    assert fastpath.query_through_server(args[1:]) is None
+    silent.close()
+    os.unlink(path)
+    # Not a socket, or a folder others can reach: not asked at all.
+    Path(path).write_text("{}")
+    assert fastpath.find_server(wire_index) is None
+    os.unlink(path)
+    run.chmod(0o755)
+    assert fastpath.private_folder(create=False) is None
+    got = newssearch(*args, env=env)
+    assert (got.returncode, got.stdout, got.stderr) == (0, expected.stdout, "")
+
+
+def test_a_shared_or_linked_folder_is_never_used(
+    wire_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(elsewhere)
+    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", str(link))
+    assert fastpath.private_folder(create=True) is None
+    assert fastpath.listen_privately(wire_index) is None
+    loose = tmp_path / "loose"
+    loose.mkdir(mode=0o777)
+    loose.chmod(0o777)
+    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", str(loose))
+    assert fastpath.private_folder(create=False) is None  # a reader trusts nothing loose
+    assert fastpath.private_folder(create=True) == str(loose)  # a server makes it private
+    assert loose.stat().st_mode & 0o777 == 0o700
+
+
+def test_the_first_server_on_an_index_keeps_the_fast_path(
+    wire_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", str(tmp_path / "run"))
+    first = fastpath.listen_privately(wire_index)
+    assert first is not None
+    assert fastpath.listen_privately(wire_index) is None  # the first one answers
+    first.close()
+    assert not Path(first.path).exists()
+    second = fastpath.listen_privately(wire_index)
+    assert second is not None
+    second.close()
 
 
 def test_a_server_for_another_index_is_not_asked(wire_index: Path, tmp_path: Path, fake) -> None:
@@ -151,23 +200,26 @@ def test_the_arguments_it_understands() -> None:
     }
 
 
-def test_the_servers_file_is_private(
+def test_the_socket_is_private_and_needs_no_token(
     wire_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = {"NEWSSEARCH_RUN_DIR": str(tmp_path / "run")}
-    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", env["NEWSSEARCH_RUN_DIR"])
+    run = tmp_path / "run"
+    env = {"NEWSSEARCH_RUN_DIR": str(run)}
+    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", str(run))
     with running_server(wire_index, "--token", "s3cret", env=env):
-        marker = Path(fastpath.marker_for(wire_index))
-        record = json.loads(marker.read_text())
-        assert marker.stat().st_mode & 0o077 == 0
-        assert record["token"] == "s3cret" and record["host"] == "127.0.0.1"
+        path = Path(fastpath.find_server(wire_index) or "")
+        assert path.is_socket() and path.stat().st_mode & 0o077 == 0
+        assert run.stat().st_mode & 0o777 == 0o700
+        assert not [p for p in run.iterdir() if p != path]  # no file with a token in it
         got = newssearch("query", "OPEC", "--mode", "dense", "-i", str(wire_index), env=env)
-        assert got.returncode == 0 and "opec" in got.stdout  # the token went with it
+        assert got.returncode == 0 and "opec" in got.stdout  # the server answered
+    assert not path.exists()
 
 
-def _closed_port() -> int:
-    import socket
+def test_limits_match_the_servers() -> None:
+    from search import service
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    assert fastpath.FAST_K == service.MAX_SERVED_K
+    assert fastpath.FAST_CHARS == service.MAX_QUERY_CHARS
+    assert fastpath.FAST_VALUES == service.MAX_FILTER_VALUES
+    assert fastpath.FAST_DAY_CHARS == service.MAX_DAY_CHARS

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from test_news import make_records, wire_records, write_jsonl
 
 from search import Index
-from search.server import allowed_hosts, make_app
+from search.server import answers_host, make_app
 from search.service import MAX_QUERY_CHARS, MAX_SERVED_K, Service
 
 
@@ -176,6 +176,8 @@ def test_the_page_and_the_docs_are_served_offline(served: str) -> None:
     assert status == 200 and "/api/search" in schema["paths"]
     with urllib.request.urlopen(served + "/docs-assets/swagger-ui-bundle.js", timeout=30) as js:
         assert js.status == 200
+    for other in ["index.html", "oauth2-redirect.html", "swagger-initializer.js", "..%2Fx"]:
+        assert get(f"{served}/docs-assets/{other}")[0] == 404, other  # only what /docs loads
 
 
 def test_only_its_own_host_names_are_answered(served: str) -> None:
@@ -184,9 +186,13 @@ def test_only_its_own_host_names_are_answered(served: str) -> None:
     port = served.rsplit(":", 1)[1]
     for host in [f"localhost:{port}", f"127.0.0.1:{port}"]:
         assert get(f"{served}/api/health", {"Host": host})[0] == 200
-    assert allowed_hosts("0.0.0.0") is None
-    assert allowed_hosts("127.0.0.1") == {"127.0.0.1", "localhost", "::1"}
-    assert allowed_hosts("10.1.2.3") == {"10.1.2.3"}
+    local = answers_host("127.0.0.1")
+    assert local("localhost") and local("127.0.0.1") and local("::1")
+    assert not local("attacker.example") and not local("10.1.2.3")
+    assert answers_host("10.1.2.3")("10.1.2.3") and not answers_host("10.1.2.3")("localhost")
+    anywhere = answers_host("0.0.0.0")  # reachable by address, never by another name
+    assert anywhere("10.1.2.3") and anywhere("fe80::1") and anywhere("localhost")
+    assert not anywhere("attacker.example") and not anywhere("127.0.0.1.nip.io")
 
 
 def test_no_cors_unless_asked(served: str, wire_index: Path, tmp_path: Path) -> None:
@@ -199,6 +205,33 @@ def test_no_cors_unless_asked(served: str, wire_index: Path, tmp_path: Path) -> 
         assert headers["access-control-allow-origin"] == "http://elsewhere.example"
         _, _, headers = get(f"{url}/api/search?q=oil", {"Origin": "http://other.example"})
         assert "access-control-allow-origin" not in headers
+
+
+def test_cors_and_a_token_together(wire_index: Path, tmp_path: Path) -> None:
+    """A page on the named origin can ask with its token: the preflight, which carries
+    none, is answered, and the answer carries the CORS header even when refused."""
+    env = {"NEWSSEARCH_RUN_DIR": str(tmp_path / "run")}
+    origin = "http://elsewhere.example"
+    with running_server(wire_index, "--token", "s3cret", "--cors", origin, env=env) as url:
+        preflight = urllib.request.Request(
+            f"{url}/api/search?q=oil",
+            method="OPTIONS",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        with urllib.request.urlopen(preflight, timeout=30) as answer:
+            assert answer.status == 200
+            assert answer.headers["access-control-allow-origin"] == origin
+            assert "authorization" in answer.headers["access-control-allow-headers"].lower()
+        status, body, headers = get(
+            f"{url}/api/search?q=oil", {"Origin": origin, "Authorization": "Bearer s3cret"}
+        )
+        assert status == 200 and body["hits"] and headers["access-control-allow-origin"] == origin
+        status, _, headers = get(f"{url}/api/search?q=oil", {"Origin": origin})
+        assert status == 401 and headers["access-control-allow-origin"] == origin
 
 
 def test_a_token_guards_every_endpoint(wire_index: Path, tmp_path: Path) -> None:
@@ -214,6 +247,8 @@ def test_a_token_guards_every_endpoint(wire_index: Path, tmp_path: Path) -> None
         with urllib.request.urlopen(f"{url}/?token=s3cret", timeout=30) as page:
             cookie = page.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+        port = url.rsplit(":", 1)[1]
+        assert cookie.startswith(f"newssearch_token_{port}=s3cret")  # one per server
         status, _, _ = get(f"{url}/api/stats", {"Cookie": cookie.split(";")[0]})
         assert status == 200
 
@@ -440,3 +475,72 @@ def test_serve_refuses_a_busy_port_and_warns_off_loopback(cli, wire_index: Path)
     assert lines[0].startswith("warning: listening on 192.0.2.1: anyone who can reach")
     assert lines[1].startswith("error: cannot listen on 192.0.2.1:0")
     assert one_line_error(cli("serve", "--port", "70000"), 2).startswith("error: --port 70000")
+
+
+def test_a_removed_or_rebuilt_index_is_never_served_stale(
+    wire_index: Path, tmp_path: Path, fake: FakeEmbedder
+) -> None:
+    env = {"NEWSSEARCH_RUN_DIR": str(tmp_path / "run")}
+    with running_server(wire_index, env=env) as url:
+        assert get(f"{url}/api/stats")[1]["articles"] == 46
+        shutil.rmtree(wire_index)
+        status, body, _ = get(f"{url}/api/search?q=oil")
+        assert status == 503 and body["error"].startswith(f"no index at {wire_index}")
+        with Index.create(wire_index, model=fake) as ix:  # the same name, a new index
+            ix.add(write_jsonl(tmp_path / "new", make_records(3, seed=5)))
+        for mode in ["hybrid", "dense", "lexical"]:
+            status, body, _ = get(f"{url}/api/search?q=strike+price+grain&mode={mode}&k=50")
+            assert status == 200 and {h["article_id"] for h in body["hits"]} <= {
+                "a000",
+                "a001",
+                "a002",
+            }, mode
+        assert get(f"{url}/api/stats")[1]["articles"] == 3
+
+
+def test_threads_keep_answering_while_the_index_is_rebuilt(
+    wire_index: Path, tmp_path: Path, fake: FakeEmbedder
+) -> None:
+    """Queries in flight on the old index finish on it; none crashes the process or mixes
+    the two; each answer is one index's or a 503-kind error."""
+    import threading
+
+    from search import SearchError
+    from search.service import SearchRequest, status_of
+
+    service = Service(wire_index, model=fake)
+    service.warm()
+    first = {h["article_id"] for h in service.search(SearchRequest.make("oil", k=100))["hits"]}
+    seen: list[set[str]] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def ask() -> None:
+        while not stop.is_set():
+            try:
+                hits = service.search(SearchRequest.make("oil", k=100, mode="dense"))["hits"]
+                seen.append({h["article_id"] for h in hits})
+            except SearchError as error:
+                if status_of(error) != 503:
+                    errors.append(repr(error))
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    builds = [first]
+    try:
+        for round_ in range(3):
+            records = [{**r, "id": f"r{round_}-{r['id']}"} for r in make_records(3, seed=round_)]
+            builds.append({r["id"] for r in records})
+            shutil.rmtree(wire_index)
+            with Index.create(wire_index, model=fake) as ix:
+                ix.add(write_jsonl(tmp_path / f"new{round_}", records))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    last = service.search(SearchRequest.make("oil", k=100))["hits"]
+    service.close()
+    assert not errors, errors[:3]
+    assert seen and all(any(ids <= build for build in builds) for ids in seen)
+    assert {hit["article_id"] for hit in last} == builds[-1]
