@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from .filters import article_terms
 from .manifest import Settings
 from .store import ArticleRow, Store
 
-__all__ = ["Change", "Plan", "plan"]
+__all__ = ["Change", "Plan", "Read", "Reader", "plan", "prepare", "read_and_prepare"]
 
 Span = tuple[int, int, int, int, str]
 """A passage as planned: (paragraph, part, start, end, text)."""
@@ -70,6 +71,31 @@ class Plan:
     skipped: list[Skip] = field(default_factory=list)
 
 
+Prepared = tuple[str, list[Span]]
+"""An article made ready to embed: the context before each passage, and its passages."""
+
+
+@dataclass
+class Read:
+    """One source file read: its articles, what could not be read, and (when read
+    elsewhere, by a distributed engine) each article already prepared, by id."""
+
+    articles: list[Article]
+    skips: list[Skip]
+    prepared: dict[str, Prepared] | None = None
+
+
+class Reader:
+    """Reads the source files that changed, perhaps elsewhere and all at once: ``submit``
+    them first, then ``get`` each in turn. This one reads each file when it is asked for."""
+
+    def submit(self, sources: list[SourceFile]) -> None:
+        pass
+
+    def get(self, source: SourceFile) -> Read:
+        return Read(*read_source(source))
+
+
 def plan(
     store: Store,
     embedder: Embedder,
@@ -78,20 +104,59 @@ def plan(
     roots: list[Path],
     *,
     remove_missing: bool,
+    reader: Reader | None = None,
 ) -> Plan:
     """The plan that brings the index in line with ``sources`` (found under ``roots``)."""
-    return _Planner(store, embedder, settings).run(sources, roots, remove_missing)
+    planner = _Planner(store, embedder, settings, reader or Reader())
+    return planner.run(sources, roots, remove_missing)
+
+
+def read_and_prepare(source: SourceFile, settings: Settings, embedder: Embedder) -> Read:
+    """A source read and each of its articles prepared: what a distributed engine's task
+    does, so that only vectors are left to compute."""
+    articles, skips = read_source(source)
+    prepared = {
+        a.id: prepare(a, settings, embedder.token_spans, embedder.max_tokens) for a in articles
+    }
+    return Read(articles, skips, prepared)
+
+
+def prepare(
+    article: Article,
+    settings: Settings,
+    token_spans: Callable[[str], list[tuple[int, int]]],
+    window: int,
+) -> Prepared:
+    """The title as embedded before each passage (at most a quarter of the window) and the
+    article's passages, each within the tokens the title leaves."""
+    context, budget = "", settings.passage_tokens
+    title = article.title
+    if settings.title_context and title.strip():
+        spans = token_spans(title)
+        limit = window // 4
+        used = min(len(spans), limit)
+        context = title if len(spans) <= limit else title[: spans[limit - 1][1]]
+        # The title and a line break share the window with the passage.
+        budget = min(budget, window - used - 1)
+    chunks = chunk_text(article.text, max_tokens=budget, token_spans=token_spans)
+    return context, [
+        (c.paragraph, c.part, c.start, c.end, article.text[c.start : c.end]) for c in chunks
+    ]
 
 
 class _Planner:
-    def __init__(self, store: Store, embedder: Embedder, settings: Settings) -> None:
+    def __init__(
+        self, store: Store, embedder: Embedder, settings: Settings, reader: Reader
+    ) -> None:
         self.store, self.embedder, self.settings = store, embedder, settings
+        self.reader = reader
         self.plan = Plan()
         self.claimed: dict[str, str] = {}  # article id -> the file that gave it in this run
 
     def run(self, sources: list[SourceFile], roots: list[Path], remove_missing: bool) -> Plan:
         plan, store = self.plan, self.store
         found = {str(s.path) for s in sources}
+        self.reader.submit([s for s in sources if self._changed(s)])
         for source in sources:
             self._source(source, found)
         if remove_missing:
@@ -108,6 +173,14 @@ class _Planner:
         for article_id in articles:
             self.claimed.setdefault(article_id, path)
 
+    def _changed(self, source: SourceFile) -> bool:
+        """Whether a source must be read: not as recorded (or not readable: said later)."""
+        try:
+            status = source.path.stat()
+        except OSError:
+            return False
+        return self.store.source_state(str(source.path)) != (status.st_size, status.st_mtime_ns)
+
     def _source(self, source: SourceFile, found: set[str]) -> None:
         plan, path = self.plan, str(source.path)
         before = self.store.articles_from(path)
@@ -121,7 +194,8 @@ class _Planner:
             plan.unchanged += len(before)
             self._claim(before, path)
             return
-        articles, skips = read_source(source)
+        read = self.reader.get(source)
+        articles, skips = read.articles, read.skips
         plan.skipped += skips
         current: set[str] = set()
         for article in articles:
@@ -132,7 +206,7 @@ class _Planner:
                 continue
             self.claimed[article.id] = path
             current.add(article.id)
-            self._article(article, row, path)
+            self._article(article, row, path, read.prepared)
         if skips:
             # Some records could not be read: keep the articles they were, and read the
             # file again next run rather than record it as done.
@@ -141,7 +215,13 @@ class _Planner:
         plan.removals += sorted(set(before) - current)
         plan.sources.append((len(plan.changes) - 1, path, status.st_size, status.st_mtime_ns))
 
-    def _article(self, article: Article, row: ArticleRow | None, path: str) -> None:
+    def _article(
+        self,
+        article: Article,
+        row: ArticleRow | None,
+        path: str,
+        prepared: dict[str, Prepared] | None,
+    ) -> None:
         """Plan one article read from ``path``; ``row`` is what the index holds under its id."""
         plan = self.plan
         digest = content_hash(article)
@@ -154,26 +234,14 @@ class _Planner:
             plan.updated += 1
         if article.unparsed_date is not None:
             plan.unparsed_dates += 1
-        context, budget = self._context_and_budget(article.title)
-        spans = chunk_text(article.text, max_tokens=budget, token_spans=self.embedder.token_spans)
-        passages = [
-            (s.paragraph, s.part, s.start, s.end, article.text[s.start : s.end]) for s in spans
-        ]
+        if prepared is not None and article.id in prepared:
+            context, passages = prepared[article.id]
+        else:
+            embedder = self.embedder
+            context, passages = prepare(
+                article, self.settings, embedder.token_spans, embedder.max_tokens
+            )
         plan.changes.append(Change(article, digest, passages, context))
-
-    def _context_and_budget(self, title: str) -> tuple[str, int]:
-        """The title as embedded before each passage (at most a quarter of the window), and
-        the tokens left for the passage beside it."""
-        budget = self.settings.passage_tokens
-        if not self.settings.title_context or not title.strip():
-            return "", budget
-        window = self.embedder.max_tokens
-        spans = self.embedder.token_spans(title)
-        limit = window // 4
-        used = min(len(spans), limit)
-        context = title if len(spans) <= limit else title[: spans[limit - 1][1]]
-        # The title and a line break share the window with the passage.
-        return context, min(budget, window - used - 1)
 
 
 def content_hash(article: Article) -> str:
