@@ -52,6 +52,11 @@ class Mode(StrEnum):
     lexical = "lexical"
 
 
+class Engine(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 class Unit(StrEnum):
     passage = "passage"
     article = "article"
@@ -89,12 +94,33 @@ def index(
             show_default=False,
         ),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option("--engine", help="Where reading and embedding run: here, or on Ray."),
+    ] = Engine.local,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            envvar="RAY_ADDRESS",
+            help="The Ray cluster (default: a local one, started for this run).",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="Ray: embedding actors (a local cluster's CPUs)."),
+    ] = None,
 ) -> None:
     """Index articles (.txt .md .json[l][.gz] .html, RSS/Atom feeds, .warc[.gz]); only new
     or changed ones are embedded, and articles whose files are gone are removed."""
     from .index import index_files
 
-    with _reported():
+    with _reported(), contextlib.ExitStack() as stack:
+        cluster = None
+        if engine is Engine.ray:
+            from .ray_engine import RayEngine
+
+            cluster = stack.enter_context(RayEngine(ray_address, workers))
         with _progress(quiet) as progress:
             report = index_files(
                 index,
@@ -103,6 +129,7 @@ def index(
                 compact=compact,
                 keep_missing=keep_missing,
                 progress=progress,
+                engine=cluster,
             )
         if quiet:
             return

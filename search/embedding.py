@@ -121,29 +121,13 @@ class SentenceTransformerEmbedder:
 
         import torch
 
-        model = self._load()
-        # A text met twice (a wire story filed under two names) is embedded once.
-        slots: dict[str, int] = {}
-        rows_of = np.fromiter((slots.setdefault(t, len(slots)) for t in texts), np.int64)
-        distinct = list(slots)
+        distinct, rows_of, batches = self.batches(texts)
         out = np.empty((len(distinct), self.dimension), dtype=np.float32)
-        encodings = self._window_tokenizer().encode_batch(self._prepared(distinct))
-        lengths = [len(encoding.ids) for encoding in encodings]
-        # Longest first, in batches of texts of one token length (nearly: a batch pads only
-        # to its own longest), as many rows as fit a token budget.
-        order = sorted(range(len(distinct)), key=lambda i: -lengths[i])
-        batches = []
-        while order:
-            batches.append(order[: _batch_rows(lengths[order[0]])])
-            del order[: len(batches[-1])]
 
         def run(rows: list[int]) -> np.ndarray:
-            with torch.inference_mode():
-                features = _features([encodings[i] for i in rows], lengths[rows[0]])
-                vectors = model.forward(features)["sentence_embedding"].float()
-                # Normalised in fp32 whatever the model's precision.
-                return torch.nn.functional.normalize(vectors, dim=-1).numpy()
+            return self.embed_batch([distinct[i] for i in rows])
 
+        self._load()
         # One batch per core, each on one thread, rather than each batch over every core:
         # 4-8% faster on 2 cores (less waiting on each other inside small operations).
         threads = torch.get_num_threads()
@@ -160,6 +144,36 @@ class SentenceTransformerEmbedder:
         if progress is not None and len(texts) > len(distinct):
             progress(len(texts) - len(distinct))
         return out[rows_of]
+
+    def batches(self, texts: Sequence[str]) -> tuple[list[str], np.ndarray, list[list[int]]]:
+        """How ``embed`` splits texts: the distinct texts (a text met twice, a wire story
+        filed under two names, is embedded once), each text's row among them, and batches
+        of rows, longest first, of one token length (nearly: a batch pads only to its own
+        longest), as many rows as fit a token budget. A cluster's workers embed the same
+        batches, so that they compute the same vectors as this process would."""
+        slots: dict[str, int] = {}
+        rows_of = np.fromiter((slots.setdefault(t, len(slots)) for t in texts), np.int64)
+        distinct = list(slots)
+        encodings = self._window_tokenizer().encode_batch(self._prepared(distinct))
+        lengths = [len(encoding.ids) for encoding in encodings]
+        order = sorted(range(len(distinct)), key=lambda i: -lengths[i])
+        batches = []
+        while order:
+            batches.append(order[: _batch_rows(lengths[order[0]])])
+            del order[: len(batches[-1])]
+        return distinct, rows_of, batches
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """One forward pass over ``texts``, padded to the longest, normalised in fp32
+        whatever the model's precision."""
+        import torch
+
+        model = self._load()
+        encodings = self._window_tokenizer().encode_batch(self._prepared(list(texts)))
+        width = max(len(encoding.ids) for encoding in encodings)
+        with torch.inference_mode():
+            vectors = model.forward(_features(encodings, width))["sentence_embedding"].float()
+            return torch.nn.functional.normalize(vectors, dim=-1).numpy()
 
     def embed_query(self, text: str) -> np.ndarray:
         """One text's vector, through ONNX when the export is there (no torch import)."""

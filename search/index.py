@@ -29,7 +29,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,6 +57,9 @@ from .searcher import MODES, UNITS, Hit, Searcher, Snapshot
 from .segments import Segment
 from .store import Store, is_empty_store
 from .writer import Progress, Writer
+
+if TYPE_CHECKING:
+    from .ray_engine import RayEngine
 
 __all__ = [
     "FORMAT_VERSION",
@@ -331,17 +334,26 @@ class Index:
     # Writing.
 
     def update(
-        self, paths: Iterable[str | Path] | str | Path, *, progress: Progress | None = None
+        self,
+        paths: Iterable[str | Path] | str | Path,
+        *,
+        progress: Progress | None = None,
+        engine: RayEngine | None = None,
     ) -> UpdateReport:
         """Bring the index in line with files and folders: add new and changed articles,
-        and remove articles whose files under these paths are gone."""
-        return self._index(_listed(paths), remove_missing=True, progress=progress)
+        and remove articles whose files under these paths are gone. With an ``engine``
+        (``search.ray_engine.RayEngine``), reading and embedding run on its cluster."""
+        return self._index(_listed(paths), remove_missing=True, progress=progress, engine=engine)
 
     def add(
-        self, paths: Iterable[str | Path] | str | Path, *, progress: Progress | None = None
+        self,
+        paths: Iterable[str | Path] | str | Path,
+        *,
+        progress: Progress | None = None,
+        engine: RayEngine | None = None,
     ) -> UpdateReport:
         """Index new and changed articles from files and folders; remove nothing."""
-        return self._index(_listed(paths), remove_missing=False, progress=progress)
+        return self._index(_listed(paths), remove_missing=False, progress=progress, engine=engine)
 
     def remove(self, ids: Iterable[str] | str) -> RemoveReport:
         """Delete articles by id. A later indexing run of their files adds them again."""
@@ -360,7 +372,12 @@ class Index:
             return writer.optimize()
 
     def _index(
-        self, paths: list[str | Path], *, remove_missing: bool, progress: Progress | None
+        self,
+        paths: list[str | Path],
+        *,
+        remove_missing: bool,
+        progress: Progress | None,
+        engine: RayEngine | None = None,
     ) -> UpdateReport:
         started = time.monotonic()
         if not paths:
@@ -370,16 +387,21 @@ class Index:
             if not sources:
                 raise InputError(_nothing_to_index(paths, skips))
             roots = [Path(os.path.abspath(p)) for p in paths]
+            embedder, reader = self.embedder, None
+            if engine is not None:  # the same plan and commits; the work on the cluster
+                embedder = engine.embedder(self.embedder, self._settings.model)
+                reader = engine.reader(self._settings)
             plan = planner.plan(
                 writer.store,
-                self.embedder,
+                embedder,
                 self._settings,
                 sources,
                 roots,
                 remove_missing=remove_missing,
+                reader=reader,
             )
             plan.skipped[:0] = skips
-            embedded, commits = writer.run(plan, self.embedder, progress)
+            embedded, commits = writer.run(plan, embedder, progress)
         return UpdateReport(
             added=len(plan.changes) - plan.updated,
             updated=plan.updated,
@@ -658,17 +680,19 @@ def index_files(
     compact: bool | None = None,
     keep_missing: bool = False,
     progress: Progress | None = None,
+    engine: RayEngine | None = None,
 ) -> UpdateReport:
     """What ``newssearch index`` does: open the index (or create it) and bring it in line
-    with ``paths``. A first run that fails before anything is committed (a mistyped path,
-    nothing to index) leaves no index behind: the folder is as it was."""
+    with ``paths`` (on a Ray cluster with an ``engine``). A first run that fails before
+    anything is committed (a mistyped path, nothing to index) leaves no index behind: the
+    folder is as it was."""
     index = Path(index)
     existed = index.exists()
     fresh = not (index / storage.MANIFEST).exists()
     with Index.open_or_create(index, model=model, compact=compact) as ix:
         try:
             run = ix.add if keep_missing else ix.update
-            return run(paths, progress=progress)
+            return run(paths, progress=progress, engine=engine)
         except InputError:
             if fresh and ix.stats().generation == 0:
                 ix.close()
