@@ -62,7 +62,9 @@ class RayEngine:
                 "logging_level": "ERROR",
             }
             if address is None:
-                options["num_cpus"] = workers or os.cpu_count() or 1
+                # One embedding actor a core, and one more slot for the reading tasks:
+                # actors hold their CPU for life, and start before the reading ends.
+                options["num_cpus"] = (workers or os.cpu_count() or 1) + 1
             try:
                 ray.init(address=address, **options)
             except (ConnectionError, RuntimeError, ValueError) as error:
@@ -70,7 +72,8 @@ class RayEngine:
         resources = ray.cluster_resources()
         self.cpus = int(resources.get("CPU", 1))
         self.gpus = int(resources.get("GPU", 0))
-        self.workers = workers or max(1, self.gpus or self.cpus)
+        # Actors: one a GPU, else one a CPU but one (left to the reading tasks).
+        self.workers = workers or max(1, self.gpus or self.cpus - 1)
         self.last_embedder: _RayEmbedder | None = None
 
     def close(self) -> None:
@@ -90,6 +93,7 @@ class RayEngine:
         """An embedder that computes vectors on the cluster, and everything else (the
         window, token spans, a query) with ``local``, the same model."""
         self.last_embedder = _RayEmbedder(self._ray, local, model, self.workers, gpus=self.gpus > 0)
+        self.last_embedder.start()  # the model loads on the cluster while the driver plans
         return self.last_embedder
 
 
@@ -159,6 +163,19 @@ class _RayEmbedder:
         self.name, self.dimension = local.name, local.dimension
         self.fingerprint, self.max_tokens = local.fingerprint, local.max_tokens
 
+    def start(self) -> None:
+        """Start the actors: each loads the model meanwhile (seconds), so the engine starts
+        them before planning, not at the first batch."""
+        if self.actors:
+            return
+        actor = self._ray.remote(
+            num_cpus=0 if self._gpus else 1,
+            num_gpus=1 if self._gpus else 0,
+            max_restarts=RETRIES,
+            max_task_retries=RETRIES,
+        )(_EmbedActor)
+        self.actors = [actor.remote(self._model, self.fingerprint) for _ in range(self._count)]
+
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return self._local.token_spans(text)
 
@@ -173,13 +190,7 @@ class _RayEmbedder:
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)
         if self._pool is None:
-            actor = self._ray.remote(
-                num_cpus=0 if self._gpus else 1,
-                num_gpus=1 if self._gpus else 0,
-                max_restarts=RETRIES,
-                max_task_retries=RETRIES,
-            )(_EmbedActor)
-            self.actors = [actor.remote(self._model, self.fingerprint) for _ in range(self._count)]
+            self.start()
             self._pool = ActorPool(self.actors)
         plan = getattr(self._local, "batches", None)
         if plan is None:  # an embedder of another kind: batches of EMBED_ROWS in order
