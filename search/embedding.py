@@ -121,11 +121,11 @@ class SentenceTransformerEmbedder:
 
         import torch
 
-        distinct, rows_of, batches = self.batches(texts)
+        distinct, rows_of, batches, encodings = self._batched(texts)
         out = np.empty((len(distinct), self.dimension), dtype=np.float32)
 
         def run(rows: list[int]) -> np.ndarray:
-            return self.embed_batch([distinct[i] for i in rows])
+            return self._forward([encodings[i] for i in rows])
 
         self._load()
         # One batch per core, each on one thread, rather than each batch over every core:
@@ -151,6 +151,13 @@ class SentenceTransformerEmbedder:
         of rows, longest first, of one token length (nearly: a batch pads only to its own
         longest), as many rows as fit a token budget. A cluster's workers embed the same
         batches, so that they compute the same vectors as this process would."""
+        distinct, rows_of, batches, _ = self._batched(texts)
+        return distinct, rows_of, batches
+
+    def _batched(
+        self, texts: Sequence[str]
+    ) -> tuple[list[str], np.ndarray, list[list[int]], list[Any]]:
+        """``batches``, and the distinct texts' encodings, which ``embed`` runs."""
         slots: dict[str, int] = {}
         rows_of = np.fromiter((slots.setdefault(t, len(slots)) for t in texts), np.int64)
         distinct = list(slots)
@@ -161,15 +168,17 @@ class SentenceTransformerEmbedder:
         while order:
             batches.append(order[: _batch_rows(lengths[order[0]])])
             del order[: len(batches[-1])]
-        return distinct, rows_of, batches
+        return distinct, rows_of, batches, encodings
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         """One forward pass over ``texts``, padded to the longest, normalised in fp32
         whatever the model's precision."""
+        return self._forward(self._window_tokenizer().encode_batch(self._prepared(list(texts))))
+
+    def _forward(self, encodings: Sequence[Any]) -> np.ndarray:
         import torch
 
         model = self._load()
-        encodings = self._window_tokenizer().encode_batch(self._prepared(list(texts)))
         width = max(len(encoding.ids) for encoding in encodings)
         with torch.inference_mode():
             vectors = model.forward(_features(encodings, width))["sentence_embedding"].float()
