@@ -63,7 +63,7 @@ class Unit(StrEnum):
 
 
 @contextlib.contextmanager
-def _reported(interrupted: str = "the index keeps its last complete commit") -> Iterator[None]:
+def _reported(interrupted: str = output.INDEX_KEPT) -> Iterator[None]:
     """Turn errors into one line on stderr and the error's exit code."""
     try:
         yield

@@ -49,7 +49,8 @@ _VALUED = {
     "--where": "where",
 }
 _FLAGS = {"--all": "all", "--json": "json"}
-_CHOICES = {"mode": ("hybrid", "dense", "lexical"), "by": ("passage", "article")}
+_CHOICES = {"mode": ("hybrid", "dense", "lexical"), "by": ("passage", "article")}  # as MODES,
+# UNITS in searcher.py, which this module does not import (a test holds them equal)
 
 
 def main() -> None:
@@ -197,7 +198,9 @@ def query_through_server(args: list[str]) -> int | None:
     try:
         return _answer(server, index, options, "/api/search?" + urllib.parse.urlencode(params))
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted — the index keeps its last complete commit\n")
+        from .output import INDEX_KEPT
+
+        sys.stderr.write(f"interrupted — {INDEX_KEPT}\n")
         return 130
 
 

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+INDEX_KEPT = "the index keeps its last complete commit"  # said when a command is interrupted
+
 
 def print_json(rows: Iterable[Mapping[str, Any]]) -> None:
     for row in rows:

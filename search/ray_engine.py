@@ -63,7 +63,8 @@ class RayEngine:
             }
             if address is None:
                 # One embedding actor a core, and one more slot for the reading tasks:
-                # actors hold their CPU for life, and start before the reading ends.
+                # actors hold their CPU for life, so a later run on the same cluster reads
+                # its files while they still hold theirs.
                 options["num_cpus"] = (workers or os.cpu_count() or 1) + 1
             try:
                 ray.init(address=address, **options)

@@ -332,8 +332,8 @@ def serve(
     model: str | None = None,
     announce: Callable[[str], None] = print,
 ) -> None:
-    """Serve the index at ``path`` until interrupted; a running server is findable by the
-    CLI's fast path through a file that lives as long as the server."""
+    """Serve the index at ``path`` until interrupted; while it runs, the CLI's fast path
+    finds it through a private Unix socket (``fastpath.listen_privately``)."""
     import uvicorn
 
     sock = bind(host, port)  # first: a busy port is said before the model loads
@@ -373,7 +373,3 @@ def warn_if_exposed(host: str, write: Callable[[str], None]) -> None:
             f"warning: listening on {host}: anyone who can reach this machine can read the "
             "index — use --token, and a firewall"
         )
-
-
-def default_token() -> str | None:
-    return os.environ.get("NEWSSEARCH_TOKEN") or None

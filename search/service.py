@@ -32,6 +32,7 @@ from .errors import (
     QueryError,
     SearchError,
 )
+from .searcher import MODES, UNITS
 from .storage import STORE
 
 if TYPE_CHECKING:
@@ -100,12 +101,12 @@ class SearchRequest:
         return cls(
             text=text,
             k=_whole_number(k, "k", MAX_SERVED_K),
-            mode=_choice(mode, "mode", ("hybrid", "dense", "lexical")),
+            mode=_choice(mode, "mode", MODES),
             since=_optional_text(since, "since"),
             until=_optional_text(until, "until"),
             sources=_texts(sources, "source"),
             where=_texts(where, "where"),
-            by=_choice(by, "by", ("passage", "article")),
+            by=_choice(by, "by", UNITS),
             every_copy=_flag(every_copy, "all"),
         )
 
@@ -124,12 +125,12 @@ class Service:
         """The open index, opened now if it is not yet, or again if the folder was removed
         or built anew since (its store is another file): never a stale or mixed view."""
         with self._lock:
-            if self._index is not None and self._identity != self._store_identity():
+            identity = self._store_identity()
+            if self._index is not None and self._identity != identity:
                 self._index = None  # not closed: requests under way still read it
             if self._index is None:
                 from .index import Index
 
-                identity = self._store_identity()
                 opened = Index.open(self.path, model=self._model)
                 try:
                     _ = opened.embedder  # loaded once here, not by each first request

@@ -13,7 +13,7 @@ import pytest
 from conftest import FakeEmbedder, running_server
 from test_news import make_records, wire_records, write_jsonl
 
-from search import Index, fastpath
+from search import MODES, UNITS, Index, fastpath
 from search.fastpath import parse_query_args
 
 COMMAND = Path(sys.executable).with_name("newssearch")
@@ -223,3 +223,4 @@ def test_limits_match_the_servers() -> None:
     assert fastpath.FAST_CHARS == service.MAX_QUERY_CHARS
     assert fastpath.FAST_VALUES == service.MAX_FILTER_VALUES
     assert fastpath.FAST_DAY_CHARS == service.MAX_DAY_CHARS
+    assert fastpath._CHOICES == {"mode": MODES, "by": UNITS}
