@@ -278,6 +278,23 @@ def serve(
         list[str] | None,
         typer.Option("--cors", help="Let pages from this origin call the API (repeat)."),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option("--engine", help="Who answers: this process, or shards on Ray Serve."),
+    ] = Engine.local,
+    shards: Annotated[
+        int,
+        typer.Option("--shards", help="Ray: shards, by publication month (README: Ray)."),
+    ] = 2,
+    replicas: Annotated[int, typer.Option("--replicas", help="Ray: replicas of each shard.")] = 1,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            envvar="RAY_ADDRESS",
+            help="Ray: the cluster (default: a local one, started for this server).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the index over HTTP: a JSON API, its docs at /docs, and a search page at /."""
     from . import server
@@ -294,6 +311,9 @@ def serve(
             token=token or None,
             cors_origins=cors or (),
             announce=lambda line: typer.echo(line, err=True),
+            shards=shards if engine is Engine.ray else None,
+            replicas=replicas,
+            ray_address=ray_address,
         )
 
 

@@ -13,8 +13,9 @@ and what to do next, and its ``exit_code`` is what the CLI exits with::
     ├── IndexLockedError             exit 7   another process is writing the index
     ├── ModelError                   exit 8   model missing or unloadable
     │   └── ModelMismatchError       exit 9   index built with another model
-    └── IndexWriteError              exit 10  the index cannot be written: disk full,
-                                              no permission, a read-only index
+    ├── IndexWriteError              exit 10  the index cannot be written: disk full,
+    │                                         no permission, a read-only index
+    └── ShardUnavailableError        exit 12  a shard of a sharded server is not answering
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "ModelMismatchError",
     "QueryError",
     "SearchError",
+    "ShardUnavailableError",
 ]
 
 
@@ -99,3 +101,10 @@ class IndexWriteError(SearchError):
     the index is left as its last commit."""
 
     exit_code = 10
+
+
+class ShardUnavailableError(SearchError):
+    """A shard of a sharded server did not answer in time (its replica died or is
+    restarting): the query is refused rather than answered from the other shards alone."""
+
+    exit_code = 12

@@ -19,9 +19,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .errors import QueryError
 
-__all__ = ["SOURCE_FIELD", "Filter", "article_terms", "day_number", "term_value"]
+__all__ = ["SOURCE_FIELD", "Filter", "Scope", "article_terms", "day_number", "term_value"]
 
 SOURCE_FIELD = "source"  # the outlet, among an article's terms
 _MAX_VALUE = 200  # characters of a field value kept for filtering
@@ -68,6 +70,67 @@ class Filter:
 
     def fields(self) -> list[str]:
         return sorted({name for name, _ in self.where})
+
+
+FIRST_DAY = dt.date.min.toordinal()
+LAST_DAY = dt.date.max.toordinal()
+UNDATED = -1  # the day of an undated passage, in the arrays ``Scope.holds`` takes
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A part of an index, as a shard holds it: the dated passages published from
+    ``first_day`` to ``last_day`` (day numbers, inclusive; None leaves that end open) if
+    ``dated``, and the undated passages with ids from ``first_id`` to ``last_id`` (inclusive;
+    None: open) if ``undated``. Open ends let passages committed later find their shard."""
+
+    dated: bool = True
+    first_day: int | None = None
+    last_day: int | None = None
+    undated: bool = True
+    first_id: int = 1
+    last_id: int | None = None
+
+    def holds(self, ids: np.ndarray, days: np.ndarray) -> np.ndarray:
+        """Which of these passages (ids, and days with ``UNDATED`` for none) are in scope."""
+        kept = np.zeros(len(ids), dtype=bool)
+        if self.dated:
+            low, high = self.day_range
+            kept |= (days != UNDATED) & (days >= low) & (days <= high)
+        if self.undated:
+            last = np.iinfo(np.int64).max if self.last_id is None else self.last_id
+            kept |= (days == UNDATED) & (ids >= self.first_id) & (ids <= last)
+        return kept
+
+    @property
+    def day_range(self) -> tuple[int, int]:
+        """The dated days held, both ends closed."""
+        first = FIRST_DAY if self.first_day is None else self.first_day
+        return first, LAST_DAY if self.last_day is None else self.last_day
+
+    def meets(self, only: Filter | None) -> bool:
+        """Whether a filter could allow any passage in scope: a time window excludes
+        undated passages, and every dated one outside it."""
+        if only is None or (only.since is None and only.until is None):
+            return True
+        if not self.dated:
+            return False
+        low, high = self.day_range
+        since = FIRST_DAY if only.since is None else only.since
+        until = LAST_DAY if only.until is None else only.until
+        return since <= high and low <= until
+
+    def describe(self) -> str:
+        """``1987-02-26 … 1987-03-31, undated ids 1…5000`` and the like."""
+        parts = []
+        if self.dated:
+            low = "…" if self.first_day is None else day_text(self.first_day)
+            high = "…" if self.last_day is None else day_text(self.last_day)
+            parts.append("any date" if low == high == "…" else f"{low} to {high}")
+        if self.undated:
+            last = "…" if self.last_id is None else str(self.last_id)
+            parts.append(f"undated passages {self.first_id}–{last}")
+        return ", ".join(parts) or "nothing"
 
 
 def _day(value: str | dt.date | None, name: str, *, last: bool) -> int | None:

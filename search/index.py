@@ -26,7 +26,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,8 +181,15 @@ class Index:
     # Opening and creating.
 
     @classmethod
-    def open(cls, path: str | Path, *, model: str | Path | Embedder | None = None) -> Index:
-        """Open an existing index. A ``model`` given must be the one the index was built with.
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        model: str | Path | Embedder | None = None,
+        searcher: Callable[[Path, Settings], Searcher] = Searcher,
+    ) -> Index:
+        """Open an existing index. A ``model`` given must be the one the index was built with;
+        ``searcher`` makes what answers its queries (a sharded server's router passes its own).
 
         Opening writes nothing: an index on a read-only folder or mount can be searched."""
         path = Path(path)
@@ -199,7 +206,7 @@ class Index:
             raise IndexCorruptError(
                 f"{path}: manifest.json and store.sqlite name different models — rebuild the index"
             )
-        index = cls(path, settings, Searcher(path, settings))
+        index = cls(path, settings, searcher(path, settings))
         if model is not None:
             try:
                 index._use_model(_embedder_for(model))

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import IndexCorruptError, IndexWriteError
-from .filters import SOURCE_FIELD, Filter, day_number
+from .filters import FIRST_DAY, LAST_DAY, SOURCE_FIELD, Filter, Scope, day_number
 
 __all__ = ["FOLDER", "LexicalIndex", "LexicalWriter", "Marker", "query_terms"]
 
@@ -48,6 +48,7 @@ FOLDER = "lexical"
 _MAX_QUERY_TERMS = 64
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MARKER_ID = 0  # passage ids start at 1
+_LAST_ID = 2**62  # above any passage id
 _IDF_FLOOR = 1e-6  # FTS5's idf for a word in half the documents or more
 _WRITER_HEAP = 64_000_000
 SCHEMA = 2  # 2: the day and terms filters match; an index of an older one is built again
@@ -107,6 +108,28 @@ def _filter_clauses(schema: Any, only: Filter) -> list[Any]:
     for name, value in only.where:
         queries.append(tantivy.Query.term_query(schema, "terms", _term(name, value)))
     return [(tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in queries]
+
+
+def _scope_clause(schema: Any, scope: Scope) -> tuple[Any, Any]:
+    """A tantivy clause keeping only a shard's passages (``Scope``), adding nothing to a
+    score: its days, and its ids among the undated (which have no day)."""
+    import tantivy
+
+    integer = tantivy.FieldType.Integer
+    options = []
+    if scope.dated:
+        options.append(tantivy.Query.range_query(schema, "day", integer, *scope.day_range))
+    if scope.undated:
+        last_id = _LAST_ID if scope.last_id is None else scope.last_id
+        ids = tantivy.Query.range_query(schema, "id", integer, scope.first_id, last_id)
+        dated = tantivy.Query.range_query(schema, "day", integer, FIRST_DAY, LAST_DAY)
+        options.append(
+            tantivy.Query.boolean_query([(tantivy.Occur.Must, ids), (tantivy.Occur.MustNot, dated)])
+        )
+    if not options:
+        options.append(tantivy.Query.range_query(schema, "id", integer, 1, 0))  # nothing
+    either = tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in options])
+    return tantivy.Occur.Must, tantivy.Query.const_score_query(either, 0.0)
 
 
 def _analyzer() -> Any:
@@ -245,10 +268,16 @@ class LexicalIndex:
             return self._searcher, self._marker
 
     def search(
-        self, searcher: Any, text: str, limit: int, only: Filter | None = None
+        self,
+        searcher: Any,
+        text: str,
+        limit: int,
+        only: Filter | None = None,
+        within: Scope | None = None,
     ) -> list[tuple[int, float]]:
         """(passage id, BM25 score) best first, ghosts included (the caller drops them);
-        with ``only``, just the passages it allows."""
+        with ``only``, just the passages it allows; ``within``, just a shard's. Scores are
+        the whole index's BM25 either way, so a shard's compare with another's."""
         import tantivy
 
         total = int(searcher.num_docs)
@@ -266,10 +295,11 @@ class LexicalIndex:
         if not clauses:
             return []
         query = tantivy.Query.boolean_query(clauses)
-        if only is not None:
-            query = tantivy.Query.boolean_query(
-                [(tantivy.Occur.Must, query), *_filter_clauses(self._schema, only)]
-            )
+        restrictions = [] if only is None else _filter_clauses(self._schema, only)
+        if within is not None:
+            restrictions.append(_scope_clause(self._schema, within))
+        if restrictions:
+            query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), *restrictions])
         hits = searcher.search(query, limit, count=False).hits
         ids = searcher.fast_field_values("id", [address for _, address in hits])
         return [(int(i), float(s)) for (s, _), i in zip(hits, ids, strict=True)]

@@ -26,7 +26,7 @@ import numpy as np
 
 from . import storage
 from .errors import IndexCorruptError, IndexLockedError, QueryError
-from .filters import Filter
+from .filters import Filter, Scope
 from .fusion import reciprocal_rank_fusion, score_fusion
 from .lexical import FOLDER, LexicalIndex
 from .manifest import Settings, format_version, generation, lexical_commit
@@ -219,11 +219,7 @@ class Searcher:
         """The mean of an article's passage vectors, normalised (None: no such article)."""
 
         def read(store: Store, snapshot: Snapshot) -> np.ndarray | None:
-            ids = store.article_passage_ids([article_id]).get(article_id, [])
-            vectors = passage_vectors(snapshot, np.asarray(ids, dtype=np.int64))
-            if not vectors:
-                return None
-            return _normalised(np.mean(list(vectors.values()), axis=0))
+            return centroid(store, lambda ids: passage_vectors(snapshot, ids), article_id)
 
         return self.read(read)
 
@@ -260,16 +256,17 @@ class Searcher:
         text: str,
         depth: int,
         only: Filter | None = None,
+        within: Scope | None = None,
     ) -> Ranking:
         """BM25 candidates as of store generation ``current`` (ghosts included: the caller
-        hydrates from the same snapshot, which drops them)."""
+        hydrates from the same snapshot, which drops them); ``within``: a shard's alone."""
         if version == 1:
             return store.lexical_search(text, depth)  # format 1 kept full text in FTS5
         lexical = self.lexical_index()
         searcher, marker = lexical.view(current, lexical_commit(store.get_meta(), store.path))
         if marker.cleaned > current:
             raise _Stale  # passages live in our snapshot may be gone from this view
-        return lexical.search(searcher, text, depth, only)
+        return lexical.search(searcher, text, depth, only, within)
 
     def snapshot(self, store: Store) -> Snapshot:
         """The snapshot of the generation ``store``'s transaction sees (cached)."""
@@ -349,7 +346,9 @@ class Searcher:
             signals = None
             if query_vector is not None:
                 vector = query_vector
-                signals = lambda articles: article_signals(store, snapshot, vector, articles)  # noqa: E731
+                signals = lambda articles: article_signals(  # noqa: E731
+                    store, lambda ids: passage_vectors(snapshot, ids), vector, articles
+                )
             return plan.run(store, candidates, signals)
 
         if mode == "lexical":  # full-text search needs no vectors
@@ -507,14 +506,19 @@ def passage_vectors(snapshot: Snapshot, ids: np.ndarray) -> dict[int, np.ndarray
     return found
 
 
+VectorLookup = Callable[[np.ndarray], dict[int, np.ndarray]]
+"""Passage ids (sorted) to the vectors of those stored, by id."""
+
+
 def article_signals(
-    store: Store, snapshot: Snapshot, query: np.ndarray, articles: list[str]
+    store: Store, lookup: VectorLookup, query: np.ndarray, articles: list[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The query's vector, and each article's centroid (the normalised mean of its passage
-    vectors) and lead passage's vector, one row per article (zeros if it has none)."""
+    vectors, looked up by ``lookup``) and lead passage's vector, one row per article (zeros
+    if it has none)."""
     passages = store.article_passage_ids(articles)
     every = np.asarray(sorted(p for ids in passages.values() for p in ids), dtype=np.int64)
-    vectors = passage_vectors(snapshot, every)
+    vectors = lookup(every)
     query = np.asarray(query, dtype=np.float32).reshape(-1)
     centroids = np.zeros((len(articles), len(query)), dtype=np.float32)
     leads = np.zeros_like(centroids)
@@ -524,6 +528,15 @@ def article_signals(
             centroids[row] = _normalised(np.mean(held, axis=0))
             leads[row] = held[0]
     return query, centroids, leads
+
+
+def centroid(store: Store, lookup: VectorLookup, article_id: str) -> np.ndarray | None:
+    """The normalised mean of an article's passage vectors (None: no such article)."""
+    ids = store.article_passage_ids([article_id]).get(article_id, [])
+    vectors = lookup(np.asarray(sorted(ids), dtype=np.int64))
+    if not vectors:
+        return None
+    return _normalised(np.mean([vectors[i] for i in sorted(vectors)], axis=0))
 
 
 def _normalised(vector: np.ndarray) -> np.ndarray:

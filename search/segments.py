@@ -41,6 +41,7 @@ __all__ = [
     "FLAT_LIMIT",
     "KINDS",
     "Layout",
+    "MemorySegment",
     "Segment",
     "SegmentRow",
     "SegmentStat",
@@ -357,6 +358,28 @@ class Segment:
             return None
         mask = np.isin(self.ids, deleted_ids, assume_unique=True)
         return mask if mask.any() else None
+
+
+class MemorySegment(Segment):
+    """Rows copied out of segments into memory (a shard's share of them), searched as a
+    flat segment is: exactly, by the same code."""
+
+    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:  # noqa: D107
+        self.path = Path("<memory>")
+        self._map = None  # type: ignore[assignment]
+        self.kind, self.lists, self.probes, self.crc32 = "flat", 0, 0, 0
+        self.ids = np.ascontiguousarray(ids, dtype=np.int64)
+        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.rows, self.dimension = self.vectors.shape
+        self._low = self._step = None
+        self.centroids = self.offsets = None
+
+    def verify(self) -> None:
+        return None  # nothing on disk: checked where it was copied from
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.ids.nbytes + self.vectors.nbytes)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:

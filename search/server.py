@@ -331,14 +331,36 @@ def serve(
     cors_origins: Sequence[str] = (),
     model: str | None = None,
     announce: Callable[[str], None] = print,
+    shards: int | None = None,
+    replicas: int = 1,
+    ray_address: str | None = None,
 ) -> None:
     """Serve the index at ``path`` until interrupted; while it runs, the CLI's fast path
-    finds it through a private Unix socket (``fastpath.listen_privately``)."""
+    finds it through a private Unix socket (``fastpath.listen_privately``). With
+    ``shards``, the index is served sharded on Ray Serve (``ray_serve``), behind the same
+    HTTP server."""
     import uvicorn
 
     sock = bind(host, port)  # first: a busy port is said before the model loads
-    service = Service(path, model=model)
+    cluster = None
     private = None
+    try:
+        if shards is None:
+            service = Service(path, model=model)
+        else:
+            from .ray_serve import ShardedCluster
+
+            cluster = ShardedCluster.start(
+                path, shards, replicas=replicas, address=ray_address, model=model
+            )
+            for number, scope in enumerate(cluster.scopes, start=1):
+                announce(f"shard {number} of {len(cluster.scopes)}: {scope.describe()}")
+            service = Service(path, model=model, opener=cluster.client)
+    except BaseException:
+        sock.close()
+        if cluster is not None:
+            cluster.close()
+        raise
     try:
         service.warm()
         app = make_app(service, token=token, cors_origins=cors_origins)
@@ -365,6 +387,8 @@ def serve(
             private.close()
         sock.close()
         service.close()
+        if cluster is not None:
+            cluster.close()
 
 
 def warn_if_exposed(host: str, write: Callable[[str], None]) -> None:

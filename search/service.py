@@ -17,7 +17,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from .errors import (
     ModelError,
     QueryError,
     SearchError,
+    ShardUnavailableError,
 )
 from .searcher import MODES, UNITS
 from .storage import STORE
@@ -51,6 +52,7 @@ _UNAVAILABLE = (
     IndexVersionError,
     IndexLockedError,
     ModelError,
+    ShardUnavailableError,
 )
 
 
@@ -114,9 +116,18 @@ class SearchRequest:
 class Service:
     """An index folder served to many threads at once. ``close`` when done."""
 
-    def __init__(self, path: str | Path, *, model: str | Path | Embedder | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        model: str | Path | Embedder | None = None,
+        opener: Callable[[], Any] | None = None,
+    ) -> None:
+        """``opener``, if given, opens what answers instead of ``Index.open`` (a sharded
+        server's ``RouterClient``, which has the methods the service calls)."""
         self.path = Path(path)
         self._model = model
+        self._opener = opener
         self._index: Index | None = None
         self._identity: tuple[int, int] | None = None
         self._lock = threading.Lock()
@@ -129,23 +140,24 @@ class Service:
             if self._index is not None and self._identity != identity:
                 self._index = None  # not closed: requests under way still read it
             if self._index is None:
-                from .index import Index
-
-                opened = Index.open(self.path, model=self._model)
-                try:
-                    _ = opened.embedder  # loaded once here, not by each first request
-                except BaseException:
-                    opened.close()
-                    raise
-                self._index, self._identity = opened, identity
+                self._index, self._identity = self._open(), identity
             return self._index
 
-    def _store_identity(self) -> tuple[int, int] | None:
+    def _open(self) -> Index:
+        if self._opener is not None:
+            return self._opener()
+        from .index import Index
+
+        opened = Index.open(self.path, model=self._model)
         try:
-            info = os.stat(self.path / STORE)
-        except OSError:
-            return None
-        return info.st_dev, info.st_ino
+            _ = opened.embedder  # loaded once here, not by each first request
+        except BaseException:
+            opened.close()
+            raise
+        return opened
+
+    def _store_identity(self) -> tuple[int, int] | None:
+        return store_identity(self.path)
 
     def warm(self) -> None:
         """Load the model and open the files now, so the first request is as fast as any."""
@@ -216,6 +228,15 @@ class Service:
                 if self._index is index:
                     self._index = None
             raise
+
+
+def store_identity(folder: Path) -> tuple[int, int] | None:
+    """Which file the folder's store is (None: none): another after a rebuild."""
+    try:
+        info = os.stat(folder / STORE)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _since(started: float) -> float:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import (
     IndexCorruptError,
     IndexLockedError,
@@ -27,7 +29,7 @@ from .errors import (
     IndexWriteError,
     SearchError,
 )
-from .filters import SOURCE_FIELD, Filter, day_text
+from .filters import SOURCE_FIELD, UNDATED, Filter, day_number, day_text
 from .metadata import normalise_date
 from .segments import SegmentRow
 
@@ -808,6 +810,22 @@ class Store:
             yield [(r[0], f"{r[1]}\n{r[2]}", r[3], terms.get(r[4], [])) for r in rows]
             last = rows[-1][0]
 
+    def passage_days(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every passage's id and its article's publication day (``day_number``, as the
+        lexical index holds it; ``UNDATED`` for none), in id order: what shards split by."""
+        published = "a.published" if self.has_news else "NULL"
+        rows = self._rows(
+            f"SELECT p.id, {published} FROM passages p JOIN articles a ON a.id = p.article_id"
+            " ORDER BY p.id"
+        )
+        days: dict[str | None, int] = {}
+        for _, value in rows:
+            if value not in days:
+                days[value] = _day_or_undated(value)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        numbers = np.fromiter((days[r[1]] for r in rows), dtype=np.int64, count=len(rows))
+        return ids, numbers
+
     def article_terms(self, ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
         terms: dict[str, list[tuple[str, str]]] = {}
         if not self.has_news:
@@ -939,6 +957,11 @@ def _split_script(script: str) -> list[str]:
                 statements.append(current.strip())
             current = ""
     return statements
+
+
+def _day_or_undated(published: str | None) -> int:
+    day = day_number(published)
+    return UNDATED if day is None else day
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

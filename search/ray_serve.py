@@ -1,0 +1,320 @@
+"""``newssearch serve --engine ray --shards N``: the index served by Ray Serve, sharded.
+
+- Each shard (``shards.plan_shards``: a range of publication months) is a deployment of its
+  own, ``--replicas`` replicas each holding the shard's vectors in memory (``ShardReader``).
+- The router, a deployment too, holds the model and the store: it embeds a query once,
+  asks the shards a filter allows for their candidates, merges them, and runs fusion,
+  article ranking, duplicates and hydrating on the merged lists (``ShardedSearcher``).
+- In front, the same HTTP server, page and fast path as ``newssearch serve``: its
+  ``Service`` opens a ``RouterClient`` instead of an ``Index``.
+
+Replicas read the index folder, so on a cluster of several machines it must be on a file
+system that all of them mount at the same path. A replica that dies is restarted by Ray
+Serve; until then, queries that need its shard fail with ``ShardUnavailableError`` (HTTP
+503) naming it, and with ``--replicas 2`` or more another replica answers.
+
+Needs the extra: ``pip install 'newssearch[ray]'``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import IndexNotFoundError, InputError, SearchError, ShardUnavailableError
+from .filters import Scope
+from .shards import Failure, ShardedSearcher, ShardReader, plan_shards
+
+__all__ = ["RouterClient", "ShardedCluster"]
+
+SHARD_SECONDS = 10.0  # a shard's answer to one call, at most
+ROUTER_SECONDS = 30.0  # the router's answer to one request, at most
+CONCURRENT = 16  # requests a replica takes at once
+ROUTER_METHODS = frozenset({"search", "article", "similar", "stats"})
+
+_MISSING = "--engine ray needs Ray Serve, an optional extra: pip install 'newssearch[ray]'"
+
+
+def _serve() -> Any:
+    try:
+        import ray
+        from ray import serve
+    except ImportError:
+        raise InputError(_MISSING) from None
+    return ray, serve
+
+
+class _Reopened:
+    """What a replica reads the index through, opened again when the folder's store is
+    another file (the index was removed or built anew): never a stale view."""
+
+    def __init__(self, open_it: Callable[[], Any]) -> None:
+        from .service import store_identity
+
+        self._identity_of = store_identity
+        self._open_it = open_it
+        self._folder: Path | None = None
+        self._identity: tuple[int, int] | None = None
+        self._value: Any = None
+
+    def get(self, folder: Path) -> Any:
+        identity = self._identity_of(folder)
+        if self._value is None or identity != self._identity:
+            self._value, self._identity = self._open_it(), identity
+        return self._value
+
+
+class ShardServer:
+    """A shard's replica (a Ray Serve deployment): ``ShardReader``'s methods, errors as
+    values."""
+
+    def __init__(self, folder: str, number: int, scope: Scope) -> None:
+        from .index import Index
+
+        self.folder, self.number = Path(folder), number
+        reader = functools.partial(ShardReader, scope=scope)
+        self._index = _Reopened(lambda: Index.open(self.folder, searcher=reader))
+
+    def _reader(self) -> ShardReader:
+        searcher = self._index.get(self.folder).searcher
+        assert isinstance(searcher, ShardReader)
+        return searcher
+
+    def candidates(self, *args: Any) -> Any:
+        return self._call("candidates", args)
+
+    def vectors(self, *args: Any) -> Any:
+        return self._call("vectors", args)
+
+    def describe(self) -> Any:
+        return self._call("describe", ())
+
+    def _call(self, method: str, args: tuple[Any, ...]) -> Any:
+        try:
+            return getattr(self._reader(), method)(*args)
+        except SearchError as error:
+            return Failure(error)
+
+
+class RayShard:
+    """The router's handle on one shard's deployment (``shards.ShardClient``)."""
+
+    def __init__(self, number: int, count: int, scope: Scope, handle: Any) -> None:
+        self.number, self.count, self.scope, self._handle = number, count, scope, handle
+
+    def ask(self, method: str, *args: Any) -> Callable[[], Any]:
+        try:
+            response = getattr(self._handle, method).remote(*args)
+        except Exception as error:  # noqa: BLE001 - any failure to send is the shard's absence
+            return functools.partial(self._unavailable, error)
+        return functools.partial(self._answer, response)
+
+    def _answer(self, response: Any) -> Any:
+        try:
+            value = response.result(timeout_s=SHARD_SECONDS)
+        except Exception as error:  # noqa: BLE001 - a dead replica, a timeout, a lost node
+            self._unavailable(error)
+        if isinstance(value, Failure):
+            raise value.error
+        return value
+
+    def _unavailable(self, error: BaseException) -> Any:
+        raise ShardUnavailableError(
+            f"shard {self.number + 1} of {self.count} ({self.scope.describe()}) is not "
+            f"answering ({type(error).__name__}) — its replica is restarting; try again shortly"
+        ) from None
+
+
+class RouterServer:
+    """The router (a Ray Serve deployment): an ``Index`` whose searcher asks the shards."""
+
+    def __init__(self, folder: str, model: str | None, scopes: list[Scope], *handles: Any) -> None:
+        from .index import Index
+
+        self.folder = Path(folder)
+        pairs = enumerate(zip(scopes, handles, strict=True))
+        clients = [RayShard(number, len(scopes), scope, h) for number, (scope, h) in pairs]
+
+        def open_router() -> Index:
+            index = Index.open(
+                self.folder,
+                model=model,
+                searcher=lambda path, settings: ShardedSearcher(path, settings, clients),
+            )
+            _ = index.embedder  # the model loads once, with the replica
+            return index
+
+        self._index = _Reopened(open_router)
+        self._handles = handles
+        try:
+            self._index.get(self.folder)
+        except SearchError:
+            pass  # no index yet: requests will say so
+
+    def call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if method not in ROUTER_METHODS:
+            return Failure(InputError(f"the router has no method {method!r}"))
+        try:
+            return getattr(self._index.get(self.folder), method)(*args, **kwargs)
+        except SearchError as error:
+            return Failure(error)
+
+    def shards(self) -> list[Any]:
+        """Each shard's ``describe``, in order (a shard not answering: its error's text)."""
+        found = []
+        for handle in self._handles:
+            try:
+                value = handle.describe.remote().result(timeout_s=SHARD_SECONDS)
+            except Exception as error:  # noqa: BLE001
+                value = {"error": type(error).__name__}
+            found.append({"error": str(value.error)} if isinstance(value, Failure) else value)
+        return found
+
+
+class RouterClient:
+    """What ``Service`` opens for a sharded server: the ``Index`` methods it calls, each
+    asked of the router deployment."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def search(self, text: str, **options: Any) -> Any:
+        return self._call("search", (text,), options)
+
+    def article(self, article_id: str) -> Any:
+        return self._call("article", (article_id,), {})
+
+    def similar(self, article_id: str, k: int = 10) -> Any:
+        return self._call("similar", (article_id,), {"k": k})
+
+    def stats(self) -> Any:
+        return self._call("stats", (), {})
+
+    def shards(self) -> list[dict[str, Any]]:
+        try:
+            return self._handle.shards.remote().result(timeout_s=ROUTER_SECONDS)
+        except Exception as error:  # noqa: BLE001
+            raise ShardUnavailableError(f"the router is not answering ({error})") from None
+
+    def close(self) -> None:
+        return None  # the cluster's deployments are stopped by ``ShardedCluster.close``
+
+    def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        try:
+            value = self._handle.call.remote(method, args, kwargs).result(timeout_s=ROUTER_SECONDS)
+        except Exception as error:  # noqa: BLE001 - a dead router, a timeout
+            raise ShardUnavailableError(
+                f"the router is not answering ({type(error).__name__}) — it is restarting; "
+                "try again shortly"
+            ) from None
+        if isinstance(value, Failure):
+            raise value.error
+        return value
+
+
+class ShardedCluster:
+    """The deployments serving one index: started by ``start``, stopped by ``close`` (a
+    local Ray cluster started for them stops too)."""
+
+    def __init__(
+        self, ray: Any, serve: Any, name: str, handle: Any, scopes: list[Scope], started: bool
+    ) -> None:
+        self._ray, self._serve, self.name = ray, serve, name
+        self.handle, self.scopes, self._started = handle, scopes, started
+
+    @classmethod
+    def start(
+        cls,
+        folder: Path,
+        shards: int,
+        *,
+        replicas: int = 1,
+        address: str | None = None,
+        model: str | None = None,
+    ) -> ShardedCluster:
+        """Plan ``shards`` shards of the index at ``folder`` and deploy them and a router."""
+        from .storage import STORE, check_folder
+        from .store import Store
+
+        ray, serve = _serve()
+        if replicas < 1:
+            raise InputError("--replicas must be at least 1")
+        check_folder(folder, for_writing=False)
+        if not (folder / STORE).is_file():
+            raise IndexNotFoundError(
+                f"no index at {folder} to shard — build it first with `newssearch index`"
+            )
+        store = Store.open(folder / STORE, readonly=True)
+        try:
+            scopes = plan_shards(*store.passage_days(), shards)
+        finally:
+            store.close()
+        started = not ray.is_initialized()
+        if started:
+            _quiet()
+            address = address or os.environ.get("RAY_ADDRESS") or None
+            options: dict[str, Any] = {
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "logging_level": "ERROR",
+            }
+            if address is None:
+                options["num_cpus"] = max(os.cpu_count() or 1, len(scopes) * replicas + 1)
+            try:
+                ray.init(address=address, **options)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                raise InputError(f"cannot reach the Ray cluster at {address}: {error}") from None
+        serve.start(proxy_location="Disabled", logging_config={"log_level": "WARNING"})
+        name = "newssearch-" + hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
+        shard_apps = [
+            serve.deployment(
+                ShardServer,
+                name=f"shard-{number + 1}",
+                num_replicas=replicas,
+                max_ongoing_requests=CONCURRENT,
+                ray_actor_options={"num_cpus": 1},
+            ).bind(str(folder.resolve()), number, scope)
+            for number, scope in enumerate(scopes)
+        ]
+        router = serve.deployment(
+            RouterServer,
+            name="router",
+            max_ongoing_requests=CONCURRENT,
+            ray_actor_options={"num_cpus": 1},
+        ).bind(str(folder.resolve()), model, scopes, *shard_apps)
+        try:
+            handle = serve.run(router, name=name, route_prefix=None, blocking=False)
+        except Exception as error:
+            if started:
+                ray.shutdown()
+            raise InputError(f"Ray Serve could not start the shards: {error}") from None
+        return cls(ray, serve, name, handle, scopes, started)
+
+    def client(self) -> RouterClient:
+        return RouterClient(self.handle)
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()  # the local cluster, and Serve with it
+            return
+        try:
+            self._serve.delete(self.name)
+        except Exception:  # noqa: BLE001, S110 - the cluster may be gone already
+            pass
+
+    def __enter__(self) -> ShardedCluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _quiet() -> None:
+    """Ray Serve's driver-side INFO lines are not the user's business."""
+    for name in ("ray", "ray.serve"):
+        logging.getLogger(name).setLevel(logging.WARNING)
