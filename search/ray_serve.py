@@ -79,6 +79,7 @@ class ShardServer:
         self.folder, self.number = Path(folder), number
         reader = functools.partial(ShardReader, scope=scope)
         self._index = _Reopened(lambda: Index.open(self.folder, searcher=reader))
+        self.asked = 0  # candidates calls answered: a test sees which shards a query reached
 
     def _reader(self) -> ShardReader:
         searcher = self._index.get(self.folder).searcher
@@ -86,13 +87,17 @@ class ShardServer:
         return searcher
 
     def candidates(self, *args: Any) -> Any:
+        self.asked += 1
         return self._call("candidates", args)
 
     def vectors(self, *args: Any) -> Any:
         return self._call("vectors", args)
 
     def describe(self) -> Any:
-        return self._call("describe", ())
+        described = self._call("describe", ())
+        if isinstance(described, dict):
+            described = {**described, "shard": self.number + 1, "asked": self.asked}
+        return described
 
     def _call(self, method: str, args: tuple[Any, ...]) -> Any:
         try:

@@ -383,11 +383,16 @@ class MemorySegment(Segment):
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` largest scores, largest first (ties by position)."""
+    """Positions of the ``k`` largest scores, largest first; ties by position, at the cut
+    too (the earliest of the rows tied there), so that a shard holding some of these rows
+    picks the same ones."""
     if k >= len(scores):
         return np.argsort(-scores, kind="stable")
     part = np.argpartition(-scores, k - 1)[:k]
-    return part[np.lexsort((part, -scores[part]))]
+    cut = scores[part].min()
+    above = np.flatnonzero(scores > cut)
+    chosen = np.concatenate([above, np.flatnonzero(scores == cut)[: k - len(above)]])
+    return chosen[np.lexsort((chosen, -scores[chosen]))]
 
 
 # ---------------------------------------------------------------------------
