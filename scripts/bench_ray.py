@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -105,6 +106,8 @@ def main() -> None:
 
 def serving(index: Path, queries: list[str], counts: list[int], seconds: float) -> list:
     """Each server's latency, throughput and rankings; target lines for the sharded ones."""
+    if counts:
+        in_process(index, queries[RECALL_QUERIES : RECALL_QUERIES + 300], counts)
     single = measure(index, [], queries, seconds, "single server")
     lines = []
     for count in counts:
@@ -128,6 +131,46 @@ def serving(index: Path, queries: list[str], counts: list[int], seconds: float) 
         )
         lines[-1] = (f"{lines[-1][0]}: {recall:.4f}, {len(found['errors'])} errors", lines[-1][1])
     return lines
+
+
+def in_process(index: Path, queries: list[str], counts: list[int]) -> None:
+    """The shards' cost without Ray: the router and its shards in this one process (the
+    merge, the shards' restricted searches), against the index alone, alternately."""
+    from search import Index
+    from search.shards import LocalShard, ShardedSearcher, ShardReader, plan_shards
+    from search.store import Store
+
+    store = Store.open(index / "store.sqlite", readonly=True)
+    try:
+        ids, days = store.passage_days()
+    finally:
+        store.close()
+    single = Index.open(index)
+    opened = {"single": single}
+    for count in counts:
+        scopes = plan_shards(ids, days, count)
+
+        def router(path: Path, settings: Any, scopes: list = scopes) -> ShardedSearcher:
+            readers = [ShardReader(path, settings, scope) for scope in scopes]
+            clients = [LocalShard(n, r) for n, r in enumerate(readers)]
+            return ShardedSearcher(path, settings, clients)
+
+        opened[f"{count} shards"] = Index.open(index, model=single.embedder, searcher=router)
+    times: dict[str, list[float]] = {name: [] for name in opened}
+    for text in queries[:20]:
+        for ix in opened.values():
+            ix.search(text)  # warm
+    for text in queries:
+        for name, ix in opened.items():
+            started = time.perf_counter()
+            ix.search(text)
+            times[name].append(time.perf_counter() - started)
+    line = ", ".join(
+        f"{name} {statistics.median(found) * 1000:.1f} ms" for name, found in times.items()
+    )
+    print(f"in one process, no Ray (p50 of {len(queries)} hybrid queries): {line}", flush=True)
+    for ix in opened.values():
+        ix.close()
 
 
 def measure(index: Path, engine: list[str], queries: list[str], seconds: float, name: str) -> dict:

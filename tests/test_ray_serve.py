@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import need_shared
+from conftest import need_shared, one_line_error
 
 from search import Index
 from search.errors import ShardUnavailableError
@@ -176,3 +176,37 @@ def test_a_killed_shard_replica_is_restarted_and_never_answers_partially(archive
         if answered >= 3:
             break
     assert answered >= 3, f"no answer within 120 s of the kill ({refused} refused)"
+
+
+def test_without_ray_serve_the_engine_says_how_to_get_it(monkeypatch, cli, tmp_path) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *args, **kwargs):
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    result = cli("serve", "--engine", "ray", "--port", "0", "-i", tmp_path / "none")
+    assert result.exit_code == 2
+    assert one_line_error(result, 2).endswith("pip install 'newssearch[ray]'")
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--shards", "0"], "--shards must be from 1 to 256, not 0"),
+        (["--replicas", "0"], "--replicas must be at least 1"),
+        ([], "no index at"),
+    ],
+)
+def test_bad_sharded_serve_options_are_one_line_errors(cli, tmp_path, args, said) -> None:
+    from search import Index
+
+    if args:
+        Index.create(tmp_path / "ix").close()
+    result = cli("serve", "--engine", "ray", "--port", "0", "-i", tmp_path / "ix", *args)
+    assert said in one_line_error(result, result.exit_code)
+    assert not ray.is_initialized()
