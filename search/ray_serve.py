@@ -22,6 +22,7 @@ import functools
 import hashlib
 import logging
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,15 +59,17 @@ class _Reopened:
 
         self._identity_of = store_identity
         self._open_it = open_it
-        self._folder: Path | None = None
         self._identity: tuple[int, int] | None = None
         self._value: Any = None
+        self._lock = threading.Lock()
 
     def get(self, folder: Path) -> Any:
-        identity = self._identity_of(folder)
-        if self._value is None or identity != self._identity:
-            self._value, self._identity = self._open_it(), identity
-        return self._value
+        with self._lock:
+            identity = self._identity_of(folder)
+            if self._value is None or identity != self._identity:
+                # The one opened before is not closed: requests under way still read it.
+                self._value, self._identity = self._open_it(), identity
+            return self._value
 
 
 class ShardServer:
@@ -289,6 +292,7 @@ class ShardedCluster:
         router = serve.deployment(
             RouterServer,
             name="router",
+            num_replicas=replicas,
             max_ongoing_requests=CONCURRENT,
             ray_actor_options={"num_cpus": 1},
         ).bind(str(folder.resolve()), model, scopes, *shard_apps)

@@ -373,7 +373,7 @@ class ShardedSearcher(Searcher):
             if vector is not None:
                 query = vector
                 signals = lambda articles: article_signals(  # noqa: E731
-                    store, lambda ids: self._vectors(ids, current), query, articles
+                    store, lambda ids: self._vectors(ids, current, asked), query, articles
                 )
             return plan.run(store, candidates, signals)
 
@@ -381,16 +381,19 @@ class ShardedSearcher(Searcher):
 
     def article_vector(self, article_id: str) -> np.ndarray | None:
         def read(store: Store, version: int, current: int) -> np.ndarray | None:
-            return centroid(store, lambda ids: self._vectors(ids, current), article_id)
+            lookup = lambda ids: self._vectors(ids, current, self.shards)  # noqa: E731
+            return centroid(store, lookup, article_id)
 
         return self.read_rows(read)
 
-    def _vectors(self, ids: np.ndarray, current: int) -> dict[int, np.ndarray]:
-        """The vectors of these passages, from whichever shards hold them."""
+    def _vectors(
+        self, ids: np.ndarray, current: int, shards: Sequence[ShardClient]
+    ) -> dict[int, np.ndarray]:
+        """The vectors of these passages, from whichever of ``shards`` hold them."""
         found: dict[int, np.ndarray] = {}
         if not len(ids):
             return found
-        for generation, keys, vectors in _gather([(s, s.ask("vectors", ids)) for s in self.shards]):
+        for generation, keys, vectors in _gather([(s, s.ask("vectors", ids)) for s in shards]):
             if generation != current:
                 raise _Stale
             found.update(zip(keys.tolist(), vectors, strict=True))
