@@ -35,7 +35,14 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_serve import Client, headlines, load, percentile, search_target  # noqa: E402
+from bench_serve import (  # noqa: E402
+    Client,
+    headlines,
+    load,
+    percentile,
+    search_target,
+    sequential,
+)
 
 RECALL_QUERIES = 200
 
@@ -212,20 +219,6 @@ async def top_tens(url: str, queries: list[str]) -> dict[str, list[str]]:
         rankings[str(number)] = [str(h["passage_id"]) for h in json.loads(body)["hits"]]
     await client.close()
     return rankings
-
-
-async def sequential(url: str, queries: list[str]) -> list[float]:
-    client = Client(url)
-    for text in queries[-20:]:
-        await client.get(search_target(text))  # warm
-    times = []
-    for text in queries:
-        started = time.perf_counter()
-        status, _ = await client.get(search_target(text))
-        times.append(time.perf_counter() - started)
-        assert status == 200
-    await client.close()
-    return sorted(times)
 
 
 def recall_at_10(single: dict[str, list[str]], other: dict[str, list[str]]) -> float:

@@ -96,6 +96,21 @@ class FakeEmbedder:
 
 
 @pytest.fixture
+def without_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Importing ray (or any of its modules) fails, as where the extra is not installed."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "ray" or name.startswith("ray."):
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+
+
+@pytest.fixture
 def fake() -> FakeEmbedder:
     return FakeEmbedder()
 

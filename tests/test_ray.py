@@ -159,17 +159,7 @@ def test_a_killed_driver_leaves_its_last_commit_and_the_next_run_finishes(
     assert_same_index(index, local_build, titles(bbc, 10))
 
 
-def test_without_ray_the_engine_says_how_to_get_it(monkeypatch, cli) -> None:
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_ray(name, *args, **kwargs):
-        if name == "ray" or name.startswith("ray."):
-            raise ImportError("No module named 'ray'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_ray)
+def test_without_ray_the_engine_says_how_to_get_it(without_ray, cli) -> None:
     result = cli("index", "anything", "--engine", "ray")
     assert result.exit_code == 2
     assert "pip install 'newssearch[ray]'" in result.stderr

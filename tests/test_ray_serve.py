@@ -178,17 +178,7 @@ def test_a_killed_shard_replica_is_restarted_and_never_answers_partially(archive
     assert answered >= 3, f"no answer within 120 s of the kill ({refused} refused)"
 
 
-def test_without_ray_serve_the_engine_says_how_to_get_it(monkeypatch, cli, tmp_path) -> None:
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_ray(name, *args, **kwargs):
-        if name == "ray" or name.startswith("ray."):
-            raise ImportError("No module named 'ray'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_ray)
+def test_without_ray_serve_the_engine_says_how_to_get_it(without_ray, cli, tmp_path) -> None:
     result = cli("serve", "--engine", "ray", "--port", "0", "-i", tmp_path / "none")
     assert result.exit_code == 2
     assert one_line_error(result, 2).endswith("pip install 'newssearch[ray]'")
