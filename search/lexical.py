@@ -300,14 +300,32 @@ class LexicalIndex:
             restrictions.append(_scope_clause(self._schema, within))
         if restrictions:
             query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), *restrictions])
-        hits = searcher.search(query, limit, count=False).hits
-        ids = searcher.fast_field_values("id", [address for _, address in hits])
-        return [(int(i), float(s)) for (s, _), i in zip(hits, ids, strict=True)]
+        return _best(searcher, query, limit)
 
     def documents(self) -> int:
         """Documents held, the marker and ghosts included."""
         searcher = self._index.searcher()
         return int(searcher.num_docs)
+
+
+def _best(searcher: Any, query: Any, limit: int) -> list[tuple[int, float]]:
+    """The ``limit`` best hits as (passage id, score), ties by id, at the cut too: tantivy
+    orders ties by where documents sit in its segments, which differs between indexes
+    holding the same passages (a shard's restricted view and the whole index)."""
+    if limit <= 0:
+        return []
+    fetch = limit
+    while True:
+        hits = searcher.search(query, fetch, count=False).hits
+        if len(hits) < fetch or hits[-1][0] < hits[limit - 1][0]:
+            break  # every hit tied with the last kept one is here
+        fetch *= 4
+    ids = searcher.fast_field_values("id", [address for _, address in hits])
+    found = sorted(
+        ((int(i), float(s)) for (s, _), i in zip(hits, ids, strict=True)),
+        key=lambda hit: (-hit[1], hit[0]),
+    )
+    return found[:limit]
 
 
 def _read_marker(searcher: Any, schema: Any) -> Marker:

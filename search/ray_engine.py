@@ -67,7 +67,8 @@ class RayEngine:
                 # its files while they still hold theirs.
                 options["num_cpus"] = (workers or os.cpu_count() or 1) + 1
             try:
-                ray.init(address=address, **options)
+                # "local": a new cluster here, even where `ray start` runs one.
+                ray.init(address=address or "local", **options)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise InputError(f"cannot reach the Ray cluster at {address}: {error}") from None
         resources = ray.cluster_resources()

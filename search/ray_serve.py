@@ -18,11 +18,13 @@ Needs the extra: ``pip install 'newssearch[ray]'``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,11 +35,12 @@ from .shards import Failure, ShardedSearcher, ShardReader, plan_shards
 
 __all__ = ["RouterClient", "ShardedCluster"]
 
-SHARD_SECONDS = 10.0  # a shard's answer to one call, at most
-ROUTER_SECONDS = 30.0  # the router's answer to one request, at most
+SHARD_SECONDS = 30.0  # a shard's answer to one call, at most (a commit's rows copied too)
+ROUTER_SECONDS = 60.0  # the router's answer to one request, at most
 CONCURRENT = 16  # requests a replica takes at once
 ROUTER_METHODS = frozenset({"search", "article", "similar", "stats"})
 
+_log = logging.getLogger(__name__)
 _MISSING = "--engine ray needs Ray Serve, an optional extra: pip install 'newssearch[ray]'"
 
 
@@ -74,7 +77,7 @@ class _Reopened:
 
 class ShardServer:
     """A shard's replica (a Ray Serve deployment): ``ShardReader``'s methods, errors as
-    values."""
+    values. The shard's vectors are copied into memory as the replica starts."""
 
     def __init__(self, folder: str, number: int, scope: Scope) -> None:
         from .index import Index
@@ -83,6 +86,7 @@ class ShardServer:
         reader = functools.partial(ShardReader, scope=scope)
         self._index = _Reopened(lambda: Index.open(self.folder, searcher=reader))
         self.asked = 0  # candidates calls answered: a test sees which shards a query reached
+        self._call("describe", ())  # reads the shard's rows now, not in the first query
 
     def _reader(self) -> ShardReader:
         searcher = self._index.get(self.folder).searcher
@@ -107,6 +111,9 @@ class ShardServer:
             return getattr(self._reader(), method)(*args)
         except SearchError as error:
             return Failure(error)
+        except Exception as error:  # a bug: said, and logged in full where Ray keeps logs
+            _log.exception("shard %d: %s failed", self.number + 1, method)
+            return Failure(ShardUnavailableError(f"shard {self.number + 1} failed: {_said(error)}"))
 
 
 class RayShard:
@@ -126,6 +133,7 @@ class RayShard:
         try:
             value = response.result(timeout_s=SHARD_SECONDS)
         except Exception as error:  # noqa: BLE001 - a dead replica, a timeout, a lost node
+            _cancel(response)
             self._unavailable(error)
         if isinstance(value, Failure):
             raise value.error
@@ -134,7 +142,8 @@ class RayShard:
     def _unavailable(self, error: BaseException) -> Any:
         raise ShardUnavailableError(
             f"shard {self.number + 1} of {self.count} ({self.scope.describe()}) is not "
-            f"answering ({type(error).__name__}) — its replica is restarting; try again shortly"
+            f"answering ({type(error).__name__}): its replica died or is busy, and Ray Serve "
+            "restarts a dead one — try again shortly"
         ) from None
 
 
@@ -171,6 +180,9 @@ class RouterServer:
             return getattr(self._index.get(self.folder), method)(*args, **kwargs)
         except SearchError as error:
             return Failure(error)
+        except Exception as error:  # a bug: said, and logged in full where Ray keeps logs
+            _log.exception("router: %s failed", method)
+            return Failure(ShardUnavailableError(f"the router failed: {_said(error)}"))
 
     def shards(self) -> list[Any]:
         """Each shard's ``describe``, in order (a shard not answering: its error's text)."""
@@ -213,9 +225,12 @@ class RouterClient:
         return None  # the cluster's deployments are stopped by ``ShardedCluster.close``
 
     def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        response = None
         try:
-            value = self._handle.call.remote(method, args, kwargs).result(timeout_s=ROUTER_SECONDS)
+            response = self._handle.call.remote(method, args, kwargs)
+            value = response.result(timeout_s=ROUTER_SECONDS)
         except Exception as error:  # noqa: BLE001 - a dead router, a timeout
+            _cancel(response)
             raise ShardUnavailableError(
                 f"the router is not answering ({type(error).__name__}) — it is restarting; "
                 "try again shortly"
@@ -226,14 +241,15 @@ class RouterClient:
 
 
 class ShardedCluster:
-    """The deployments serving one index: started by ``start``, stopped by ``close`` (a
-    local Ray cluster started for them stops too)."""
+    """The deployments serving one index: started by ``start``, stopped by ``close`` (the
+    application deleted; a local Ray cluster started for it stopped)."""
 
     def __init__(
-        self, ray: Any, serve: Any, name: str, handle: Any, scopes: list[Scope], started: bool
+        self, ray: Any, serve: Any, name: str, scopes: list[Scope], connected: bool, local: bool
     ) -> None:
-        self._ray, self._serve, self.name = ray, serve, name
-        self.handle, self.scopes, self._started = handle, scopes, started
+        self._ray, self._serve, self.name, self.scopes = ray, serve, name, scopes
+        self._connected, self._local = connected, local
+        self.handle: Any = None
 
     @classmethod
     def start(
@@ -246,39 +262,42 @@ class ShardedCluster:
         model: str | None = None,
     ) -> ShardedCluster:
         """Plan ``shards`` shards of the index at ``folder`` and deploy them and a router."""
-        from .storage import STORE, check_folder
-        from .store import Store
-
         ray, serve = _serve()
         if replicas < 1:
             raise InputError("--replicas must be at least 1")
-        check_folder(folder, for_writing=False)
-        if not (folder / STORE).is_file():
-            raise IndexNotFoundError(
-                f"no index at {folder} to shard — build it first with `newssearch index`"
-            )
-        store = Store.open(folder / STORE, readonly=True)
-        try:
-            scopes = plan_shards(*store.passage_days(), shards)
-        finally:
-            store.close()
-        started = not ray.is_initialized()
-        if started:
+        scopes = _plan(folder, shards)
+        connected = not ray.is_initialized()
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        local = connected and address is None
+        if connected:
             _quiet()
-            address = address or os.environ.get("RAY_ADDRESS") or None
             options: dict[str, Any] = {
                 "include_dashboard": False,
                 "log_to_driver": False,
                 "logging_level": "ERROR",
             }
-            if address is None:
-                options["num_cpus"] = max(os.cpu_count() or 1, len(scopes) * replicas + 1)
+            if local:  # a new cluster here, even where `ray start` runs one
+                options["num_cpus"] = max(os.cpu_count() or 1, (len(scopes) + 1) * replicas)
             try:
-                ray.init(address=address, **options)
+                ray.init(address=address or "local", **options)
             except (ConnectionError, RuntimeError, ValueError) as error:
                 raise InputError(f"cannot reach the Ray cluster at {address}: {error}") from None
+        # One application a server: two servers of one index on a cluster are two apps.
+        key = f"{folder.resolve()}\0{os.getpid()}\0{time.time_ns()}"
+        name = "newssearch-" + hashlib.sha256(key.encode()).hexdigest()[:12]
+        cluster = cls(ray, serve, name, scopes, connected, local)
+        try:
+            cluster.handle = cluster._deploy(folder.resolve(), replicas, model)
+        except BaseException as error:
+            cluster.close()
+            if isinstance(error, Exception) and not isinstance(error, SearchError):
+                raise InputError(f"Ray Serve could not start the shards: {_said(error)}") from None
+            raise
+        return cluster
+
+    def _deploy(self, folder: Path, replicas: int, model: str | None) -> Any:
+        serve = self._serve
         serve.start(proxy_location="Disabled", logging_config={"log_level": "WARNING"})
-        name = "newssearch-" + hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
         shard_apps = [
             serve.deployment(
                 ShardServer,
@@ -286,8 +305,8 @@ class ShardedCluster:
                 num_replicas=replicas,
                 max_ongoing_requests=CONCURRENT,
                 ray_actor_options={"num_cpus": 1},
-            ).bind(str(folder.resolve()), number, scope)
-            for number, scope in enumerate(scopes)
+            ).bind(str(folder), number, scope)
+            for number, scope in enumerate(self.scopes)
         ]
         router = serve.deployment(
             RouterServer,
@@ -295,32 +314,63 @@ class ShardedCluster:
             num_replicas=replicas,
             max_ongoing_requests=CONCURRENT,
             ray_actor_options={"num_cpus": 1},
-        ).bind(str(folder.resolve()), model, scopes, *shard_apps)
-        try:
-            handle = serve.run(router, name=name, route_prefix=None, blocking=False)
-        except Exception as error:
-            if started:
-                ray.shutdown()
-            raise InputError(f"Ray Serve could not start the shards: {error}") from None
-        return cls(ray, serve, name, handle, scopes, started)
+        ).bind(str(folder), model, self.scopes, *shard_apps)
+        return serve.run(router, name=self.name, route_prefix=None, blocking=False)
 
     def client(self) -> RouterClient:
         return RouterClient(self.handle)
 
     def close(self) -> None:
-        if self._started:
-            self._ray.shutdown()  # the local cluster, and Serve with it
+        if self._local:
+            self._ray.shutdown()  # the local cluster stops, and Serve with it
             return
         try:
-            self._serve.delete(self.name)
+            self._serve.delete(self.name)  # a cluster of others': only our application goes
         except Exception:  # noqa: BLE001, S110 - the cluster may be gone already
             pass
+        if self._connected:
+            self._ray.shutdown()  # disconnects
 
     def __enter__(self) -> ShardedCluster:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _plan(folder: Path, shards: int) -> list[Scope]:
+    """The shards of the index at ``folder``, or a one-line error: no index, an old one."""
+    from .manifest import format_version
+    from .storage import STORE, check_folder
+    from .store import Store
+
+    check_folder(folder, for_writing=False)
+    if not (folder / STORE).is_file():
+        raise IndexNotFoundError(
+            f"no index at {folder} to shard — build it first with `newssearch index`"
+        )
+    store = Store.open(folder / STORE, readonly=True)
+    try:
+        if format_version(store.get_meta(), store.path) < 2:
+            raise InputError(
+                f"the index at {folder} is of format 1 — run `newssearch index` on it once "
+                "to upgrade it, then shard it"
+            )
+        return plan_shards(*store.passage_days(), shards)
+    finally:
+        store.close()
+
+
+def _cancel(response: Any) -> None:
+    """A call that failed or timed out must not wait on in a replica's queue."""
+    with contextlib.suppress(Exception):
+        if response is not None:
+            response.cancel()
+
+
+def _said(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:300]}" if text else type(error).__name__
 
 
 def _quiet() -> None:

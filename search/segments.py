@@ -364,15 +364,33 @@ class MemorySegment(Segment):
     """Rows copied out of segments into memory (a shard's share of them), searched as a
     flat segment is: exactly, by the same code."""
 
-    def __init__(self, ids: np.ndarray, vectors: np.ndarray) -> None:  # noqa: D107
+    def __init__(
+        self,
+        ids: np.ndarray,
+        vectors: np.ndarray,
+        ranges: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> None:
+        """``vectors`` as the segment stores them: float32, or 8-bit codes of ``ranges``
+        (each dimension's minimum and step), scored as the segment scores them."""
         self.path = Path("<memory>")
         self._map = None  # type: ignore[assignment]
-        self.kind, self.lists, self.probes, self.crc32 = "flat", 0, 0, 0
+        self.kind = "flat" if ranges is None else "flat-sq8"
+        self.lists, self.probes, self.crc32 = 0, 0, 0
         self.ids = np.ascontiguousarray(ids, dtype=np.int64)
-        self.vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self.vectors = np.ascontiguousarray(
+            vectors, dtype=np.float32 if ranges is None else np.uint8
+        )
         self.rows, self.dimension = self.vectors.shape
-        self._low = self._step = None
+        self._low, self._step = (None, None) if ranges is None else ranges
         self.centroids = self.offsets = None
+
+    @classmethod
+    def copy_of(cls, segment: Segment, rows: np.ndarray) -> MemorySegment:
+        """These rows (positions) of a segment, copied as it stores them."""
+        ranges = None
+        if segment._low is not None and segment._step is not None:
+            ranges = (np.array(segment._low), np.array(segment._step))
+        return cls(np.array(segment.ids[rows]), np.array(segment.vectors[rows]), ranges)
 
     def verify(self) -> None:
         return None  # nothing on disk: checked where it was copied from

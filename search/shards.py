@@ -268,16 +268,16 @@ class ShardReader(Searcher):
             for part in snapshot.parts:
                 segment = part.vectors
                 assert isinstance(segment, Segment)
-                keep = np.isin(segment.ids, members)
-                rows = np.flatnonzero(keep)
+                rows = np.flatnonzero(np.isin(segment.ids, members))
+                rows = rows[np.argsort(segment.ids[rows], kind="stable")]  # IVF: list order
                 known = self._held.get(part.name)
                 if known is None or not np.array_equal(known[0], rows):
-                    known = (rows, MemorySegment(*segment.contents(keep)))
+                    known = (rows, MemorySegment.copy_of(segment, rows))
                 held[part.name] = known
                 deleted = None if part.deleted is None else part.deleted[rows]
                 if deleted is not None and not deleted.any():
                     deleted = None
-                parts.append(Part(part.name, "flat", len(rows), known[1], deleted))
+                parts.append(Part(part.name, known[1].kind, len(rows), known[1], deleted))
             self._held = held
             shard = Snapshot(snapshot.generation, snapshot.format_version, tuple(parts))
             if self._shard is None or self._shard.generation < shard.generation:
