@@ -167,7 +167,7 @@ class RouterServer:
             return index
 
         self._index = _Reopened(open_router)
-        self._handles = handles
+        self._shards = list(zip(scopes, handles, strict=True))
         try:
             self._index.get(self.folder)
         except SearchError:
@@ -184,15 +184,19 @@ class RouterServer:
             _log.exception("router: %s failed", method)
             return Failure(ShardUnavailableError(f"the router failed: {_said(error)}"))
 
-    def shards(self) -> list[Any]:
-        """Each shard's ``describe``, in order (a shard not answering: its error's text)."""
+    def shards(self) -> list[dict[str, Any]]:
+        """Each shard's ``describe``, in order; a shard not answering: its scope and error."""
+        asked = [(scope, handle.describe.remote()) for scope, handle in self._shards]
         found = []
-        for handle in self._handles:
+        for scope, response in asked:
             try:
-                value = handle.describe.remote().result(timeout_s=SHARD_SECONDS)
-            except Exception as error:  # noqa: BLE001
-                value = {"error": type(error).__name__}
-            found.append({"error": str(value.error)} if isinstance(value, Failure) else value)
+                value = response.result(timeout_s=SHARD_SECONDS)
+            except Exception as error:  # noqa: BLE001 - a dead replica, a timeout
+                _cancel(response)
+                value = Failure(ShardUnavailableError(f"not answering ({type(error).__name__})"))
+            if isinstance(value, Failure):
+                value = {"scope": scope.describe(), "error": str(value.error)}
+            found.append(value)
         return found
 
 
@@ -216,10 +220,16 @@ class RouterClient:
         return self._call("stats", (), {})
 
     def shards(self) -> list[dict[str, Any]]:
+        """What each shard holds now (``ShardReader.describe``), or its error."""
+        response = None
         try:
-            return self._handle.shards.remote().result(timeout_s=ROUTER_SECONDS)
-        except Exception as error:  # noqa: BLE001
-            raise ShardUnavailableError(f"the router is not answering ({error})") from None
+            response = self._handle.shards.remote()
+            return response.result(timeout_s=ROUTER_SECONDS)
+        except Exception as error:  # noqa: BLE001 - a dead router, a timeout
+            _cancel(response)
+            raise ShardUnavailableError(
+                f"the router is not answering ({type(error).__name__})"
+            ) from None
 
     def close(self) -> None:
         return None  # the cluster's deployments are stopped by ``ShardedCluster.close``

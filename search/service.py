@@ -208,14 +208,25 @@ class Service:
         return dataclasses.asdict(self._answer(lambda index: index.stats()))
 
     def health(self) -> dict[str, Any]:
-        """Whether the index can be read now, and which commit it is at."""
+        """Whether the index can be read now, and which commit it is at; for a sharded
+        server, what each shard holds, or a ``ShardUnavailableError`` if one does not answer."""
         stats = self.stats()
-        return {
+        found = {
             "status": "ok",
             "index": str(self.path.resolve()),
             "generation": stats["generation"],
             "articles": stats["articles"],
         }
+        shards = getattr(self._answer(lambda index: index), "shards", None)
+        if shards is not None:
+            found["shards"] = listed = shards()
+            missing = [n for n, shard in enumerate(listed, start=1) if "error" in shard]
+            if missing:
+                raise ShardUnavailableError(
+                    f"shard {missing[0]} of {len(listed)} is not answering: "
+                    f"{listed[missing[0] - 1]['error']}"
+                )
+        return found
 
     def _answer(self, ask: Any) -> Any:
         index = self.index()

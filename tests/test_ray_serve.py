@@ -100,7 +100,10 @@ def test_the_serve_command_answers_as_the_single_index(archive) -> None:
             assert all(h["published"] < "1987-03" for h in windowed.json()["hits"])
             bad = http.get("/api/search", params={"q": "oil", "where": "nope=1"})
             assert bad.status_code == 400 and "unknown field" in bad.json()["error"]
-            assert http.get("/api/health").json()["articles"] == ARTICLES + UNDATED
+            health = http.get("/api/health").json()
+            assert health["articles"] == ARTICLES + UNDATED
+            assert [s["shard"] for s in health["shards"]] == [1, 2]
+            assert sum(s["vectors"] for s in health["shards"]) == single.stats().vectors
             assert http.get("/").status_code == 200
     finally:
         process.terminate()
