@@ -37,6 +37,7 @@ __all__ = ["RouterClient", "ShardedCluster"]
 
 SHARD_SECONDS = 30.0  # a shard's answer to one call, at most (a commit's rows copied too)
 ROUTER_SECONDS = 60.0  # the router's answer to one request, at most
+DEPLOY_SECONDS = 180.0  # every replica started (the model loaded, the rows copied), at most
 CONCURRENT = 16  # requests a replica takes at once
 ROUTER_METHODS = frozenset({"search", "article", "similar", "stats"})
 
@@ -325,7 +326,38 @@ class ShardedCluster:
             max_ongoing_requests=CONCURRENT,
             ray_actor_options={"num_cpus": 1},
         ).bind(str(folder), model, self.scopes, *shard_apps)
-        return serve.run(router, name=self.name, route_prefix=None, blocking=False)
+        target = serve.RunTarget(target=router, name=self.name, route_prefix=None)
+        [handle] = serve.run_many(
+            [target],
+            wait_for_ingress_deployment_creation=False,
+            wait_for_applications_running=False,
+        )
+        self._wait_running(replicas)
+        return handle
+
+    def _wait_running(self, replicas: int) -> None:
+        """Until every replica runs; a deployment that fails, or replicas that find no
+        room on the cluster for ``DEPLOY_SECONDS``, are one line (Ray Serve would wait)."""
+        from ray.serve.schema import ApplicationStatus
+
+        deadline = time.monotonic() + DEPLOY_SECONDS
+        message = ""
+        while time.monotonic() < deadline:
+            found = self._serve.status().applications.get(self.name)
+            if found is not None:
+                message = " ".join(found.message.split())
+                if found.status == ApplicationStatus.RUNNING:
+                    return
+                if found.status in (ApplicationStatus.DEPLOY_FAILED, ApplicationStatus.UNHEALTHY):
+                    raise InputError(f"Ray Serve could not start the shards: {message[:500]}")
+            time.sleep(0.25)
+        needed = (len(self.scopes) + 1) * replicas
+        raise InputError(
+            f"Ray Serve did not start the shards within {DEPLOY_SECONDS:.0f} s"
+            + (f" ({message[:300]})" if message else "")
+            + f" — its {needed} replicas ({len(self.scopes)} shards and a router, {replicas} "
+            "each) ask for a CPU each: give the cluster room, or fewer --shards or --replicas"
+        )
 
     def client(self) -> RouterClient:
         return RouterClient(self.handle)

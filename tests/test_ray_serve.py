@@ -10,6 +10,7 @@ import gzip
 import itertools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -112,11 +113,20 @@ def test_the_serve_command_answers_as_the_single_index(archive) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(archive):
+    """The archive served on a local cluster of 8 CPU slots started here, which the server
+    joins as one of others' (so it deletes only its own application when it closes)."""
     from search.ray_serve import ShardedCluster
 
     index, _ = archive
-    with ShardedCluster.start(index, 2) as started:
-        yield started
+    ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        with ShardedCluster.start(index, 2) as started:
+            yield started
+        from ray import serve
+
+        assert started.name not in serve.status().applications
+    finally:
+        ray.shutdown()
 
 
 def test_sharded_recall_at_10_against_the_single_index(archive, cluster) -> None:
@@ -204,3 +214,48 @@ def test_bad_sharded_serve_options_are_one_line_errors(cli, tmp_path, args, said
     result = cli("serve", "--engine", "ray", "--port", "0", "-i", tmp_path / "ix", *args)
     assert said in one_line_error(result, result.exit_code)
     assert ray.is_initialized() == before  # said before any cluster was started
+
+
+def test_an_index_built_anew_under_a_sharded_server_is_answered_anew(
+    cluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A second application on the same cluster (so closing it deletes only itself): its
+    index removed and built again from other articles while it serves."""
+    from search.ray_serve import ShardedCluster
+
+    source = need_shared("data", "bbc_news", "bbc_news.jsonl.gz")
+    with gzip.open(source, "rt", encoding="utf-8") as lines:
+        records = [json.loads(line) for line in itertools.islice(lines, 600)]
+    sport = [r for r in records if r["category"] == "sport"][:20]
+    business = [r for r in records if r["category"] == "business"][:20]
+    folder = tmp_path_factory.mktemp("anew")
+    (folder / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in sport))
+    index = tmp_path_factory.mktemp("anew-index") / "index"
+    index_files(index, [folder / "a.jsonl"])
+    with ShardedCluster.start(index, 2) as second:
+        assert second.name != cluster.name
+        client = second.client()
+        assert all(h.article_id.startswith("sport/") for h in client.search("match"))
+        shutil.rmtree(index)
+        (folder / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in business))
+        index_files(index, [folder / "b.jsonl"])
+        hits = client.search("match", k=20)
+        assert hits and all(h.article_id.startswith("business/") for h in hits)
+    assert [h.passage_id for h in cluster.client().search("oil")]  # the first app still serves
+
+
+def test_replicas_that_find_no_room_are_one_error_and_leave_nothing(
+    archive, cluster, monkeypatch
+) -> None:
+    from ray import serve
+
+    import search.ray_serve
+    from search.errors import InputError
+
+    index, _ = archive
+    monkeypatch.setattr(search.ray_serve, "DEPLOY_SECONDS", 15.0)
+    before = set(serve.status().applications)
+    with pytest.raises(InputError, match=r"did not start the shards within 15 s .* 9 replicas"):
+        search.ray_serve.ShardedCluster.start(index, 2, replicas=3)  # 9 CPUs; 5 are free
+    assert set(serve.status().applications) == before
+    assert [h.passage_id for h in cluster.client().search("oil")]
