@@ -314,10 +314,10 @@ class Segment:
             )
         if deleted is not None:
             scores[deleted if rows is None else deleted[rows]] = -np.inf
-        best = _top(scores, k)
+        ids = self.ids if rows is None else self.ids[rows]
+        best = _top(scores, k, ids)
         best = best[np.isfinite(scores[best])]
-        positions = best if rows is None else rows[best]
-        return self.ids[positions], scores[best]
+        return ids[best], scores[best]
 
     def search_rows(
         self, query: np.ndarray, k: int, rows: np.ndarray
@@ -328,8 +328,9 @@ class Segment:
         for first in range(0, len(rows), _SCAN_ROWS):
             chunk = rows[first : first + _SCAN_ROWS]
             scores[first : first + len(chunk)] = self._scores(self.vectors[chunk], query)
-        best = _top(scores, k)
-        return self.ids[rows[best]], scores[best]
+        ids = self.ids[rows]
+        best = _top(scores, k, ids)
+        return ids[best], scores[best]
 
     def _scores(self, vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
         if self._low is None or self._step is None:
@@ -361,56 +362,70 @@ class Segment:
 
 
 class MemorySegment(Segment):
-    """Rows copied out of segments into memory (a shard's share of them), searched as a
-    flat segment is: exactly, by the same code."""
+    """Some rows of a segment copied into memory (a shard's share of them), stored and
+    searched as the segment stores and searches them: the same codes, and for an inverted
+    file the same lists and probes, each list holding only the copied rows."""
 
-    def __init__(
+    def __init__(  # noqa: D107
         self,
+        kind: str,
         ids: np.ndarray,
         vectors: np.ndarray,
+        *,
         ranges: tuple[np.ndarray, np.ndarray] | None = None,
+        lists: tuple[np.ndarray, np.ndarray, int] | None = None,
     ) -> None:
-        """``vectors`` as the segment stores them: float32, or 8-bit codes of ``ranges``
-        (each dimension's minimum and step), scored as the segment scores them."""
         self.path = Path("<memory>")
         self._map = None  # type: ignore[assignment]
-        self.kind = "flat" if ranges is None else "flat-sq8"
-        self.lists, self.probes, self.crc32 = 0, 0, 0
+        self.kind, self.crc32 = kind, 0
         self.ids = np.ascontiguousarray(ids, dtype=np.int64)
-        self.vectors = np.ascontiguousarray(
-            vectors, dtype=np.float32 if ranges is None else np.uint8
-        )
+        self.vectors = np.ascontiguousarray(vectors)
         self.rows, self.dimension = self.vectors.shape
         self._low, self._step = (None, None) if ranges is None else ranges
         self.centroids = self.offsets = None
+        self.lists = self.probes = 0
+        if lists is not None:
+            self.centroids, self.offsets, self.probes = lists
+            self.lists = len(self.centroids)
 
     @classmethod
     def copy_of(cls, segment: Segment, rows: np.ndarray) -> MemorySegment:
-        """These rows (positions) of a segment, copied as it stores them."""
-        ranges = None
+        """These rows (positions, ascending) of a segment, copied as it stores them."""
+        ranges = lists = None
         if segment._low is not None and segment._step is not None:
             ranges = (np.array(segment._low), np.array(segment._step))
-        return cls(np.array(segment.ids[rows]), np.array(segment.vectors[rows]), ranges)
+        if segment.offsets is not None and segment.centroids is not None:
+            # Rows sit in list order: the copied rows of list i are those before its end.
+            offsets = np.searchsorted(rows, segment.offsets).astype(np.int64)
+            lists = (np.array(segment.centroids), offsets, segment.probes)
+        ids, vectors = np.array(segment.ids[rows]), np.array(segment.vectors[rows])
+        return cls(segment.kind, ids, vectors, ranges=ranges, lists=lists)
 
     def verify(self) -> None:
         return None  # nothing on disk: checked where it was copied from
 
     @property
     def nbytes(self) -> int:
-        return int(self.ids.nbytes + self.vectors.nbytes)
+        extra = 0 if self.centroids is None else self.centroids.nbytes
+        return int(self.ids.nbytes + self.vectors.nbytes + extra)
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the ``k`` largest scores, largest first; ties by position, at the cut
-    too (the earliest of the rows tied there), so that a shard holding some of these rows
-    picks the same ones."""
+def _top(scores: np.ndarray, k: int, keys: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the ``k`` largest scores, largest first; ties by ``keys`` (passage
+    ids; default: position), at the cut too, so that a shard holding some of these rows
+    keeps the same tied ones as the whole segment."""
+    if keys is None:
+        keys = np.arange(len(scores))
     if k >= len(scores):
-        return np.argsort(-scores, kind="stable")
+        return np.lexsort((keys, -scores))
     part = np.argpartition(-scores, k - 1)[:k]
     cut = scores[part].min()
     above = np.flatnonzero(scores > cut)
-    chosen = np.concatenate([above, np.flatnonzero(scores == cut)[: k - len(above)]])
-    return chosen[np.lexsort((chosen, -scores[chosen]))]
+    tied = np.flatnonzero(scores == cut)
+    if len(tied) > k - len(above):
+        tied = tied[np.argsort(keys[tied], kind="stable")[: k - len(above)]]
+    chosen = np.concatenate([above, tied])
+    return chosen[np.lexsort((keys[chosen], -scores[chosen]))]
 
 
 # ---------------------------------------------------------------------------

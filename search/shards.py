@@ -269,7 +269,6 @@ class ShardReader(Searcher):
                 segment = part.vectors
                 assert isinstance(segment, Segment)
                 rows = np.flatnonzero(np.isin(segment.ids, members))
-                rows = rows[np.argsort(segment.ids[rows], kind="stable")]  # IVF: list order
                 known = self._held.get(part.name)
                 if known is None or not np.array_equal(known[0], rows):
                     known = (rows, MemorySegment.copy_of(segment, rows))

@@ -200,6 +200,27 @@ def test_a_compact_index_sharded_gives_the_same_scores(tmp_path: Path, fake: Fak
         ix.close()
 
 
+def test_ivf_segments_sharded_probe_the_same_lists(
+    tmp_path: Path, fake: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard keeps an inverted file's lists and probes, each list holding its rows: the
+    merged probes find what the whole segment's probes find."""
+    monkeypatch.setattr("search.segments.FLAT_LIMIT", 40)
+    ix = Index.create(tmp_path / "ix", model=fake)
+    ix.add(write_jsonl(tmp_path / "wire", make_records(count=240, seed=3)))
+    router, clients = sharded(ix, 3, fake)
+    try:
+        assert ix.stats().vector_layout == "ivf"
+        for options in OPTIONS:
+            for query in QUERIES:
+                same_hits(ix.search(query, **options), router.search(query, **options))
+        held = [c.inner.reader.describe()["vectors"] for c in clients]
+        assert sum(held) == ix.stats().vectors and min(held) > 0
+    finally:
+        router.close()
+        ix.close()
+
+
 def test_tied_scores_are_ordered_by_passage_id_in_one_index_and_in_shards(
     tmp_path: Path, fake: FakeEmbedder
 ) -> None:
