@@ -596,7 +596,7 @@ def _filtered_search(
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
     if segment.offsets is None:
         return segment.search(query, depth, ~keep)
-    exact = count <= EXACT_ROWS or count <= EXACT_SHARE * part.rows
+    exact = count <= EXACT_ROWS or count <= EXACT_SHARE * segment.whole_rows
     if not exact:
         ids, scores = segment.search(query, depth, ~keep)
         if len(ids) >= min(depth, count):

@@ -282,6 +282,11 @@ class Segment:
     def layout(self) -> Layout:
         return Layout(self.kind, self.lists, self.probes)
 
+    @property
+    def whole_rows(self) -> int:
+        """The rows of the segment on disk (of which a ``MemorySegment`` holds some)."""
+        return self.rows
+
     def close(self) -> None:
         # Views of the map may outlive this object in a result; the map closes with them.
         self._map = None  # type: ignore[assignment]
@@ -384,6 +389,7 @@ class MemorySegment(Segment):
         self._low, self._step = (None, None) if ranges is None else ranges
         self.centroids = self.offsets = None
         self.lists = self.probes = 0
+        self._whole_rows = self.rows
         if lists is not None:
             self.centroids, self.offsets, self.probes = lists
             self.lists = len(self.centroids)
@@ -399,7 +405,13 @@ class MemorySegment(Segment):
             offsets = np.searchsorted(rows, segment.offsets).astype(np.int64)
             lists = (np.array(segment.centroids), offsets, segment.probes)
         ids, vectors = np.array(segment.ids[rows]), np.array(segment.vectors[rows])
-        return cls(segment.kind, ids, vectors, ranges=ranges, lists=lists)
+        copy = cls(segment.kind, ids, vectors, ranges=ranges, lists=lists)
+        copy._whole_rows = segment.whole_rows
+        return copy
+
+    @property
+    def whole_rows(self) -> int:
+        return self._whole_rows
 
     def verify(self) -> None:
         return None  # nothing on disk: checked where it was copied from
