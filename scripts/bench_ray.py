@@ -144,7 +144,7 @@ def in_process(index: Path, queries: list[str], counts: list[int]) -> None:
     """The shards' cost without Ray: the router and its shards in this one process (the
     merge, the shards' restricted searches), against the index alone, alternately."""
     from search import Index
-    from search.shards import LocalShard, ShardedSearcher, ShardReader, plan_shards
+    from search.shards import ShardedSearcher, local_shards, plan_shards
     from search.store import Store
 
     store = Store.open(index / "store.sqlite", readonly=True)
@@ -158,9 +158,7 @@ def in_process(index: Path, queries: list[str], counts: list[int]) -> None:
         scopes = plan_shards(ids, days, count)
 
         def router(path: Path, settings: Any, scopes: list = scopes) -> ShardedSearcher:
-            readers = [ShardReader(path, settings, scope) for scope in scopes]
-            clients = [LocalShard(n, r) for n, r in enumerate(readers)]
-            return ShardedSearcher(path, settings, clients)
+            return ShardedSearcher(path, settings, local_shards(path, settings, scopes))
 
         opened[f"{count} shards"] = Index.open(index, model=single.embedder, searcher=router)
     times: dict[str, list[float]] = {name: [] for name in opened}

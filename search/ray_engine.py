@@ -29,7 +29,7 @@ from .errors import InputError, ModelMismatchError
 from .manifest import Settings
 from .planner import Read, Reader, read_and_prepare
 
-__all__ = ["RayEngine"]
+__all__ = ["RayEngine", "connect"]
 
 EMBED_ROWS = 256  # passages in one actor call: enough to batch well, small to spread
 RETRIES = 3  # times Ray retries a task or an actor's call after its worker died
@@ -45,6 +45,28 @@ def _ray() -> Any:
     return ray
 
 
+def connect(ray: Any, address: str | None, local_cpus: int) -> tuple[bool, bool]:
+    """Join the Ray cluster at ``address`` (or ``$RAY_ADDRESS``), else start a local one of
+    ``local_cpus`` CPU slots, unless this process is connected already: whether it connected
+    now, and whether to a cluster of its own (``ray.shutdown`` then stops that cluster)."""
+    if ray.is_initialized():
+        return False, False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    options: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": "ERROR",
+    }
+    if address is None:
+        options["num_cpus"] = local_cpus
+    try:
+        # "local": a new cluster here, even where `ray start` runs one.
+        ray.init(address=address or "local", **options)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise InputError(f"cannot reach the Ray cluster at {address}: {error}") from None
+    return True, address is None
+
+
 class RayEngine:
     """A Ray cluster for one indexing run; ``close`` when done (a local one stops)."""
 
@@ -53,24 +75,10 @@ class RayEngine:
         if workers is not None and workers < 1:
             raise InputError("--workers must be at least 1")
         self._ray = ray
-        self._started = not ray.is_initialized()
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        if self._started:
-            options: dict[str, Any] = {
-                "include_dashboard": False,
-                "log_to_driver": False,
-                "logging_level": "ERROR",
-            }
-            if address is None:
-                # One embedding actor a core, and one more slot for the reading tasks:
-                # actors hold their CPU for life, so a later run on the same cluster reads
-                # its files while they still hold theirs.
-                options["num_cpus"] = (workers or os.cpu_count() or 1) + 1
-            try:
-                # "local": a new cluster here, even where `ray start` runs one.
-                ray.init(address=address or "local", **options)
-            except (ConnectionError, RuntimeError, ValueError) as error:
-                raise InputError(f"cannot reach the Ray cluster at {address}: {error}") from None
+        # A local cluster: one embedding actor a core, and one more slot for the reading
+        # tasks (actors hold their CPU for life, so a later run on the same cluster reads
+        # its files while they still hold theirs).
+        self._started, _ = connect(ray, address, (workers or os.cpu_count() or 1) + 1)
         resources = ray.cluster_resources()
         self.cpus = int(resources.get("CPU", 1))
         self.gpus = int(resources.get("GPU", 0))

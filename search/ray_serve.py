@@ -23,7 +23,6 @@ import functools
 import hashlib
 import logging
 import os
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +30,8 @@ from typing import Any
 
 from .errors import IndexNotFoundError, InputError, SearchError, ShardUnavailableError
 from .filters import Scope
+from .ray_engine import connect
+from .service import Reopening
 from .shards import Failure, ShardedSearcher, ShardReader, plan_shards
 
 __all__ = ["RouterClient", "ShardedCluster"]
@@ -54,28 +55,6 @@ def _serve() -> Any:
     return ray, serve
 
 
-class _Reopened:
-    """What a replica reads the index through, opened again when the folder's store is
-    another file (the index was removed or built anew): never a stale view."""
-
-    def __init__(self, open_it: Callable[[], Any]) -> None:
-        from .service import store_identity
-
-        self._identity_of = store_identity
-        self._open_it = open_it
-        self._identity: tuple[int, int] | None = None
-        self._value: Any = None
-        self._lock = threading.Lock()
-
-    def get(self, folder: Path) -> Any:
-        with self._lock:
-            identity = self._identity_of(folder)
-            if self._value is None or identity != self._identity:
-                # The one opened before is not closed: requests under way still read it.
-                self._value, self._identity = self._open_it(), identity
-            return self._value
-
-
 class ShardServer:
     """A shard's replica (a Ray Serve deployment): ``ShardReader``'s methods, errors as
     values. The shard's vectors are copied into memory as the replica starts."""
@@ -85,12 +64,12 @@ class ShardServer:
 
         self.folder, self.number = Path(folder), number
         reader = functools.partial(ShardReader, scope=scope)
-        self._index = _Reopened(lambda: Index.open(self.folder, searcher=reader))
+        self._index = Reopening(self.folder, lambda: Index.open(self.folder, searcher=reader))
         self.asked = 0  # candidates calls answered: a test sees which shards a query reached
         self._call("describe", ())  # reads the shard's rows now, not in the first query
 
     def _reader(self) -> ShardReader:
-        searcher = self._index.get(self.folder).searcher
+        searcher = self._index.get().searcher
         assert isinstance(searcher, ShardReader)
         return searcher
 
@@ -167,10 +146,10 @@ class RouterServer:
             _ = index.embedder  # the model loads once, with the replica
             return index
 
-        self._index = _Reopened(open_router)
-        self._shards = list(zip(scopes, handles, strict=True))
+        self._index = Reopening(self.folder, open_router)
+        self._clients = clients
         try:
-            self._index.get(self.folder)
+            self._index.get()
         except SearchError:
             pass  # no index yet: requests will say so
 
@@ -178,7 +157,7 @@ class RouterServer:
         if method not in ROUTER_METHODS:
             return Failure(InputError(f"the router has no method {method!r}"))
         try:
-            return getattr(self._index.get(self.folder), method)(*args, **kwargs)
+            return getattr(self._index.get(), method)(*args, **kwargs)
         except SearchError as error:
             return Failure(error)
         except Exception as error:  # a bug: said, and logged in full where Ray keeps logs
@@ -187,17 +166,13 @@ class RouterServer:
 
     def shards(self) -> list[dict[str, Any]]:
         """Each shard's ``describe``, in order; a shard not answering: its scope and error."""
-        asked = [(scope, handle.describe.remote()) for scope, handle in self._shards]
+        waiting = [(client, client.ask("describe")) for client in self._clients]
         found = []
-        for scope, response in asked:
+        for client, wait in waiting:
             try:
-                value = response.result(timeout_s=SHARD_SECONDS)
-            except Exception as error:  # noqa: BLE001 - a dead replica, a timeout
-                _cancel(response)
-                value = Failure(ShardUnavailableError(f"not answering ({type(error).__name__})"))
-            if isinstance(value, Failure):
-                value = {"scope": scope.describe(), "error": str(value.error)}
-            found.append(value)
+                found.append(wait())
+            except SearchError as error:
+                found.append({"scope": client.scope.describe(), "error": str(error)})
         return found
 
 
@@ -222,23 +197,20 @@ class RouterClient:
 
     def shards(self) -> list[dict[str, Any]]:
         """What each shard holds now (``ShardReader.describe``), or its error."""
-        response = None
-        try:
-            response = self._handle.shards.remote()
-            return response.result(timeout_s=ROUTER_SECONDS)
-        except Exception as error:  # noqa: BLE001 - a dead router, a timeout
-            _cancel(response)
-            raise ShardUnavailableError(
-                f"the router is not answering ({type(error).__name__})"
-            ) from None
+        result: list[dict[str, Any]] = self._ask(self._handle.shards)
+        return result
 
     def close(self) -> None:
         return None  # the cluster's deployments are stopped by ``ShardedCluster.close``
 
     def _call(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        return self._ask(self._handle.call, method, args, kwargs)
+
+    def _ask(self, remote: Any, *args: Any) -> Any:
+        """One of the router's methods called with ``args``: its answer, or its error."""
         response = None
         try:
-            response = self._handle.call.remote(method, args, kwargs)
+            response = remote.remote(*args)
             value = response.result(timeout_s=ROUTER_SECONDS)
         except Exception as error:  # noqa: BLE001 - a dead router, a timeout
             _cancel(response)
@@ -277,22 +249,11 @@ class ShardedCluster:
         if replicas < 1:
             raise InputError("--replicas must be at least 1")
         scopes = _plan(folder, shards)
-        connected = not ray.is_initialized()
-        address = address or os.environ.get("RAY_ADDRESS") or None
-        local = connected and address is None
-        if connected:
+        if not ray.is_initialized():
             _quiet()
-            options: dict[str, Any] = {
-                "include_dashboard": False,
-                "log_to_driver": False,
-                "logging_level": "ERROR",
-            }
-            if local:  # a new cluster here, even where `ray start` runs one
-                options["num_cpus"] = max(os.cpu_count() or 1, (len(scopes) + 1) * replicas)
-            try:
-                ray.init(address=address or "local", **options)
-            except (ConnectionError, RuntimeError, ValueError) as error:
-                raise InputError(f"cannot reach the Ray cluster at {address}: {error}") from None
+        connected, local = connect(
+            ray, address, max(os.cpu_count() or 1, (len(scopes) + 1) * replicas)
+        )
         # One application a server: two servers of one index on a cluster are two apps.
         key = f"{folder.resolve()}\0{os.getpid()}\0{time.time_ns()}"
         name = "newssearch-" + hashlib.sha256(key.encode()).hexdigest()[:12]

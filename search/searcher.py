@@ -268,6 +268,21 @@ class Searcher:
             raise _Stale  # passages live in our snapshot may be gone from this view
         return lexical.search(searcher, text, depth, only, within)
 
+    def lexical_beyond_ghosts(
+        self,
+        store: Store,
+        version: int,
+        current: int,
+        text: str,
+        depth: int,
+        only: Filter | None = None,
+        within: Scope | None = None,
+    ) -> Ranking:
+        """``lexical_candidates`` deep enough that ``depth`` of them are live: as many more
+        as the lexical index holds ghosts (deleted passages not yet removed from it)."""
+        ghosts = store.lexical_ghost_count() if version > 1 else 0
+        return self.lexical_candidates(store, version, current, text, depth + ghosts, only, within)
+
     def snapshot(self, store: Store) -> Snapshot:
         """The snapshot of the generation ``store``'s transaction sees (cached)."""
         meta = store.get_meta()
@@ -325,13 +340,18 @@ class Searcher:
         exclude: frozenset[str] = frozenset(),
     ) -> list[Hit]:
         """The stages, in one read transaction; articles in ``exclude`` are left out."""
-        plan = _Search(k, mode, by, collapse, exclude)
+        return self._answer(_Search(k, mode, by, collapse, exclude), text, query_vector, only)
+
+    def _answer(
+        self, plan: _Search, text: str, query_vector: np.ndarray | None, only: Filter | None
+    ) -> list[Hit]:
+        """``plan`` run on this index's candidates (a sharded searcher's come from shards)."""
+        mode = plan.mode
 
         def lexical(store: Store, version: int, current: int, depth: int) -> Ranking:
             if mode == "dense":
                 return []
-            ghosts = store.lexical_ghost_count() if version > 1 else 0
-            return self.lexical_candidates(store, version, current, text, depth + ghosts, only)
+            return self.lexical_beyond_ghosts(store, version, current, text, depth, only)
 
         def run(store: Store, snapshot: Snapshot) -> list[Hit]:
             allowed = self._allowed(store, snapshot.generation, only)

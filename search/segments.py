@@ -379,6 +379,7 @@ class MemorySegment(Segment):
         *,
         ranges: tuple[np.ndarray, np.ndarray] | None = None,
         lists: tuple[np.ndarray, np.ndarray, int] | None = None,
+        whole_rows: int | None = None,
     ) -> None:
         self.path = Path("<memory>")
         self._map = None  # type: ignore[assignment]
@@ -389,7 +390,7 @@ class MemorySegment(Segment):
         self._low, self._step = (None, None) if ranges is None else ranges
         self.centroids = self.offsets = None
         self.lists = self.probes = 0
-        self._whole_rows = self.rows
+        self._whole_rows = self.rows if whole_rows is None else whole_rows
         if lists is not None:
             self.centroids, self.offsets, self.probes = lists
             self.lists = len(self.centroids)
@@ -405,9 +406,9 @@ class MemorySegment(Segment):
             offsets = np.searchsorted(rows, segment.offsets).astype(np.int64)
             lists = (np.array(segment.centroids), offsets, segment.probes)
         ids, vectors = np.array(segment.ids[rows]), np.array(segment.vectors[rows])
-        copy = cls(segment.kind, ids, vectors, ranges=ranges, lists=lists)
-        copy._whole_rows = segment.whole_rows
-        return copy
+        return cls(
+            segment.kind, ids, vectors, ranges=ranges, lists=lists, whole_rows=segment.whole_rows
+        )
 
     @property
     def whole_rows(self) -> int:

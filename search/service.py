@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .errors import (
     ArticleNotFoundError,
@@ -128,20 +128,12 @@ class Service:
         self.path = Path(path)
         self._model = model
         self._opener = opener
-        self._index: Index | None = None
-        self._identity: tuple[int, int] | None = None
-        self._lock = threading.Lock()
+        self._opened: Reopening[Index] = Reopening(self.path, self._open)
 
     def index(self) -> Index:
         """The open index, opened now if it is not yet, or again if the folder was removed
         or built anew since (its store is another file): never a stale or mixed view."""
-        with self._lock:
-            identity = self._store_identity()
-            if self._index is not None and self._identity != identity:
-                self._index = None  # not closed: requests under way still read it
-            if self._index is None:
-                self._index, self._identity = self._open(), identity
-            return self._index
+        return self._opened.get()
 
     def _open(self) -> Index:
         if self._opener is not None:
@@ -156,9 +148,6 @@ class Service:
             raise
         return opened
 
-    def _store_identity(self) -> tuple[int, int] | None:
-        return store_identity(self.path)
-
     def warm(self) -> None:
         """Load the model and open the files now, so the first request is as fast as any."""
         try:
@@ -167,10 +156,9 @@ class Service:
             pass  # no index yet, or an empty one: requests will say so
 
     def close(self) -> None:
-        with self._lock:
-            if self._index is not None:
-                self._index.close()
-                self._index = None
+        opened = self._opened.take()
+        if opened is not None:
+            opened.close()
 
     def search(self, request: SearchRequest) -> dict[str, Any]:
         """``{"hits": [...], "took_ms": ...}``, each hit as ``query --json`` prints it."""
@@ -217,7 +205,7 @@ class Service:
             "generation": stats["generation"],
             "articles": stats["articles"],
         }
-        shards = getattr(self._answer(lambda index: index), "shards", None)
+        shards = getattr(self.index(), "shards", None)
         if shards is not None:
             found["shards"] = listed = shards()
             missing = [n for n, shard in enumerate(listed, start=1) if "error" in shard]
@@ -235,13 +223,46 @@ class Service:
         except (IndexNotFoundError, IndexCorruptError, IndexVersionError):
             # Damaged, or changed under us: open it afresh next time. Not closed here:
             # other threads may be reading it still; it closes when the last lets it go.
-            with self._lock:
-                if self._index is index:
-                    self._index = None
+            self._opened.forget(index)
             raise
 
 
-def store_identity(folder: Path) -> tuple[int, int] | None:
+_T = TypeVar("_T")
+
+
+class Reopening(Generic[_T]):
+    """What reads an index folder (an ``Index``, a replica's reader), opened on first use
+    and again whenever the folder's store is another file (the index was removed or built
+    anew): never a stale or mixed view. One opened before is not closed when replaced:
+    requests under way may still read it."""
+
+    def __init__(self, folder: Path, open_it: Callable[[], _T]) -> None:
+        self.folder, self._open_it = folder, open_it
+        self._value: _T | None = None
+        self._identity: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> _T:
+        with self._lock:
+            identity = _store_identity(self.folder)
+            if self._value is None or identity != self._identity:
+                self._value, self._identity = self._open_it(), identity
+            return self._value
+
+    def forget(self, value: _T) -> None:
+        """Open afresh next time, if ``value`` is still the one held."""
+        with self._lock:
+            if self._value is value:
+                self._value = None
+
+    def take(self) -> _T | None:
+        """The one held, if any, held no longer (the caller closes it)."""
+        with self._lock:
+            value, self._value = self._value, None
+            return value
+
+
+def _store_identity(folder: Path) -> tuple[int, int] | None:
     """Which file the folder's store is (None: none): another after a rebuild."""
     try:
         info = os.stat(folder / STORE)

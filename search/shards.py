@@ -55,6 +55,7 @@ __all__ = [
     "ShardClient",
     "ShardReader",
     "ShardedSearcher",
+    "local_shards",
     "plan_shards",
 ]
 
@@ -215,9 +216,8 @@ class ShardReader(Searcher):
                 dense = dense_candidates(shard, vector, depth, allowed)
             lexical: Ranking = []
             if mode != "dense":
-                ghosts = store.lexical_ghost_count()
-                lexical = self.lexical_candidates(
-                    store, snapshot.format_version, current, text, depth + ghosts, only, self.scope
+                lexical = self.lexical_beyond_ghosts(
+                    store, snapshot.format_version, current, text, depth, only, self.scope
                 )
             return Candidates(current, _arrays(dense), _arrays(lexical))
 
@@ -324,6 +324,11 @@ class LocalShard:
         return lambda: value
 
 
+def local_shards(folder: Path, settings: Settings, scopes: Sequence[Scope]) -> list[LocalShard]:
+    """A shard of each scope, all read in this process."""
+    return [LocalShard(n, ShardReader(folder, settings, scope)) for n, scope in enumerate(scopes)]
+
+
 class ShardedSearcher(Searcher):
     """Answers as ``Searcher`` does, from shards: the store (text, metadata) is read here,
     in one read transaction a query, and the vectors and candidates come from the shards,
@@ -335,19 +340,10 @@ class ShardedSearcher(Searcher):
             raise InputError("a sharded searcher needs at least one shard")
         self.shards = tuple(shards)
 
-    def search(
-        self,
-        text: str,
-        query_vector: np.ndarray | None,
-        k: int,
-        mode: str,
-        *,
-        only: Filter | None = None,
-        by: str = "passage",
-        collapse: bool = True,
-        exclude: frozenset[str] = frozenset(),
+    def _answer(
+        self, plan: _Search, text: str, query_vector: np.ndarray | None, only: Filter | None
     ) -> list[Hit]:
-        plan = _Search(k, mode, by, collapse, exclude)
+        mode = plan.mode
         asked = [shard for shard in self.shards if shard.scope.meets(only)]
         vector = None if mode == "lexical" else query_vector
 

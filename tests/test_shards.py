@@ -18,7 +18,7 @@ from test_news import FILTERS, make_records, write_jsonl
 from search import Index, QueryError
 from search.errors import ShardUnavailableError
 from search.filters import UNDATED, Filter, Scope
-from search.shards import LocalShard, ShardedSearcher, ShardReader, plan_shards
+from search.shards import LocalShard, ShardedSearcher, local_shards, plan_shards
 from search.store import Store
 
 FIRST = dt.date(1985, 1, 1).toordinal()
@@ -56,8 +56,9 @@ def sharded(ix: Index, count: int, fake: FakeEmbedder, **options: Any) -> tuple[
     clients: list[Recording] = []
 
     def router(path: Path, settings: Any) -> ShardedSearcher:
-        readers = [ShardReader(path, settings, scope) for scope in scopes]
-        clients.extend(Recording(LocalShard(n, r), **options) for n, r in enumerate(readers))
+        clients.extend(
+            Recording(shard, **options) for shard in local_shards(path, settings, scopes)
+        )
         return ShardedSearcher(path, settings, clients)
 
     return Index.open(ix.path, model=fake, searcher=router), clients
