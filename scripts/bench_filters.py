@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import search
-from search.filters import Filter
+from search.domain.filters import Filter
 
 QUERIES = [
     "OPEC output ceiling",

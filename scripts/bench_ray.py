@@ -55,7 +55,7 @@ def build(command: list[str]) -> float:
 
 def passages(index: Path) -> dict[tuple[str, int], np.ndarray]:
     from search import Index
-    from search.searcher import passage_vectors
+    from search.query.searcher import passage_vectors
 
     with Index.open(index) as ix:
 
@@ -143,9 +143,10 @@ def serving(index: Path, queries: list[str], counts: list[int], seconds: float) 
 def in_process(index: Path, queries: list[str], counts: list[int]) -> None:
     """The shards' cost without Ray: the router and its shards in this one process (the
     merge, the shards' restricted searches), against the index alone, alternately."""
+    from search.storage.database import Store
+
     from search import Index
-    from search.shards import ShardedSearcher, local_shards, plan_shards
-    from search.store import Store
+    from search.query.shards import ShardedSearcher, local_shards, plan_shards
 
     store = Store.open(index / "store.sqlite", readonly=True)
     try:

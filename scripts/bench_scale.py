@@ -304,7 +304,7 @@ def cold_child(path: Path) -> None:
 
 def warm(path: Path, queries: list[str], embedder: StandIn) -> dict:
     """Warm latency and dense recall@10 over the segment set the merge policy left."""
-    from search.searcher import dense_candidates
+    from search.query.searcher import dense_candidates
 
     texts = COMMON_QUERIES + queries[:QUERIES]
     with search.Index.open(path, model=embedder) as ix:

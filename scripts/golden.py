@@ -134,9 +134,8 @@ def main(argv: list[str]) -> int:
         if expected.get(name) != answers.get(name)
     ]
     for name in differ:
-        print(
-            f"differs: {name}\n  was: {expected.get(name)!r:.600}\n  now: {answers.get(name)!r:.600}"
-        )
+        was, now = expected.get(name), answers.get(name)
+        print(f"differs: {name}\n  was: {was!r:.600}\n  now: {now!r:.600}")
     print(f"{len(answers) - len(differ)} of {len(expected)} answers the same")
     return 1 if differ else 0
 

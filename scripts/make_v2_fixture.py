@@ -157,8 +157,9 @@ def build(out: Path, work: Path) -> None:
 
     if Path(search.__file__).resolve().parents[1] != Path(os.environ["PYTHONPATH"]).resolve():
         raise SystemExit(f"imported search from {search.__file__}, not from the old tree")
+    from search.storage.database import SCHEMA_VERSION
+
     from search.index import FORMAT_VERSION
-    from search.store import SCHEMA_VERSION
 
     assert (FORMAT_VERSION, SCHEMA_VERSION) == (2, 3), (FORMAT_VERSION, SCHEMA_VERSION)
     folder = work / SOURCE_FOLDER

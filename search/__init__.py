@@ -11,13 +11,11 @@ start, which asks a running server before it loads anything) costs almost nothin
 import importlib as _importlib
 import typing as _typing
 
-from ._version import __version__
+from search._version import __version__
 
 if _typing.TYPE_CHECKING:
-    from .articles import Article, Skip
-    from .chunking import Passage
-    from .embedding import DEFAULT_MODEL, Embedder, load_embedder
-    from .errors import (
+    from search.embedding import DEFAULT_MODEL, Embedder, load_embedder
+    from search.errors import (
         ArticleNotFoundError,
         IndexCorruptError,
         IndexLockedError,
@@ -30,7 +28,7 @@ if _typing.TYPE_CHECKING:
         QueryError,
         SearchError,
     )
-    from .index import (
+    from search.index import (
         MAX_K,
         MODES,
         UNITS,
@@ -43,12 +41,14 @@ if _typing.TYPE_CHECKING:
         UpdateReport,
         index_files,
     )
-    from .manifest import Settings
-    from .searcher import Searcher
+    from search.ingest.articles import Article, Skip
+    from search.ingest.chunking import Passage
+    from search.query.searcher import Searcher
+    from search.storage.manifest import Settings
 
 _HOMES = {
-    "articles": ["Article", "Skip"],
-    "chunking": ["Passage"],
+    "ingest.articles": ["Article", "Skip"],
+    "ingest.chunking": ["Passage"],
     "embedding": ["DEFAULT_MODEL", "Embedder", "load_embedder"],
     "errors": [
         "ArticleNotFoundError",
@@ -76,8 +76,8 @@ _HOMES = {
         "UpdateReport",
         "index_files",
     ],
-    "manifest": ["Settings"],
-    "searcher": ["Searcher"],
+    "storage.manifest": ["Settings"],
+    "query.searcher": ["Searcher"],
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 

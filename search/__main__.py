@@ -1,3 +1,3 @@
-from .fastpath import main
+from search.cli.fastpath import main
 
 main()

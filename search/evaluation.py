@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
-from .index import MODES, Index
+from search.errors import InputError
+from search.index import MODES, Index
 
 __all__ = [
     "METRICS",

@@ -29,23 +29,26 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from . import lexical, planner, storage
-from .articles import Skip, discover
-from .chunking import paragraph_text
-from .embedding import Embedder, load_embedder
-from .errors import (
+from search.domain.filters import Filter
+from search.embedding import Embedder, load_embedder
+from search.errors import (
     ArticleNotFoundError,
     IndexCorruptError,
     InputError,
     ModelMismatchError,
     QueryError,
 )
-from .filters import Filter
-from .manifest import (
+from search.ingest.articles import Skip, discover
+from search.ingest.chunking import paragraph_text
+from search.query.searcher import MODES, UNITS, Hit, Searcher, Snapshot
+from search.storage import folder as storage
+from search.storage import lexical
+from search.storage.database import Store, is_empty_store
+from search.storage.manifest import (
     FORMAT_VERSION,
     Settings,
     format_version,
@@ -53,13 +56,10 @@ from .manifest import (
     now,
     read_manifest,
 )
-from .searcher import MODES, UNITS, Hit, Searcher, Snapshot
-from .segments import Segment
-from .store import Store, is_empty_store
-from .writer import Progress, Writer
-
-if TYPE_CHECKING:
-    from .ray_engine import RayEngine
+from search.storage.segments import Segment
+from search.write import planner
+from search.write.planner import Engine
+from search.write.writer import Progress, Writer
 
 __all__ = [
     "FORMAT_VERSION",
@@ -345,11 +345,11 @@ class Index:
         paths: Iterable[str | Path] | str | Path,
         *,
         progress: Progress | None = None,
-        engine: RayEngine | None = None,
+        engine: Engine | None = None,
     ) -> UpdateReport:
         """Bring the index in line with files and folders: add new and changed articles,
         and remove articles whose files under these paths are gone. With an ``engine``
-        (``search.ray_engine.RayEngine``), reading and embedding run on its cluster."""
+        (``search.scale.ray_build.RayEngine``), reading and embedding run on its cluster."""
         return self._index(_listed(paths), remove_missing=True, progress=progress, engine=engine)
 
     def add(
@@ -357,7 +357,7 @@ class Index:
         paths: Iterable[str | Path] | str | Path,
         *,
         progress: Progress | None = None,
-        engine: RayEngine | None = None,
+        engine: Engine | None = None,
     ) -> UpdateReport:
         """Index new and changed articles from files and folders; remove nothing."""
         return self._index(_listed(paths), remove_missing=False, progress=progress, engine=engine)
@@ -384,7 +384,7 @@ class Index:
         *,
         remove_missing: bool,
         progress: Progress | None,
-        engine: RayEngine | None = None,
+        engine: Engine | None = None,
     ) -> UpdateReport:
         started = time.monotonic()
         if not paths:
@@ -687,7 +687,7 @@ def index_files(
     compact: bool | None = None,
     keep_missing: bool = False,
     progress: Progress | None = None,
-    engine: RayEngine | None = None,
+    engine: Engine | None = None,
 ) -> UpdateReport:
     """What ``newssearch index`` does: open the index (or create it) and bring it in line
     with ``paths`` (on a Ray cluster with an ``engine``). A first run that fails before

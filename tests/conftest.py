@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from search.cli import app
+from search.cli.commands import app
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 _WORD = re.compile(r"\w+|[^\w\s]")

@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import FakeEmbedder  # noqa: E402
 
-import search.segments  # noqa: E402
-import search.storage  # noqa: E402
-import search.writer  # noqa: E402
+import search.storage.folder  # noqa: E402
+import search.storage.segments  # noqa: E402
+import search.write.writer  # noqa: E402
 from search import Index, SearchError  # noqa: E402
 
 
@@ -53,8 +53,8 @@ class ReportingEmbedder(FakeEmbedder):
 
 
 def index(path: Path, folder: Path, batch: int, pause: float) -> int:
-    search.writer.EMBED_BATCH = batch
-    search.writer.COMMIT_PASSAGES = batch
+    search.write.writer.EMBED_BATCH = batch
+    search.write.writer.COMMIT_PASSAGES = batch
     embedder = ReportingEmbedder(pause)
     print("ready", flush=True)
     try:
@@ -72,7 +72,7 @@ def index(path: Path, folder: Path, batch: int, pause: float) -> int:
 
 
 def optimize(path: Path, pause: float) -> int:
-    real_build = search.writer.build_segment
+    real_build = search.write.writer.build_segment
 
     def build(*args: object, **kwargs: object) -> object:
         print("writing", flush=True)
@@ -82,7 +82,7 @@ def optimize(path: Path, pause: float) -> int:
         time.sleep(pause)
         return written
 
-    search.writer.build_segment = build  # type: ignore[assignment]
+    search.write.writer.build_segment = build  # type: ignore[assignment]
     print("ready", flush=True)
     with Index.open(path, model=FakeEmbedder()) as ix:
         merged = ix.optimize()
@@ -91,7 +91,7 @@ def optimize(path: Path, pause: float) -> int:
 
 
 def lock(path: Path) -> int:
-    with search.storage.lock(path):
+    with search.storage.folder.lock(path):
         print("locked", flush=True)
         time.sleep(600)
     return 0
@@ -102,12 +102,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("action", choices=["index", "optimize", "lock"])
     parser.add_argument("index")
     parser.add_argument("folder", nargs="?")
-    parser.add_argument("--batch", type=int, default=search.writer.EMBED_BATCH)
+    parser.add_argument("--batch", type=int, default=search.write.writer.EMBED_BATCH)
     parser.add_argument("--sleep", type=float, default=0.0)
     parser.add_argument("--merge-factor", type=int, default=0)
     args = parser.parse_args(argv)
     if args.merge_factor:
-        search.segments.MERGE_FACTOR = args.merge_factor
+        search.storage.segments.MERGE_FACTOR = args.merge_factor
     if args.action == "lock":
         return lock(Path(args.index))
     if args.action == "optimize":

@@ -17,7 +17,7 @@ from conftest import FakeEmbedder  # noqa: E402
 
 import search.index  # noqa: E402
 from search import SearchError  # noqa: E402
-from search.mcp_server import run  # noqa: E402
+from search.serve.mcp_tools import run  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

@@ -18,7 +18,7 @@ from conftest import FakeEmbedder  # noqa: E402
 
 import search.index  # noqa: E402
 from search import SearchError  # noqa: E402
-from search.server import serve  # noqa: E402
+from search.serve.http import serve  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

@@ -1,4 +1,4 @@
-"""Tests for search.articles: finding files and reading them into articles."""
+"""Tests for search.ingest.articles: finding files and reading them into articles."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from search.articles import (
+from search.errors import InputError
+from search.ingest.articles import (
     SUPPORTED_SUFFIXES,
     Article,
     Skip,
@@ -19,7 +20,6 @@ from search.articles import (
     read_source,
     split_paragraphs,
 )
-from search.errors import InputError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SEED = SHARED / "seeds" / "000_815593e774ae9b48.txt"

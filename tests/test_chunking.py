@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.chunking import Span, chunk_text, paragraph_spans
+from search.ingest.chunking import Span, chunk_text, paragraph_spans
 
 _WORDS = re.compile(r"\w+|[^\w\s]")
 _WORD_PIECES = re.compile(r"\w{1,4}|[^\w\s]")

@@ -9,7 +9,7 @@ import pytest
 from conftest import write_articles
 from typer.testing import CliRunner
 
-from search.cli import app
+from search.cli.commands import app
 
 STORIES = {
     "iraq.txt": "US strikes in Iraq\n\nThe US struck militia bases in Anbar province.\n\n"

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search import duplicates as dup
+from search.write import minhash as dup
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 AG_NEWS = DATA / "ag_news" / "ag_news_test.jsonl.gz"

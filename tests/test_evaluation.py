@@ -11,7 +11,7 @@ from conftest import FakeEmbedder
 from typer.testing import CliRunner
 
 from search import Index, InputError
-from search.cli import app
+from search.cli.commands import app
 from search.evaluation import document_ranking, evaluate, load_beir, measure
 
 CORPUS = [

@@ -13,8 +13,10 @@ import pytest
 from conftest import FakeEmbedder, running_server
 from test_news import make_records, wire_records, write_jsonl
 
-from search import MODES, UNITS, Index, fastpath
-from search.fastpath import parse_query_args
+from search import MODES, UNITS, Index
+from search.cli import fastpath
+from search.cli.fastpath import parse_query_args
+from search.serve import local_socket
 
 COMMAND = Path(sys.executable).with_name("newssearch")
 _TEXT = {"capture_output": True, "text": True}
@@ -63,7 +65,7 @@ def test_a_query_through_the_server_prints_what_the_cli_prints(
     monkeypatch.setenv("NEWSSEARCH_RUN_DIR", env["NEWSSEARCH_RUN_DIR"])
     monkeypatch.setenv("NEWSSEARCH_INDEX", str(wire_index))  # for the in-process CLI too
     with running_server(wire_index, env=env):
-        assert fastpath.find_server(wire_index) is not None
+        assert local_socket.find_server(wire_index) is not None
         for args in QUERIES + BEYOND_THE_SERVERS_LIMITS:
             served = newssearch("query", *args, env=env)
             local = cli("query", *args)  # in-process with the fake model: no server
@@ -77,7 +79,7 @@ def test_a_query_through_the_server_prints_what_the_cli_prints(
             "query", "OPEC", "--mode", "dense", "--json", "-i", str(wire_index), env=env
         )
         assert dense.returncode == 0 and json.loads(dense.stdout.splitlines()[0])["rank"] == 1
-    assert fastpath.find_server(wire_index) is None  # the server removed its file
+    assert local_socket.find_server(wire_index) is None  # the server removed its file
     alone = newssearch("query", "OPEC", "--mode", "dense", env=env)
     assert alone.returncode == 8 and alone.stderr.startswith("error: ")  # no fake model here
 
@@ -94,12 +96,12 @@ def test_it_falls_back_silently(
     expected = newssearch(*args, env={**env, "NEWSSEARCH_NO_SERVER": "1"})
     assert expected.returncode == 0 and "opec" in expected.stdout
     run.mkdir(mode=0o700)
-    path = fastpath.socket_for(wire_index, str(run))
+    path = local_socket.socket_for(wire_index, str(run))
     # A socket left by a killed server: the file is there, nobody listens.
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(path)
     stale.close()
-    assert fastpath.find_server(wire_index) == path
+    assert local_socket.find_server(wire_index) == path
     got = newssearch(*args, env=env)
     assert (got.returncode, got.stdout, got.stderr) == (0, expected.stdout, "")
     # A server that accepts and never answers (stopped with Ctrl-Z, say): given up on.
@@ -113,10 +115,10 @@ def test_it_falls_back_silently(
     os.unlink(path)
     # Not a socket, or a folder others can reach: not asked at all.
     Path(path).write_text("{}")
-    assert fastpath.find_server(wire_index) is None
+    assert local_socket.find_server(wire_index) is None
     os.unlink(path)
     run.chmod(0o755)
-    assert fastpath.private_folder(create=False) is None
+    assert local_socket.private_folder(create=False) is None
     got = newssearch(*args, env=env)
     assert (got.returncode, got.stdout, got.stderr) == (0, expected.stdout, "")
 
@@ -129,14 +131,14 @@ def test_a_shared_or_linked_folder_is_never_used(
     link = tmp_path / "link"
     link.symlink_to(elsewhere)
     monkeypatch.setenv("NEWSSEARCH_RUN_DIR", str(link))
-    assert fastpath.private_folder(create=True) is None
-    assert fastpath.listen_privately(wire_index) is None
+    assert local_socket.private_folder(create=True) is None
+    assert local_socket.listen_privately(wire_index) is None
     loose = tmp_path / "loose"
     loose.mkdir(mode=0o777)
     loose.chmod(0o777)
     monkeypatch.setenv("NEWSSEARCH_RUN_DIR", str(loose))
-    assert fastpath.private_folder(create=False) is None  # a reader trusts nothing loose
-    assert fastpath.private_folder(create=True) == str(loose)  # a server makes it private
+    assert local_socket.private_folder(create=False) is None  # a reader trusts nothing loose
+    assert local_socket.private_folder(create=True) == str(loose)  # a server makes it private
     assert loose.stat().st_mode & 0o777 == 0o700
 
 
@@ -144,12 +146,12 @@ def test_the_first_server_on_an_index_keeps_the_fast_path(
     wire_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("NEWSSEARCH_RUN_DIR", str(tmp_path / "run"))
-    first = fastpath.listen_privately(wire_index)
+    first = local_socket.listen_privately(wire_index)
     assert first is not None
-    assert fastpath.listen_privately(wire_index) is None  # the first one answers
+    assert local_socket.listen_privately(wire_index) is None  # the first one answers
     first.close()
     assert not Path(first.path).exists()
-    second = fastpath.listen_privately(wire_index)
+    second = local_socket.listen_privately(wire_index)
     assert second is not None
     second.close()
 
@@ -207,7 +209,7 @@ def test_the_socket_is_private_and_needs_no_token(
     env = {"NEWSSEARCH_RUN_DIR": str(run)}
     monkeypatch.setenv("NEWSSEARCH_RUN_DIR", str(run))
     with running_server(wire_index, "--token", "s3cret", env=env):
-        path = Path(fastpath.find_server(wire_index) or "")
+        path = Path(local_socket.find_server(wire_index) or "")
         assert path.is_socket() and path.stat().st_mode & 0o077 == 0
         assert run.stat().st_mode & 0o777 == 0o700
         assert not [p for p in run.iterdir() if p != path]  # no file with a token in it
@@ -217,7 +219,7 @@ def test_the_socket_is_private_and_needs_no_token(
 
 
 def test_limits_match_the_servers() -> None:
-    from search import service
+    from search.serve import service
 
     assert fastpath.FAST_K == service.MAX_SERVED_K
     assert fastpath.FAST_CHARS == service.MAX_QUERY_CHARS

@@ -1,4 +1,4 @@
-"""Tests for the formats and metadata of search.articles: dates, outlets and fields,
+"""Tests for the formats and metadata of search.ingest.articles: dates, outlets and fields,
 front matter, RSS and Atom, WARC, saved pages, and bounded reading of bad input."""
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from test_articles import read, read_one, read_skip
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-import search.articles
-from search import feeds, metadata
-from search.articles import Article, Skip, SourceFile, discover, read_source
-from search.metadata import normalise_date, read_date, record_date, record_fields
+import search.ingest.articles
+from search.ingest import feeds, metadata
+from search.ingest.articles import Article, Skip, SourceFile, discover, read_source
+from search.ingest.metadata import normalise_date, read_date, record_date, record_fields
 
 
 def jsonl(*records: object) -> str:
     return "".join(json.dumps(record) + "\n" for record in records)
 
 
-@pytest.mark.parametrize("module", [metadata, feeds, search.articles])
+@pytest.mark.parametrize("module", [metadata, feeds, search.ingest.articles])
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0
@@ -216,7 +216,7 @@ def test_a_lone_surrogate_in_a_json_list(tmp_path):
 
 
 def test_a_line_over_the_article_limit_is_skipped_and_the_next_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(search.articles, "MAX_ARTICLE_BYTES", 100)
+    monkeypatch.setattr(search.ingest.articles, "MAX_ARTICLE_BYTES", 100)
     content = jsonl({"id": "a", "text": "x" * 200}, {"id": "b", "text": "y" * 60})
     articles, skips = read(tmp_path, "a.jsonl.gz", gzip.compress(content.encode()))
     assert [a.id for a in articles] == ["b"]
@@ -232,7 +232,7 @@ def test_a_line_over_the_article_limit_is_skipped_and_the_next_read(tmp_path, mo
     ],
 )
 def test_whole_documents_over_their_limit_are_too_large(tmp_path, monkeypatch, name, limit):
-    monkeypatch.setattr(search.articles, limit, 100)
+    monkeypatch.setattr(search.ingest.articles, limit, 100)
 
     def content(size: int) -> str:
         if name.endswith(".json"):
@@ -245,7 +245,7 @@ def test_whole_documents_over_their_limit_are_too_large(tmp_path, monkeypatch, n
 
 
 def test_json_gz_limit_counts_decompressed_bytes(tmp_path, monkeypatch):
-    monkeypatch.setattr(search.articles, "MAX_DOCUMENT_BYTES", 1000)
+    monkeypatch.setattr(search.ingest.articles, "MAX_DOCUMENT_BYTES", 1000)
     content = gzip.compress(json.dumps({"text": " " * 5000 + "x"}).encode())
     assert len(content) < 1000
     skip = read_skip(tmp_path, "a.json.gz", content)
@@ -278,7 +278,7 @@ def test_jsonl_in_utf16_is_read_whole(tmp_path):
 _MEASURE = """
 import json, resource, sys
 from pathlib import Path
-from search.articles import SourceFile, read_source
+from search.ingest.articles import SourceFile, read_source
 
 path = Path(sys.argv[1])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -526,7 +526,7 @@ def test_a_feed_without_entries_is_empty(tmp_path):
 
 
 def test_feed_over_the_document_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(search.articles, "MAX_DOCUMENT_BYTES", 100)
+    monkeypatch.setattr(search.ingest.articles, "MAX_DOCUMENT_BYTES", 100)
     assert read_skip(tmp_path, "a.rss", RSS).reason == "too large"
 
 
@@ -600,7 +600,7 @@ def test_warc_html_responses_are_articles(tmp_path, name, compress):
 
 
 def test_a_warc_page_over_the_limit_is_too_large(tmp_path, monkeypatch):
-    monkeypatch.setattr(search.articles, "MAX_ARTICLE_BYTES", 2000)
+    monkeypatch.setattr(search.ingest.articles, "MAX_ARTICLE_BYTES", 2000)
     big = page("Big", text="word " * 1000)
     records = [
         WARC_RECORDS[1],

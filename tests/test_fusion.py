@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.fusion import RRF_K, reciprocal_rank_fusion, score_fusion
+from search.query.fusion import RRF_K, reciprocal_rank_fusion, score_fusion
 
 
 def ranking(*ids: int) -> list[tuple[int, float]]:
@@ -170,7 +170,7 @@ def test_score_fusion_edge_cases() -> None:
 
 def _reference_score_fusion(rankings, weights, normalization):
     """Score fusion written out plainly, one id at a time: the vectorised one must agree."""
-    from search.fusion import _normalise
+    from search.query.fusion import _normalise
 
     first_seen: dict[int, tuple[int, int]] = {}
     for which, ranking in enumerate(rankings):

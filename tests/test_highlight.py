@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from search.highlight import highlight_spans
+from search.query.highlight import highlight_spans
 
 
 def marked(text: str, query: str) -> list[str]:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from conftest import FakeEmbedder, write_articles
 
-import search.storage
-import search.writer
+import search.storage.folder
+import search.write.writer
 from search import (
     Index,
     IndexCorruptError,
@@ -298,7 +298,7 @@ def test_damaged_files_are_reported_as_corrupt(ix: Index, tmp_path: Path, damage
 
 
 def test_a_second_writer_is_locked_out(ix: Index, tmp_path: Path, corpus: Path) -> None:
-    with search.storage.lock(tmp_path / "index"):
+    with search.storage.folder.lock(tmp_path / "index"):
         with pytest.raises(IndexLockedError, match=f"pid {os.getpid()}"):
             ix.update([corpus])
     assert ix.update([corpus]).unchanged == 3  # the lock is free again
@@ -311,9 +311,9 @@ def _fail(*args: object, **kwargs: object) -> None:
 @pytest.mark.parametrize(
     "target",
     [
-        "search.writer.build_segment",
-        "search.store.Store.set_meta",
-        "search.store.Store.set_source",
+        "search.write.writer.build_segment",
+        "search.storage.database.Store.set_meta",
+        "search.storage.database.Store.set_source",
     ],
 )
 def test_a_failed_commit_leaves_the_previous_index_whole(
@@ -345,7 +345,7 @@ def test_a_kill_after_the_store_commit_loses_nothing(
 ) -> None:
     write_articles(corpus, {"volcano.txt": "Volcano\n\nThe volcano erupted at dawn.\n"})
     with monkeypatch.context() as patch:
-        patch.setattr(search.writer.Writer, "write_manifest", _fail)
+        patch.setattr(search.write.writer.Writer, "write_manifest", _fail)
         with pytest.raises(IndexWriteError):
             ix.update([corpus])
     with Index.open(tmp_path / "index", model=FakeEmbedder()) as reader:
@@ -365,10 +365,10 @@ def test_long_runs_commit_in_steps_and_resume(
         tmp_path / "many",
         {f"{i:03}.txt": f"Story {i}\n\nWord{i} happened today.\n" for i in range(40)},
     )
-    monkeypatch.setattr(search.writer, "EMBED_BATCH", 5)
-    monkeypatch.setattr(search.writer, "COMMIT_PASSAGES", 10)
+    monkeypatch.setattr(search.write.writer, "EMBED_BATCH", 5)
+    monkeypatch.setattr(search.write.writer, "COMMIT_PASSAGES", 10)
     calls = {"n": 0}
-    real_build = search.writer.build_segment
+    real_build = search.write.writer.build_segment
 
     def build_then_die(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
@@ -378,7 +378,7 @@ def test_long_runs_commit_in_steps_and_resume(
 
     with Index.create(tmp_path / "ix", model=fake) as index:
         with monkeypatch.context() as patch:
-            patch.setattr(search.writer, "build_segment", build_then_die)
+            patch.setattr(search.write.writer, "build_segment", build_then_die)
             with pytest.raises(KeyboardInterrupt):
                 index.update([folder])
         assert index.stats().articles == 20  # two commits of ten made it
@@ -453,12 +453,14 @@ def test_passage_tokens_caps_passage_length(tmp_path: Path, fake: FakeEmbedder) 
 def test_segments_merge_by_policy_and_search_stays_exact_under_updates(
     tmp_path: Path, fake: FakeEmbedder, monkeypatch: pytest.MonkeyPatch, compact: bool
 ) -> None:
-    import search.segments
+    import search.storage.segments
 
-    monkeypatch.setattr(search.segments, "FLAT_LIMIT", 100)  # merged segments become IVF
-    monkeypatch.setattr(search.segments, "_MIN_PROBES", 64)  # probe every list: exact answers
-    monkeypatch.setattr(search.segments, "MERGE_FACTOR", 3)
-    monkeypatch.setattr(search.segments, "TIER_FLOOR", 30)
+    monkeypatch.setattr(search.storage.segments, "FLAT_LIMIT", 100)  # merged segments become IVF
+    monkeypatch.setattr(
+        search.storage.segments, "_MIN_PROBES", 64
+    )  # probe every list: exact answers
+    monkeypatch.setattr(search.storage.segments, "MERGE_FACTOR", 3)
+    monkeypatch.setattr(search.storage.segments, "TIER_FLOOR", 30)
     words = [f"topic{i}" for i in range(40)]
     stories = {
         f"s{n}.txt": f"Story {n}\n\n"
@@ -507,10 +509,10 @@ def test_segments_merge_by_policy_and_search_stays_exact_under_updates(
 def test_a_merged_segment_over_the_limit_is_ivf(
     tmp_path: Path, fake: FakeEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import search.segments
+    import search.storage.segments
 
-    monkeypatch.setattr(search.segments, "FLAT_LIMIT", 50)
-    monkeypatch.setattr(search.segments, "_MIN_PROBES", 64)
+    monkeypatch.setattr(search.storage.segments, "FLAT_LIMIT", 50)
+    monkeypatch.setattr(search.storage.segments, "_MIN_PROBES", 64)
     stories = {f"s{n}.txt": f"Story {n}\n\nword{n} topic{n % 7} report\n" for n in range(80)}
     with Index.create(tmp_path / "ix", model=fake) as index:
         index.update([write_articles(tmp_path / "big", stories)])

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from conftest import HOSTILE_QUERIES, FakeEmbedder, write_articles
 
-import search.lexical
-import search.searcher
+import search.query.searcher
+import search.storage.lexical
 from search import Index, IndexWriteError
-from search.lexical import LexicalIndex, Marker, query_terms
+from search.storage.lexical import LexicalIndex, Marker, query_terms
 
 NEWS = {
     "strike.txt": "Depot strike\n\nWorkers walked out at the depot on Monday.\n\n"
@@ -106,15 +106,15 @@ def test_ghosts_stay_one_commit_then_go(ix: Index, tmp_path: Path) -> None:
 def test_a_store_commit_that_fails_after_the_lexical_commit_is_undone(
     ix: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_commit = search.lexical.LexicalWriter.commit
+    real_commit = search.storage.lexical.LexicalWriter.commit
 
-    def commit_then_fail(self: search.lexical.LexicalWriter, marker: Marker) -> None:
+    def commit_then_fail(self: search.storage.lexical.LexicalWriter, marker: Marker) -> None:
         real_commit(self, marker)
         raise OSError(28, "No space left on device")  # the store's commit never happens
 
     write_articles(tmp_path / "news", {"volcano.txt": "Volcano\n\nLava reached the sea.\n"})
     with monkeypatch.context() as patch:
-        patch.setattr(search.lexical.LexicalWriter, "commit", commit_then_fail)
+        patch.setattr(search.storage.lexical.LexicalWriter, "commit", commit_then_fail)
         with pytest.raises(IndexWriteError, match="No space left"):
             ix.update([tmp_path / "news"])
     # The lexical index holds passages under ids the store never committed (and will give to

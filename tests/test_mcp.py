@@ -20,7 +20,7 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import CallToolResult
 
 from search import Index
-from search.service import SearchRequest, Service
+from search.serve.service import SearchRequest, Service
 
 pytestmark = pytest.mark.anyio
 

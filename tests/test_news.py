@@ -13,9 +13,9 @@ import pytest
 from conftest import FakeEmbedder, one_line_error
 
 from search import Index, InputError, QueryError
-from search.filters import Filter
-from search.segments import Segment
-from search.store import Store
+from search.domain.filters import Filter
+from search.storage.database import Store
+from search.storage.segments import Segment
 
 WORDS = (
     "oil crude opec barrel output ceiling price bank yen dollar rate interest grain wheat "
@@ -176,7 +176,7 @@ def test_dense_filter_through_ivf_segments_matches_brute_force(
 ) -> None:
     """IVF probes see a few lists: a filter's rows outside them must still be found, by
     the exact pass over the allowed rows (or over probes, then exactly when short)."""
-    monkeypatch.setattr("search.segments.FLAT_LIMIT", 40)
+    monkeypatch.setattr("search.storage.segments.FLAT_LIMIT", 40)
     records = make_records(200, seed=11)
     ix = Index.create(tmp_path / "ix", model=fake)
     ix.add(write_jsonl(tmp_path / "wire", records))
@@ -186,8 +186,8 @@ def test_dense_filter_through_ivf_segments_matches_brute_force(
     scores = vectors @ fake.embed_query(query)
     order = ids[np.lexsort((ids, -scores))]
     for exact_rows in (0, 20_000):  # through the probes (approximate), exactly
-        monkeypatch.setattr("search.searcher.EXACT_ROWS", exact_rows)
-        monkeypatch.setattr("search.searcher.EXACT_SHARE", 0.0)
+        monkeypatch.setattr("search.query.searcher.EXACT_ROWS", exact_rows)
+        monkeypatch.setattr("search.query.searcher.EXACT_SHARE", 0.0)
         for given in FILTERS:
             only = Filter.make(**given)
             assert only is not None
@@ -466,7 +466,7 @@ def test_the_index_groups_as_the_batch_reference_does(tmp_path: Path, fake: Fake
 
     from conftest import need_shared
 
-    from search import duplicates
+    from search.write import minhash as duplicates
 
     source = need_shared("data", "reuters21578", "reuters21578.jsonl.gz")
     with gzip.open(source, "rt", encoding="utf-8") as handle:

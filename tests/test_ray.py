@@ -48,7 +48,7 @@ def local_build(bbc: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cluster():
-    from search.ray_engine import RayEngine
+    from search.scale.ray_build import RayEngine
 
     with RayEngine(workers=2) as engine:
         yield engine
@@ -62,7 +62,7 @@ def contents(path: Path) -> dict[tuple[str, int], tuple[str, np.ndarray]]:
         def read(store, snapshot):
             ids = store.passage_ids()
             rows = store.passages(ids)
-            from search.searcher import passage_vectors
+            from search.query.searcher import passage_vectors
 
             vectors = passage_vectors(snapshot, np.asarray(ids, dtype=np.int64))
             return {(rows[i].article_id, rows[i].start): (rows[i].text, vectors[i]) for i in ids}
@@ -115,11 +115,11 @@ def test_only_new_articles_go_to_the_cluster(bbc, local_build, cluster, tmp_path
 def test_a_killed_worker_is_restarted_and_nothing_is_lost(
     bbc, local_build, cluster, tmp_path, monkeypatch
 ) -> None:
-    import search.ray_engine
-    import search.writer
+    import search.scale.ray_build
+    import search.write.writer
 
-    monkeypatch.setattr(search.writer, "EMBED_BATCH", 64)  # many calls, so one is cut
-    monkeypatch.setattr(search.ray_engine, "EMBED_ROWS", 16)
+    monkeypatch.setattr(search.write.writer, "EMBED_BATCH", 64)  # many calls, so one is cut
+    monkeypatch.setattr(search.scale.ray_build, "EMBED_ROWS", 16)
     killed: list[int] = []
 
     def kill_one() -> None:

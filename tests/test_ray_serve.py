@@ -115,7 +115,7 @@ def test_the_serve_command_answers_as_the_single_index(archive) -> None:
 def cluster(archive):
     """The archive served on a local cluster of 8 CPU slots started here, which the server
     joins as one of others' (so it deletes only its own application when it closes)."""
-    from search.ray_serve import ShardedCluster
+    from search.scale.ray_serve import ShardedCluster
 
     index, _ = archive
     ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
@@ -221,7 +221,7 @@ def test_an_index_built_anew_under_a_sharded_server_is_answered_anew(
 ) -> None:
     """A second application on the same cluster (so closing it deletes only itself): its
     index removed and built again from other articles while it serves."""
-    from search.ray_serve import ShardedCluster
+    from search.scale.ray_serve import ShardedCluster
 
     source = need_shared("data", "bbc_news", "bbc_news.jsonl.gz")
     with gzip.open(source, "rt", encoding="utf-8") as lines:
@@ -249,13 +249,13 @@ def test_replicas_that_find_no_room_are_one_error_and_leave_nothing(
 ) -> None:
     from ray import serve
 
-    import search.ray_serve
+    import search.scale.ray_serve
     from search.errors import InputError
 
     index, _ = archive
-    monkeypatch.setattr(search.ray_serve, "DEPLOY_SECONDS", 15.0)
+    monkeypatch.setattr(search.scale.ray_serve, "DEPLOY_SECONDS", 15.0)
     before = set(serve.status().applications)
     with pytest.raises(InputError, match=r"did not start the shards within 15 s .* 9 replicas"):
-        search.ray_serve.ShardedCluster.start(index, 2, replicas=3)  # 9 CPUs; 5 are free
+        search.scale.ray_serve.ShardedCluster.start(index, 2, replicas=3)  # 9 CPUs; 5 are free
     assert set(serve.status().applications) == before
     assert [h.passage_id for h in cluster.client().search("oil")]

@@ -610,7 +610,7 @@ def test_a_reader_retries_when_a_merge_removes_the_segment_it_chose(
     writer = Index.create(path, model=FakeEmbedder())
     writer.update([folder])
     reader = Index.open(path, model=FakeEmbedder())
-    real_map = search.storage.map_file
+    real_map = search.storage.folder.map_file
     state = {"committed": False}
 
     def commit_before_the_read(file: Path, size: int) -> Any:
@@ -624,7 +624,7 @@ def test_a_reader_retries_when_a_merge_removes_the_segment_it_chose(
             assert not file.exists()
         return real_map(file, size)
 
-    monkeypatch.setattr(search.storage, "map_file", commit_before_the_read)
+    monkeypatch.setattr(search.storage.folder, "map_file", commit_before_the_read)
     try:
         hits = reader.search("harbour", k=5, mode="dense")
         assert state["committed"] and {h.article_id for h in hits} == {"news/a.txt", "news/b.txt"}

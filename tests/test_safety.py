@@ -19,7 +19,7 @@ import pytest
 from conftest import FakeEmbedder, one_line_error, write_articles
 
 from search import Index, IndexWriteError, InputError
-from search.store import Store
+from search.storage.database import Store
 
 NEWS = {
     "a.txt": "Harbour strike\n\nDock workers walked out at the harbour on Monday.",
@@ -162,7 +162,7 @@ def _run_cli(*args: object, timeout: float) -> subprocess.CompletedProcess[str]:
     code = (
         "import sys; sys.path.insert(0, sys.argv.pop(1)); import conftest, search.index;"
         "search.index.load_embedder = lambda model=None: conftest.FakeEmbedder();"
-        "from search.cli import main; sys.argv[0] = 'newssearch'; main()"
+        "from search.cli.commands import main; sys.argv[0] = 'newssearch'; main()"
     )
     return subprocess.run(
         [sys.executable, "-c", code, str(Path(__file__).parent), *map(str, args)],
@@ -237,7 +237,7 @@ def _read_only(path: Path, *args: object) -> subprocess.CompletedProcess[str]:
     code = (
         "import sys; sys.path.insert(0, sys.argv.pop(1)); import conftest, search.index;"
         "search.index.load_embedder = lambda model=None: conftest.FakeEmbedder();"
-        "from search.cli import main; sys.argv[0] = 'newssearch'; main()"
+        "from search.cli.commands import main; sys.argv[0] = 'newssearch'; main()"
     )
     command = [sys.executable, "-c", code, str(Path(__file__).parent), *map(str, args)]
     return subprocess.run(
@@ -287,7 +287,7 @@ def test_a_write_that_fails_midway_is_one_line_and_leaves_the_index_as_it_was(
         "resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536));"
         "sys.path.insert(0, sys.argv.pop(1)); import conftest, search.index;"
         "search.index.load_embedder = lambda model=None: conftest.FakeEmbedder();"
-        "from search.cli import main; sys.argv[0] = 'newssearch'; main()"
+        "from search.cli.commands import main; sys.argv[0] = 'newssearch'; main()"
     )
     args = ["index", str(tmp_path / "news"), "--index", str(path)]
     result = subprocess.run(

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from search import segments
 from search.errors import IndexCorruptError
-from search.segments import (
+from search.storage import segments
+from search.storage.segments import (
     FLAT_LIMIT,
     KINDS,
     Layout,
@@ -22,7 +22,7 @@ from search.segments import (
     plan_layout,
     plan_merges,
 )
-from search.vectors import LegacyVectors
+from search.storage.vectors import LegacyVectors
 
 DIMENSION = 32
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from test_news import make_records, wire_records, write_jsonl
 
 from search import Index
-from search.server import answers_host, make_app
-from search.service import MAX_QUERY_CHARS, MAX_SERVED_K, Service
+from search.serve.http import answers_host, make_app
+from search.serve.service import MAX_QUERY_CHARS, MAX_SERVED_K, Service
 
 
 @pytest.fixture
@@ -506,7 +506,7 @@ def test_threads_keep_answering_while_the_index_is_rebuilt(
     import threading
 
     from search import SearchError
-    from search.service import SearchRequest, status_of
+    from search.serve.service import SearchRequest, status_of
 
     service = Service(wire_index, model=fake)
     service.warm()

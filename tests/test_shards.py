@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from test_news import FILTERS, make_records, write_jsonl
 
 from search import Index, QueryError
+from search.domain.filters import UNDATED, Filter, Scope
 from search.errors import ShardUnavailableError
-from search.filters import UNDATED, Filter, Scope
-from search.shards import LocalShard, ShardedSearcher, local_shards, plan_shards
-from search.store import Store
+from search.query.shards import LocalShard, ShardedSearcher, local_shards, plan_shards
+from search.storage.database import Store
 
 FIRST = dt.date(1985, 1, 1).toordinal()
 
@@ -206,7 +206,7 @@ def test_ivf_segments_sharded_probe_the_same_lists(
 ) -> None:
     """A shard keeps an inverted file's lists and probes, each list holding its rows: the
     merged probes find what the whole segment's probes find."""
-    monkeypatch.setattr("search.segments.FLAT_LIMIT", 40)
+    monkeypatch.setattr("search.storage.segments.FLAT_LIMIT", 40)
     ix = Index.create(tmp_path / "ix", model=fake)
     ix.add(write_jsonl(tmp_path / "wire", make_records(count=240, seed=3)))
     router, clients = sharded(ix, 3, fake)

@@ -10,7 +10,7 @@ import pytest
 from conftest import HOSTILE_QUERIES
 
 from search.errors import IndexCorruptError, IndexVersionError
-from search.store import SCHEMA_VERSION, ArticleRow, Store, fts_query
+from search.storage.database import SCHEMA_VERSION, ArticleRow, Store, fts_query
 
 
 def article(article_id: str, title: str = "Untitled", source: str = "/news/a.txt") -> ArticleRow:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import FakeEmbedder, one_line_error, write_articles
 
-import search.writer
+import search.write.writer
 from search import Index, IndexWriteError
 
 FIXTURE = Path(__file__).with_name("fixtures") / "index_v1"
@@ -103,7 +103,7 @@ def test_an_upgrade_that_fails_leaves_the_version_1_index(
         raise OSError(28, "No space left on device")
 
     with monkeypatch.context() as patch:
-        patch.setattr(search.writer.Writer, "_check_counts", fail)
+        patch.setattr(search.write.writer.Writer, "_check_counts", fail)
         with Index.open(v1, model=FakeEmbedder()) as ix:
             with pytest.raises(IndexWriteError, match="No space left on device"):
                 ix.remove("wire-0001")

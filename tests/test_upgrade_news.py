@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import FakeEmbedder, one_line_error, write_articles
 
-import search.writer
+import search.write.writer
 from search import Index, IndexWriteError, QueryError
-from search.lexical import SCHEMA as LEXICAL_SCHEMA
+from search.storage.lexical import SCHEMA as LEXICAL_SCHEMA
 
 FIXTURE = Path(__file__).with_name("fixtures") / "index_v2"
 EXPECTED = json.loads((FIXTURE / "EXPECTED.json").read_text(encoding="utf-8"))
@@ -262,7 +262,7 @@ def test_a_second_writing_command_does_not_backfill_again(
     def again(self: object) -> None:
         raise AssertionError("the backfill ran again")
 
-    monkeypatch.setattr(search.writer.Writer, "add_news", again)
+    monkeypatch.setattr(search.write.writer.Writer, "add_news", again)
     with Index.open(v2, model=FakeEmbedder()) as ix:
         assert ix.remove("wire-0007").removed == ("wire-0007",)
         assert ix.stats().generation == start + 3
@@ -289,7 +289,7 @@ def test_a_backfill_that_fails_leaves_the_index_as_readers_saw_it(
     with Index.open(v2, model=FakeEmbedder()) as ix:
         before = {i: ix.article(i).published for i in EXPECTED["article_ids"]}
     with monkeypatch.context() as patch:
-        patch.setattr(search.writer.Writer, "add_news", _fail)
+        patch.setattr(search.write.writer.Writer, "add_news", _fail)
         with Index.open(v2, model=FakeEmbedder()) as ix:
             with pytest.raises(IndexWriteError, match="the index is as it was"):
                 ix.optimize()
@@ -305,7 +305,7 @@ def test_a_writing_command_after_a_failed_backfill_completes_it(
     v2: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with monkeypatch.context() as patch:
-        patch.setattr(search.writer.Writer, "add_news", _fail)
+        patch.setattr(search.write.writer.Writer, "add_news", _fail)
         with Index.open(v2, model=FakeEmbedder()) as ix:
             with pytest.raises(IndexWriteError, match="No space left on device"):
                 ix.optimize()

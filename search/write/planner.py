@@ -13,17 +13,18 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from .articles import Article, Skip, SourceFile, read_source
-from .chunking import chunk_text
-from .embedding import Embedder
-from .filters import article_terms
-from .manifest import Settings
-from .store import ArticleRow, Store
+from search.domain.filters import article_terms
+from search.embedding import Embedder
+from search.ingest.articles import Article, Skip, SourceFile, read_source
+from search.ingest.chunking import chunk_text
+from search.storage.database import ArticleRow, Store
+from search.storage.manifest import Settings
 
-__all__ = ["Change", "Plan", "Read", "Reader", "plan", "prepare", "read_and_prepare"]
+__all__ = ["Change", "Engine", "Plan", "Read", "Reader", "plan", "prepare", "read_and_prepare"]
 
 Span = tuple[int, int, int, int, str]
 """A passage as planned: (paragraph, part, start, end, text)."""
@@ -94,6 +95,15 @@ class Reader:
 
     def get(self, source: SourceFile) -> Read:
         return Read(*read_source(source))
+
+
+class Engine(Protocol):
+    """Where reading and embedding run instead of here (``search.scale.ray_build``'s
+    ``RayEngine``): the same plan and commits, the work elsewhere."""
+
+    def embedder(self, local: Embedder, model: str) -> Embedder: ...
+
+    def reader(self, settings: Settings) -> Reader: ...
 
 
 def plan(

@@ -24,15 +24,15 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from . import storage
-from .errors import IndexCorruptError, IndexLockedError, QueryError
-from .filters import Filter, Scope
-from .fusion import reciprocal_rank_fusion, score_fusion
-from .lexical import FOLDER, LexicalIndex
-from .manifest import Settings, format_version, generation, lexical_commit
-from .segments import Segment, SegmentRow
-from .store import PassageRow, Store
-from .vectors import load_legacy
+from search.domain.filters import Filter, Scope
+from search.errors import IndexCorruptError, IndexLockedError, QueryError
+from search.query.fusion import reciprocal_rank_fusion, score_fusion
+from search.storage import folder as storage
+from search.storage.database import PassageRow, Store
+from search.storage.lexical import FOLDER, LexicalIndex
+from search.storage.manifest import Settings, format_version, generation, lexical_commit
+from search.storage.segments import Segment, SegmentRow
+from search.storage.vectors import load_legacy
 
 __all__ = [
     "CANDIDATES",

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import QueryError
+from search.errors import QueryError
 
 __all__ = ["SOURCE_FIELD", "Filter", "Scope", "article_terms", "day_number", "term_value"]
 

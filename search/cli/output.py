@@ -31,7 +31,7 @@ def print_hits(hits: Sequence[Mapping[str, Any]], query_text: str) -> None:
     from rich.padding import Padding
     from rich.text import Text
 
-    from .highlight import highlight_spans
+    from search.query.highlight import highlight_spans
 
     console = Console(highlight=False)
     for hit in hits:

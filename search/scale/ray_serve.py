@@ -28,11 +28,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexNotFoundError, InputError, SearchError, ShardUnavailableError
-from .filters import Scope
-from .ray_engine import connect
-from .service import Reopening
-from .shards import Failure, ShardedSearcher, ShardReader, plan_shards
+from search.domain.filters import Scope
+from search.errors import IndexNotFoundError, InputError, SearchError, ShardUnavailableError
+from search.query.shards import Failure, ShardedSearcher, ShardReader, plan_shards
+from search.scale.ray_build import connect
+from search.storage.folder import Reopening
 
 __all__ = ["RouterClient", "ShardedCluster"]
 
@@ -60,7 +60,7 @@ class ShardServer:
     values. The shard's vectors are copied into memory as the replica starts."""
 
     def __init__(self, folder: str, number: int, scope: Scope) -> None:
-        from .index import Index
+        from search.index import Index
 
         self.folder, self.number = Path(folder), number
         reader = functools.partial(ShardReader, scope=scope)
@@ -131,7 +131,7 @@ class RouterServer:
     """The router (a Ray Serve deployment): an ``Index`` whose searcher asks the shards."""
 
     def __init__(self, folder: str, model: str | None, scopes: list[Scope], *handles: Any) -> None:
-        from .index import Index
+        from search.index import Index
 
         self.folder = Path(folder)
         pairs = enumerate(zip(scopes, handles, strict=True))
@@ -343,9 +343,9 @@ class ShardedCluster:
 
 def _plan(folder: Path, shards: int) -> list[Scope]:
     """The shards of the index at ``folder``, or a one-line error: no index, an old one."""
-    from .manifest import format_version
-    from .storage import STORE, check_folder
-    from .store import Store
+    from search.storage.database import Store
+    from search.storage.folder import STORE, check_folder
+    from search.storage.manifest import format_version
 
     check_folder(folder, for_writing=False)
     if not (folder / STORE).is_file():

@@ -1,14 +1,11 @@
 """The CLI's fast path: ``newssearch query`` asks a server already running on the same index
 instead of loading the model and the index itself.
 
-A server also listens on a Unix socket in a folder only its user can reach (checked: a real
-folder, owned by the user, mode 0700), named after the index's real path, and removes it
-when it stops. No address, pid or token is written anywhere: whoever can open the socket is
-the same user, a socket left by a killed server refuses the connection, and another user
-cannot put one there. The query checks that the answer names the same index. Anything this
-module does not understand exactly (an unusual option, a value outside the server's limits,
-a server that errs, is gone or is stopped) falls back silently to the full CLI, so the
-output is the same with or without a server.
+A server listens on a private Unix socket (``search.serve.local_socket``). The query checks
+that the answer names the same index. Anything this module does not understand exactly (an
+unusual option, a value outside the server's limits, a server that errs, is gone or is
+stopped) falls back silently to the full CLI, so the output is the same with or without a
+server.
 
 This module imports only the lightest parts of the standard library (not even pathlib or
 http.client, which cost more than the query): its cost is Python's start and one request.
@@ -16,16 +13,15 @@ http.client, which cost more than the query): its cost is Python's start and one
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import socket
-import stat
 import sys
 import urllib.parse
 from typing import Any
 
-CONNECT_SECONDS = 1.0
+from search.serve.local_socket import CONNECT_SECONDS, find_server, index_header
+
 ANSWER_SECONDS = 10.0  # a stopped (Ctrl-Z) server: give up and run it here
 OFF = "NEWSSEARCH_NO_SERVER"  # set to run every query in-process
 # The server's limits (service.py; a test holds them equal): beyond them, the CLI runs it.
@@ -61,118 +57,9 @@ def main() -> None:
         code = query_through_server(argv[1:])
         if code is not None:
             sys.exit(code)
-    from .cli import main as cli_main
+    from search.cli.commands import main as cli_main
 
     cli_main()
-
-
-# ---------------------------------------------------------------------------
-# Where a server listens for its own user: a Unix socket in a private folder
-
-
-def servers_folder() -> str:
-    """Where running servers listen for queries from their own user."""
-    chosen = os.environ.get("NEWSSEARCH_RUN_DIR")
-    if chosen:
-        return chosen
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return os.path.join(runtime, "newssearch")
-    return os.path.join(os.path.expanduser("~"), ".cache", "newssearch", "servers")
-
-
-def private_folder(*, create: bool) -> str | None:
-    """The servers' folder if only this user can reach it (a real folder, ours, mode 0700),
-    made so when ``create``; None when it is anyone else's or shared: then there is no
-    fast path, rather than one another user could answer."""
-    folder = servers_folder()
-    try:
-        if create:
-            os.makedirs(folder, mode=0o700, exist_ok=True)
-        info = os.lstat(folder)
-        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
-            return None
-        if info.st_mode & 0o077:
-            if not create:
-                return None
-            os.chmod(folder, 0o700)
-    except OSError:
-        return None
-    return folder
-
-
-def socket_for(index: str | os.PathLike[str], folder: str) -> str:
-    """The socket of a server on ``index``: named after the index's real path."""
-    real = os.path.realpath(index)
-    name = hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:20]
-    return os.path.join(folder, f"{name}.sock")
-
-
-class PrivateSocket:
-    """A server's Unix socket for the CLI's fast path; ``close`` removes its file, unless
-    another server has put its own there since."""
-
-    def __init__(self, sock: socket.socket, path: str) -> None:
-        self.sock, self.path = sock, path
-        self._inode = os.lstat(path).st_ino
-
-    def close(self) -> None:
-        try:
-            if os.lstat(self.path).st_ino == self._inode:
-                os.unlink(self.path)
-        except OSError:
-            pass
-        self.sock.close()
-
-
-def listen_privately(index: str | os.PathLike[str]) -> PrivateSocket | None:
-    """A Unix socket for the CLI's fast path, or None: no private folder, a path too long
-    for a socket, or another live server already answering for this index."""
-    folder = private_folder(create=True)
-    if folder is None:
-        return None
-    path = socket_for(index, folder)
-    if _answers(path):
-        return None  # the server started first keeps the fast path
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        _remove_stale(path)
-        sock.bind(path)  # in a 0700 folder: only this user can connect
-        os.chmod(path, 0o600)
-        sock.listen(256)
-        return PrivateSocket(sock, path)
-    except OSError:
-        sock.close()
-        return None
-
-
-def _answers(path: str) -> bool:
-    """Whether a live server listens on the socket at ``path``."""
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    probe.settimeout(CONNECT_SECONDS)
-    try:
-        probe.connect(path)
-    except OSError:
-        return False
-    finally:
-        probe.close()
-    return True
-
-
-def _remove_stale(path: str) -> None:
-    """Remove a socket file no server listens on (left by one that was killed)."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISSOCK(info.st_mode) and info.st_uid == os.geteuid():
-        os.unlink(path)
-
-
-def index_header(index: str | os.PathLike[str]) -> str:
-    """The index's real path as an HTTP header carries it: percent-encoded, so any name
-    fits in Latin-1."""
-    return urllib.parse.quote(os.path.realpath(index), safe="/")
 
 
 # ---------------------------------------------------------------------------
@@ -198,7 +85,7 @@ def query_through_server(args: list[str]) -> int | None:
     try:
         return _answer(server, index, options, "/api/search?" + urllib.parse.urlencode(params))
     except KeyboardInterrupt:
-        from .output import INDEX_KEPT
+        from search.cli.output import INDEX_KEPT
 
         sys.stderr.write(f"interrupted — {INDEX_KEPT}\n")
         return 130
@@ -214,7 +101,7 @@ def _answer(server: str, index: str, options: dict[str, Any], target: str) -> in
     hits = body.get("hits")
     if not isinstance(hits, list) or not all(_hit_shaped(hit) for hit in hits):
         return None  # checked before printing anything: a fallback never prints twice
-    from . import output
+    from search.cli import output
 
     if options.get("json"):
         output.print_json(hits)
@@ -304,22 +191,6 @@ def _usable(options: dict[str, Any], text: str) -> bool:
         if len(values) > FAST_VALUES or any(len(value) > FAST_CHARS for value in values):
             return False
     return bool(text.strip()) and len(text) <= FAST_CHARS and text.isprintable()
-
-
-def find_server(index: str | os.PathLike[str]) -> str | None:
-    """The socket of a server on this index, if there is one in the private folder (it
-    may be stale: a connection refused says so)."""
-    folder = private_folder(create=False)
-    if folder is None:
-        return None
-    path = socket_for(index, folder)
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISSOCK(info.st_mode) or info.st_uid != os.geteuid():
-        return None
-    return path
 
 
 def _get(server: str, index: str, target: str) -> tuple[int, Any] | None:

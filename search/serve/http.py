@@ -33,10 +33,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 
-from . import fastpath
-from ._version import __version__
-from .errors import InputError, SearchError
-from .service import MAX_SERVED_K, SearchRequest, Service, status_of
+from search._version import __version__
+from search.errors import InputError, SearchError
+from search.serve import local_socket
+from search.serve.service import MAX_SERVED_K, SearchRequest, Service, status_of
 
 WEB = Path(__file__).with_name("web")
 DOCS_ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"})
@@ -194,7 +194,7 @@ def _add_guards(
     browser's preflight (which carries no token) is answered. Requests on the fast path's
     Unix socket skip the host and token checks: only this user can open it. Every answer
     names the index it comes from, for the fast path to check."""
-    named = fastpath.index_header(index)
+    named = local_socket.index_header(index)
 
     @app.middleware("http")
     async def guard(
@@ -336,7 +336,7 @@ def serve(
     ray_address: str | None = None,
 ) -> None:
     """Serve the index at ``path`` until interrupted; while it runs, the CLI's fast path
-    finds it through a private Unix socket (``fastpath.listen_privately``). With
+    finds it through a private Unix socket (``local_socket.listen_privately``). With
     ``shards``, the index is served sharded on Ray Serve (``ray_serve``), behind the same
     HTTP server."""
     import uvicorn
@@ -348,7 +348,7 @@ def serve(
         if shards is None:
             service = Service(path, model=model)
         else:
-            from .ray_serve import ShardedCluster
+            from search.scale.ray_serve import ShardedCluster
 
             cluster = ShardedCluster.start(
                 path, shards, replicas=replicas, address=ray_address, model=model
@@ -376,7 +376,7 @@ def serve(
             timeout_graceful_shutdown=5,
             lifespan="off",
         )
-        private = fastpath.listen_privately(path)
+        private = local_socket.listen_privately(path)
         sockets = [sock] if private is None else [sock, private.sock]
         announce(f"serving {path} at {address}/ (API docs at {address}/docs) — Ctrl-C stops")
         uvicorn.Server(config).run(sockets=sockets)

@@ -20,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .errors import ModelError
+from search.errors import ModelError
 
 __all__ = [
     "DEFAULT_MODEL",

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from . import storage
-from ._version import __version__
-from .errors import IndexCorruptError, IndexNotFoundError, IndexVersionError
+from search._version import __version__
+from search.errors import IndexCorruptError, IndexNotFoundError, IndexVersionError
+from search.storage import folder as storage
 
 __all__ = ["FORMAT_VERSION", "Manifest", "Settings", "now", "read_manifest", "write_manifest"]
 

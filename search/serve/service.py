@@ -14,14 +14,12 @@ as there is an index. New commits need nothing: the searcher reads each query's 
 from __future__ import annotations
 
 import dataclasses
-import os
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from search.errors import (
     ArticleNotFoundError,
     IndexCorruptError,
     IndexLockedError,
@@ -33,12 +31,12 @@ from .errors import (
     SearchError,
     ShardUnavailableError,
 )
-from .searcher import MODES, UNITS
-from .storage import STORE
+from search.query.searcher import MODES, UNITS
+from search.storage.folder import Reopening
 
 if TYPE_CHECKING:
-    from .embedding import Embedder
-    from .index import Index
+    from search.embedding import Embedder
+    from search.index import Index
 
 MAX_QUERY_CHARS = 2000  # a served query's length: a paragraph, not a document
 MAX_SERVED_K = 1000  # hits one request may ask for
@@ -138,7 +136,7 @@ class Service:
     def _open(self) -> Index:
         if self._opener is not None:
             return self._opener()
-        from .index import Index
+        from search.index import Index
 
         opened = Index.open(self.path, model=self._model)
         try:
@@ -225,50 +223,6 @@ class Service:
             # other threads may be reading it still; it closes when the last lets it go.
             self._opened.forget(index)
             raise
-
-
-_T = TypeVar("_T")
-
-
-class Reopening(Generic[_T]):
-    """What reads an index folder (an ``Index``, a replica's reader), opened on first use
-    and again whenever the folder's store is another file (the index was removed or built
-    anew): never a stale or mixed view. One opened before is not closed when replaced:
-    requests under way may still read it."""
-
-    def __init__(self, folder: Path, open_it: Callable[[], _T]) -> None:
-        self.folder, self._open_it = folder, open_it
-        self._value: _T | None = None
-        self._identity: tuple[int, int] | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> _T:
-        with self._lock:
-            identity = _store_identity(self.folder)
-            if self._value is None or identity != self._identity:
-                self._value, self._identity = self._open_it(), identity
-            return self._value
-
-    def forget(self, value: _T) -> None:
-        """Open afresh next time, if ``value`` is still the one held."""
-        with self._lock:
-            if self._value is value:
-                self._value = None
-
-    def take(self) -> _T | None:
-        """The one held, if any, held no longer (the caller closes it)."""
-        with self._lock:
-            value, self._value = self._value, None
-            return value
-
-
-def _store_identity(folder: Path) -> tuple[int, int] | None:
-    """Which file the folder's store is (None: none): another after a rebuild."""
-    try:
-        info = os.stat(folder / STORE)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
 
 
 def _since(started: float) -> float:

@@ -49,10 +49,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
-from .errors import InputError
-from .metadata import (
+from search.errors import InputError
+from search.ingest.metadata import (
     BODY_KEYS,
     ID_KEYS,
+    FieldValue,
     has_lone_surrogate,
     normalise_date,
     read_date,
@@ -64,8 +65,8 @@ from .metadata import (
 )
 
 if TYPE_CHECKING:
-    from .feeds import Entry
-    from .warc import Page
+    from search.ingest.feeds import Entry
+    from search.ingest.warc import Page
 
 __all__ = [
     "MAX_ARTICLE_BYTES",
@@ -103,10 +104,6 @@ book-length text (a 50 MB one is tested)."""
 
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 """The most a ``.json`` file or a feed may take, decompressed: these are parsed whole."""
-
-
-FieldValue = str | int | float | bool | list[str]
-"""A kept record field: a scalar, or a list of strings (Reuters' ``topics``)."""
 
 
 @dataclass(frozen=True)
@@ -930,7 +927,7 @@ def _extract_page(markup: str, url: str | None) -> dict[str, Any]:
 
 
 def _read_feed(source: SourceFile) -> tuple[list[Article], list[Skip]]:
-    from .feeds import MalformedFeed, is_feed, parse_feed
+    from search.ingest.feeds import MalformedFeed, is_feed, parse_feed
 
     data = _read_capped(source, MAX_DOCUMENT_BYTES)
     if not data.strip():
@@ -991,7 +988,7 @@ def _entry_article(entry: Entry, position: int, outlet: str | None, source: Sour
 
 
 def _read_warc(source: SourceFile) -> tuple[list[Article], list[Skip]]:
-    from .warc import Page, pages
+    from search.ingest.warc import Page, pages
 
     records = _Records(source)
     try:

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from .articles import SourceFile
-from .embedding import Embedder, load_embedder
-from .errors import InputError, ModelMismatchError
-from .manifest import Settings
-from .planner import Read, Reader, read_and_prepare
+from search.embedding import Embedder, load_embedder
+from search.errors import InputError, ModelMismatchError
+from search.ingest.articles import SourceFile
+from search.storage.manifest import Settings
+from search.write.planner import Read, Reader, read_and_prepare
 
 __all__ = ["RayEngine", "connect"]
 

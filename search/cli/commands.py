@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from . import output
-from .errors import SearchError
+from search.cli import output
+from search.errors import SearchError
 
 if TYPE_CHECKING:
-    from .index import IndexStats
+    from search.index import IndexStats
 
 app = typer.Typer(
     add_completion=False,
@@ -113,12 +113,12 @@ def index(
 ) -> None:
     """Index articles (.txt .md .json[l][.gz] .html, RSS/Atom feeds, .warc[.gz]); only new
     or changed ones are embedded, and articles whose files are gone are removed."""
-    from .index import index_files
+    from search.index import index_files
 
     with _reported(), contextlib.ExitStack() as stack:
         cluster = None
         if engine is Engine.ray:
-            from .ray_engine import RayEngine
+            from search.scale.ray_build import RayEngine
 
             cluster = stack.enter_context(RayEngine(ray_address, workers))
         with _progress(quiet) as progress:
@@ -181,7 +181,7 @@ def query(
     model: ModelOption = None,
 ) -> None:
     """Print the passages (or articles) that best answer TEXT, best first."""
-    from .index import Index
+    from search.index import Index
 
     with _reported(), Index.open(index, model=model) as ix:
         hits = ix.search(
@@ -213,7 +213,7 @@ def show(
     json_lines: JsonOption = False,
 ) -> None:
     """Print a whole article: its metadata, copies and numbered paragraphs."""
-    from .index import Index
+    from search.index import Index
 
     with _reported(), Index.open(index) as ix:
         article = ix.article(article_id)
@@ -246,7 +246,7 @@ def similar(
     json_lines: JsonOption = False,
 ) -> None:
     """Print the articles most like one, best first (its own copies left out)."""
-    from .index import Index
+    from search.index import Index
 
     with _reported(), Index.open(index) as ix:
         hits = ix.similar(article_id, k=top)
@@ -297,7 +297,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the index over HTTP: a JSON API, its docs at /docs, and a search page at /."""
-    from . import server
+    from search.serve import http as server
 
     if not 0 <= port <= 65535:
         typer.echo(f"error: --port {port} is not a port number (0 to 65535)", err=True)
@@ -321,7 +321,7 @@ def serve(
 def mcp(index: IndexOption = Path("index")) -> None:
     """Answer an agent over MCP (stdio): tools search, show_article, similar_articles and
     index_stats."""
-    from .mcp_server import run
+    from search.serve.mcp_tools import run
 
     with _reported("the server stopped"):
         run(index)
@@ -337,7 +337,7 @@ def remove(
     index: IndexOption = Path("index"),
 ) -> None:
     """Delete articles from the index."""
-    from .index import Index
+    from search.index import Index
 
     with _reported(), Index.open(index) as ix:
         report = ix.remove(ids)
@@ -350,7 +350,7 @@ def remove(
 @app.command()
 def info(index: IndexOption = Path("index"), json_lines: JsonOption = False) -> None:
     """Describe an index: counts, model, format, size on disk."""
-    from .index import Index
+    from search.index import Index
 
     with _reported(), Index.open(index) as ix:
         stats = ix.stats()
@@ -392,7 +392,7 @@ def _segments(stats: IndexStats) -> str:
 def check(index: IndexOption = Path("index")) -> None:
     """Verify the whole index: every segment's checksum, SQLite's integrity check, and that
     each passage has exactly one vector. Exit 5 if anything is wrong."""
-    from .index import Index
+    from search.index import Index
 
     with _reported(), Index.open(index) as ix:
         report = ix.check()
@@ -413,7 +413,7 @@ def check(index: IndexOption = Path("index")) -> None:
 @app.command()
 def optimize(index: IndexOption = Path("index")) -> None:
     """Merge every vector segment into one, leaving deleted vectors out."""
-    from .index import Index
+    from search.index import Index
 
     with _reported(), Index.open(index) as ix:
         merged = ix.optimize()
@@ -448,7 +448,7 @@ def eval_(
     quiet: QuietOption = False,
 ) -> None:
     """Measure nDCG@10, R@100 and MRR@10 of each mode on a BEIR dataset."""
-    from .evaluation import METRICS, run_eval
+    from search.evaluation import METRICS, run_eval
 
     modes = [m.value for m in mode] if mode else [m.value for m in Mode]
     with _reported(), _progress(quiet) as progress:

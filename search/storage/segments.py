@@ -34,8 +34,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from . import storage
-from .errors import IndexCorruptError
+from search.errors import IndexCorruptError
+from search.storage import folder as storage
 
 __all__ = [
     "FLAT_LIMIT",
@@ -158,7 +158,7 @@ def build_segment(
     parts: list[np.ndarray] = []
     centroids = offsets = None
     if layout.ivf:
-        from .vectors import train_centroids
+        from search.storage.vectors import train_centroids
 
         centroids = train_centroids(vectors, layout.lists, _POINTS_PER_LIST * layout.lists)
         lists = _assign(vectors, centroids)

@@ -22,16 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from .errors import (
+from search.domain.dates import normalise_date
+from search.domain.filters import SOURCE_FIELD, UNDATED, Filter, day_number, day_text
+from search.errors import (
     IndexCorruptError,
     IndexLockedError,
     IndexVersionError,
     IndexWriteError,
     SearchError,
 )
-from .filters import SOURCE_FIELD, UNDATED, Filter, day_number, day_text
-from .metadata import normalise_date
-from .segments import SegmentRow
+from search.storage.segments import SegmentRow
 
 __all__ = ["ArticleRow", "PassageRow", "SegmentRow", "Store", "fts_query", "is_empty_store"]
 

@@ -28,10 +28,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import InputError, QueryError, SearchError, ShardUnavailableError
-from .filters import UNDATED, Filter, Scope
-from .manifest import Settings
-from .searcher import (
+from search.domain.filters import UNDATED, Filter, Scope
+from search.errors import InputError, QueryError, SearchError, ShardUnavailableError
+from search.query.searcher import (
     Hit,
     Part,
     Ranking,
@@ -45,8 +44,9 @@ from .searcher import (
     dense_candidates,
     passage_vectors,
 )
-from .segments import MemorySegment, Segment
-from .store import Store
+from search.storage.database import Store
+from search.storage.manifest import Settings
+from search.storage.segments import MemorySegment, Segment
 
 __all__ = [
     "Candidates",

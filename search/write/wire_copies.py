@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import duplicates
-from .store import Store
+from search.storage.database import Store
+from search.write import minhash as duplicates
 
 __all__ = ["add", "regroup", "removing"]
 

@@ -39,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import IndexCorruptError, IndexWriteError
-from .filters import FIRST_DAY, LAST_DAY, SOURCE_FIELD, Filter, Scope, day_number
+from search.domain.filters import FIRST_DAY, LAST_DAY, SOURCE_FIELD, Filter, Scope, day_number
+from search.errors import IndexCorruptError, IndexWriteError
 
 __all__ = ["FOLDER", "LexicalIndex", "LexicalWriter", "Marker", "query_terms"]
 

@@ -19,11 +19,12 @@ import mmap
 import os
 import re
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Generic, TypeVar
 
-from .errors import (
+from search.errors import (
     IndexCorruptError,
     IndexLockedError,
     IndexNotFoundError,
@@ -288,3 +289,47 @@ def check_folder(path: Path, *, for_writing: bool) -> None:
             raise IndexWriteError(
                 f"cannot create {path}: {parent} is not writable — choose another --index"
             )
+
+
+_T = TypeVar("_T")
+
+
+class Reopening(Generic[_T]):
+    """What reads an index folder (an ``Index``, a replica's reader), opened on first use
+    and again whenever the folder's store is another file (the index was removed or built
+    anew): never a stale or mixed view. One opened before is not closed when replaced:
+    requests under way may still read it."""
+
+    def __init__(self, folder: Path, open_it: Callable[[], _T]) -> None:
+        self.folder, self._open_it = folder, open_it
+        self._value: _T | None = None
+        self._identity: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> _T:
+        with self._lock:
+            identity = _store_identity(self.folder)
+            if self._value is None or identity != self._identity:
+                self._value, self._identity = self._open_it(), identity
+            return self._value
+
+    def forget(self, value: _T) -> None:
+        """Open afresh next time, if ``value`` is still the one held."""
+        with self._lock:
+            if self._value is value:
+                self._value = None
+
+    def take(self) -> _T | None:
+        """The one held, if any, held no longer (the caller closes it)."""
+        with self._lock:
+            value, self._value = self._value, None
+            return value
+
+
+def _store_identity(folder: Path) -> tuple[int, int] | None:
+    """Which file the folder's store is (None: none): another after a rebuild."""
+    try:
+        info = os.stat(folder / STORE)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino

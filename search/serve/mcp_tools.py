@@ -26,11 +26,11 @@ from mcp.server.mcpserver import MCPServer
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ._version import __version__
-from .errors import SearchError
-from .index import ArticleDetail, IndexStats
-from .searcher import MODES, UNITS, Hit
-from .service import MAX_SERVED_K, SearchRequest, Service
+from search._version import __version__
+from search.errors import SearchError
+from search.index import ArticleDetail, IndexStats
+from search.query.searcher import MODES, UNITS, Hit
+from search.serve.service import MAX_SERVED_K, SearchRequest, Service
 
 INSTRUCTIONS = """\
 Search a news archive by meaning and by words. Start with `search`: each hit is a passage \

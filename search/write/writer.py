@@ -24,13 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import groups, storage
-from .chunking import paragraph_text
-from .embedding import Embedder
-from .errors import IndexCorruptError
-from .lexical import SCHEMA as LEXICAL_SCHEMA
-from .lexical import Document, LexicalWriter, Marker
-from .manifest import (
+from search.domain.dates import normalise_date
+from search.embedding import Embedder
+from search.errors import IndexCorruptError
+from search.ingest.chunking import paragraph_text
+from search.storage import folder as storage
+from search.storage.database import NEWS, SCHEMA_VERSION, Store
+from search.storage.lexical import SCHEMA as LEXICAL_SCHEMA
+from search.storage.lexical import Document, LexicalWriter, Marker
+from search.storage.manifest import (
     FORMAT_VERSION,
     Settings,
     lexical_commit,
@@ -38,12 +40,18 @@ from .manifest import (
     read_manifest,
     write_manifest,
 )
-from .manifest import generation as generation_of
-from .metadata import normalise_date
-from .planner import Change, Plan
-from .segments import Segment, SegmentRow, SegmentStat, build_segment, merge_contents, plan_merges
-from .store import NEWS, SCHEMA_VERSION, Store
-from .vectors import load_legacy
+from search.storage.manifest import generation as generation_of
+from search.storage.segments import (
+    Segment,
+    SegmentRow,
+    SegmentStat,
+    build_segment,
+    merge_contents,
+    plan_merges,
+)
+from search.storage.vectors import load_legacy
+from search.write import wire_copies as groups
+from search.write.planner import Change, Plan
 
 __all__ = ["COMMIT_PASSAGES", "COMMIT_SECONDS", "EMBED_BATCH", "Writer"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from . import storage
-from .errors import IndexCorruptError
+from search.errors import IndexCorruptError
+from search.storage import folder as storage
 
 __all__ = ["LegacyVectors", "load_legacy", "train_centroids"]
 
