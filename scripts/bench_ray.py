@@ -143,10 +143,9 @@ def serving(index: Path, queries: list[str], counts: list[int], seconds: float) 
 def in_process(index: Path, queries: list[str], counts: list[int]) -> None:
     """The shards' cost without Ray: the router and its shards in this one process (the
     merge, the shards' restricted searches), against the index alone, alternately."""
-    from search.storage.database import Store
-
     from search import Index
     from search.query.shards import ShardedSearcher, local_shards, plan_shards
+    from search.storage.database import Store
 
     store = Store.open(index / "store.sqlite", readonly=True)
     try:

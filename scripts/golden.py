@@ -12,7 +12,9 @@ stdio), so the same script runs before and after any change to the code's layout
 varies from run to run by design is masked: the temporary folder's path, ``took_ms`` and
 ``size_bytes``.
 
-``check`` exits 1 and names each answer that differs from the record.
+``check`` exits 1 and names each answer that differs from the record. The record was made
+before the code moved into sub-packages; answers changed on purpose since are listed, with
+why, in ``changed.json`` beside it, and ``check`` expects those instead.
 """
 
 from __future__ import annotations
@@ -128,6 +130,10 @@ def main(argv: list[str]) -> int:
         print(f"{len(answers)} answers recorded in {record}")
         return 0
     expected = json.loads(record.read_text())
+    changed = record.with_name("changed.json")
+    if changed.exists():
+        for name, change in json.loads(changed.read_text()).items():
+            expected[name] = change["now"]
     differ = [
         name
         for name in sorted(set(expected) | set(answers))

@@ -2,8 +2,8 @@
 
 The index is always built by the v1 code, the ``search`` package as of commit 445af4d, taken
 with ``git archive`` into a temporary folder, whatever the working tree holds. Its embedder
-is a copy of ``FakeEmbedder`` in tests/conftest.py (name "fake-hash", 64 dimensions,
-fingerprint "fake-hash-64"), so a test opens the fixture with conftest's ``FakeEmbedder``.
+is the tests' own ``FakeEmbedder`` (tests/fakes.py: name "fake-hash", 64 dimensions,
+fingerprint "fake-hash-64"), so a test opens the fixture with the same embedder.
 
 The index has a history: the articles are indexed (generation 1), one is removed with
 ``Index.remove`` (2), then one is rewritten and the folder indexed again with ``Index.update``
@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
 import sys
 import tempfile
-import zlib
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
+REPO = Path(__file__).resolve().parents[1]
+sys.path.append(str(REPO / "tests"))  # after PYTHONPATH: the package is the old tree's
+
+from fakes import FakeEmbedder  # noqa: E402  (numpy only: it runs under any package version)
 
 V1_COMMIT = "445af4d"
-REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "index_v1"
 SOURCE_FOLDER = "news"  # article ids are "news/<file name>" (the folder's name, not its path)
 REMOVED = "news/wildfire-evacuation.txt"
@@ -42,39 +41,6 @@ QUERIES = (
     "championship final penalty",  # an article left as it was
 )
 K = 5
-_WORD = re.compile(r"\w+|[^\w\s]")
-
-
-class FakeEmbedder:
-    """tests/conftest.py's FakeEmbedder: hashes words into a small unit vector."""
-
-    def __init__(self, name: str = "fake-hash", dimension: int = 64, max_tokens: int = 40):
-        self.name = name
-        self.dimension = dimension
-        self.max_tokens = max_tokens
-        self.fingerprint = f"{name}-{dimension}"
-        self.embedded: list[str] = []  # every text embedded, in order
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
-
-    def embed(
-        self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
-        self.embedded += texts
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[row, zlib.crc32(word.encode()) % self.dimension] += 1.0
-            if not out[row].any():
-                out[row, 0] = 1.0
-        out /= np.linalg.norm(out, axis=1, keepdims=True)
-        if progress is not None:
-            progress(len(texts))
-        return out
 
 
 ARTICLES = {

@@ -3,8 +3,8 @@
 The index is always built by the code of commit eb69079 (format 2, store schema 3, no
 ``published``, outlets, fields or duplicate groups), the ``search`` package taken with
 ``git archive`` into a temporary folder, whatever the working tree holds. Its embedder is
-``make_v1_fixture``'s copy of ``FakeEmbedder`` in tests/conftest.py (name "fake-hash", 64
-dimensions, fingerprint "fake-hash-64"), so a test opens the fixture with conftest's.
+the tests' own ``FakeEmbedder`` (tests/fakes.py: name "fake-hash", 64 dimensions,
+fingerprint "fake-hash-64"), so a test opens the fixture with the same embedder.
 
 The articles: ``news/wire.jsonl`` (8 records whose raw ``date`` comes in mixed formats:
 Reuters' "26-FEB-1987 15:01:01.79", ISO days and times, one unparseable; two records are
@@ -28,10 +28,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from make_v1_fixture import FakeEmbedder  # the same copy of conftest's; this folder is on the path
+REPO = Path(__file__).resolve().parents[1]
+sys.path.append(str(REPO / "tests"))  # after PYTHONPATH: the package is the old tree's
+
+from fakes import FakeEmbedder  # noqa: E402  (numpy only: it runs under any package version)
 
 V2_COMMIT = "eb69079"
-REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "index_v2"
 SOURCE_FOLDER = "news"  # .txt article ids are "news/<file name>"
 REMOVED = "news/volcano-eruption.txt"
@@ -157,7 +159,7 @@ def build(out: Path, work: Path) -> None:
 
     if Path(search.__file__).resolve().parents[1] != Path(os.environ["PYTHONPATH"]).resolve():
         raise SystemExit(f"imported search from {search.__file__}, not from the old tree")
-    from search.storage.database import SCHEMA_VERSION
+    from search.store import SCHEMA_VERSION  # the eb69079 layout: search/store.py
 
     from search.index import FORMAT_VERSION
 

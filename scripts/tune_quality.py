@@ -20,12 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from search.storage.database import Store
 
 from search import Index
 from search.evaluation import PASSAGE_DEPTH, BeirDataset, document_ranking, load_beir, measure
 from search.query.fusion import reciprocal_rank_fusion, score_fusion
 from search.query.searcher import Snapshot, dense_candidates
+from search.storage.database import Store
 
 HERE = Path(__file__).resolve().parent
 INDEX_SETTINGS = {

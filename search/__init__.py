@@ -27,27 +27,23 @@ if _typing.TYPE_CHECKING:
         ModelMismatchError,
         QueryError,
         SearchError,
+        ShardUnavailableError,
     )
     from search.index import (
-        MAX_K,
-        MODES,
-        UNITS,
         ArticleDetail,
         CheckReport,
-        Hit,
         Index,
         IndexStats,
         RemoveReport,
         UpdateReport,
         index_files,
     )
-    from search.ingest.articles import Article, Skip
+    from search.ingest.article import Article, Skip
     from search.ingest.chunking import Passage
-    from search.query.searcher import Searcher
-    from search.storage.manifest import Settings
+    from search.query.contract import MAX_K, MODES, UNITS, Hit, SearchRequest
 
 _HOMES = {
-    "ingest.articles": ["Article", "Skip"],
+    "ingest.article": ["Article", "Skip"],
     "ingest.chunking": ["Passage"],
     "embedding": ["DEFAULT_MODEL", "Embedder", "load_embedder"],
     "errors": [
@@ -62,22 +58,18 @@ _HOMES = {
         "ModelMismatchError",
         "QueryError",
         "SearchError",
+        "ShardUnavailableError",
     ],
+    "query.contract": ["MAX_K", "MODES", "UNITS", "Hit", "SearchRequest"],
     "index": [
-        "MAX_K",
-        "MODES",
-        "UNITS",
         "ArticleDetail",
         "CheckReport",
-        "Hit",
         "Index",
         "IndexStats",
         "RemoveReport",
         "UpdateReport",
         "index_files",
     ],
-    "storage.manifest": ["Settings"],
-    "query.searcher": ["Searcher"],
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -105,8 +97,8 @@ __all__ = [
     "QueryError",
     "RemoveReport",
     "SearchError",
-    "Searcher",
-    "Settings",
+    "SearchRequest",
+    "ShardUnavailableError",
     "Skip",
     "UNITS",
     "UpdateReport",

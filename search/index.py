@@ -33,20 +33,20 @@ from typing import Any
 
 import numpy as np
 
-from search.domain.filters import Filter
 from search.embedding import Embedder, load_embedder
 from search.errors import (
     ArticleNotFoundError,
     IndexCorruptError,
     InputError,
     ModelMismatchError,
-    QueryError,
 )
-from search.ingest.articles import Skip, discover
+from search.ingest.article import Skip
 from search.ingest.chunking import paragraph_text
-from search.query.searcher import MODES, UNITS, Hit, Searcher, Snapshot
+from search.ingest.discover import discover
+from search.query.contract import MAX_K, MODES, UNITS, Hit, SearchRequest, checked_k
+from search.query.searcher import Searcher, Snapshot
 from search.storage import folder as storage
-from search.storage import lexical
+from search.storage import lexical, migrations
 from search.storage.database import Store, is_empty_store
 from search.storage.manifest import (
     FORMAT_VERSION,
@@ -59,7 +59,7 @@ from search.storage.manifest import (
 from search.storage.segments import Segment
 from search.write import planner
 from search.write.planner import Engine
-from search.write.writer import Progress, Writer
+from search.write.writer import Progress, Writer, open_writer
 
 __all__ = [
     "FORMAT_VERSION",
@@ -78,7 +78,6 @@ __all__ = [
 
 # Tuned on SciFact's train split (docs/QUALITY.md): each lever kept only where it helped.
 TITLE_CONTEXT = True  # embed each passage after its article's title
-MAX_K = 1_000_000  # hits a query may ask for
 
 
 @dataclass(frozen=True)
@@ -262,11 +261,10 @@ class Index:
                     store.delete_meta([k for k in store.get_meta() if k.startswith("vectors_")])
                     store.set_meta(
                         {
-                            "format_version": str(FORMAT_VERSION),
+                            **migrations.created_records(),  # format_version, news
                             **settings.to_meta(),
                             "generation": "0",
                             "next_segment": "1",
-                            "news": str(lexical.SCHEMA),
                             "created": now(),
                         }
                     )
@@ -423,22 +421,15 @@ class Index:
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Writer]:
-        """Hold the lock, with a writer whose store is at the current format."""
+        """Hold the lock, with a writer whose store has had every migration."""
         self._check_open()
-        with storage.lock(self.path), storage.writing(self.path):
-            store = self._writer_store
-            if store is None:
-                store = self._writer_store = Store.open(self.path / storage.STORE)
-            with lexical.writing(self.path / lexical.FOLDER) as lexical_writer:
-                writer = Writer(self.path, store, self._settings, lexical_writer)
-                if format_version(store.get_meta(), store.path) == 1:
-                    writer.upgrade()
-                if writer.needs_news():
-                    writer.add_news()
-                writer.reconcile_lexical()
-                writer.repair_manifest()
-                writer.sweep()
-                yield writer
+        with (
+            storage.lock(self.path),
+            storage.writing(self.path),
+            open_writer(self.path, self._settings, self._writer_store) as writer,
+        ):
+            self._writer_store = writer.store  # kept open for the next write
+            yield writer
 
     # Reading.
 
@@ -463,7 +454,7 @@ class Index:
 
     def search(
         self,
-        text: str,
+        text: str | SearchRequest,
         k: int = 10,
         mode: str = "hybrid",
         *,
@@ -481,19 +472,34 @@ class Index:
         inclusive; ``sources`` outlets, any of which may match; ``where`` field values
         (``{"topics": "crude"}``), all of which must. Near-duplicate articles show as one
         hit, with the others' ids in ``Hit.duplicates``, unless ``collapse=False``.
+        ``text`` may also be a ``SearchRequest`` that a door has made and checked; the
+        other arguments are then not used.
         """
         self._check_open()
-        _check_query(text, k)
-        if mode not in MODES:
-            raise QueryError(f"unknown mode {mode!r} — use one of {', '.join(MODES)}")
-        if by not in UNITS:
-            raise QueryError(f"unknown unit {by!r} — use one of {', '.join(UNITS)}")
-        only = Filter.make(since=since, until=until, sources=sources, where=where)
+        request = text
+        if not isinstance(request, SearchRequest):
+            request = SearchRequest.make(
+                text,
+                k=k,
+                mode=mode,
+                by=by,
+                since=since,
+                until=until,
+                sources=sources,
+                where=where,
+                every_copy=not collapse,
+            )
         query_vector = None
-        if mode != "lexical":
-            query_vector = self._embed_while_opening(text)
+        if request.mode != "lexical":
+            query_vector = self._embed_while_opening(request.text)
         return self._searcher.search(
-            text, query_vector, k, mode, only=only, by=by, collapse=bool(collapse)
+            request.text,
+            query_vector,
+            request.k,
+            request.mode,
+            only=request.only,
+            by=request.by,
+            collapse=request.collapse,
         )
 
     def article(self, article_id: str) -> ArticleDetail:
@@ -532,7 +538,7 @@ class Index:
     def similar(self, article_id: str, k: int = 10) -> list[Hit]:
         """The ``k`` articles most like this one (by the mean of its passages' vectors),
         best first; its own copies left out."""
-        _check_k(k)
+        k = checked_k(k)
         article = self.article(article_id)
         vector = self._searcher.article_vector(article_id)
         if vector is None:
@@ -660,23 +666,6 @@ class Index:
         if held != expected:
             return [f"{lexical.folder} holds {held:,} documents, {expected:,} expected"]
         return []
-
-
-def _check_query(text: object, k: object) -> None:
-    _check_k(k)
-    if not isinstance(text, str) or not text.strip():
-        raise QueryError("the query is empty — give some words to search for")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise QueryError(
-            "the query is not valid text (invalid UTF-8, or a lone surrogate) — retype it"
-        ) from None
-
-
-def _check_k(k: object) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-        raise QueryError(f"k must be a whole number from 1 to {MAX_K:,}, not {k!r}")
 
 
 def index_files(

@@ -1,26 +1,24 @@
-"""Shared fixtures: a tiny deterministic embedder, and an index folder in tmp_path."""
+"""Shared fixtures: a tiny deterministic embedder (tests/fakes.py), and an index folder in
+tmp_path."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
+from fakes import FakeEmbedder
 from typer.testing import CliRunner
 
 from search.cli.commands import app
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-_WORD = re.compile(r"\w+|[^\w\s]")
 
 
 def need_shared(*parts: str) -> Path:
@@ -62,39 +60,6 @@ HOSTILE_QUERIES = [
 ]
 
 
-class FakeEmbedder:
-    """Hashes words into a small vector: deterministic, instant, and good enough that a
-    passage sharing words with a query is near it."""
-
-    def __init__(self, name: str = "fake-hash", dimension: int = 64, max_tokens: int = 40):
-        self.name = name
-        self.dimension = dimension
-        self.max_tokens = max_tokens
-        self.fingerprint = f"{name}-{dimension}"
-        self.embedded: list[str] = []  # every text embedded, in order
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return [m.span() for m in _WORD.finditer(text)]
-
-    def embed(
-        self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
-    ) -> np.ndarray:
-        self.embedded += texts
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for word in re.findall(r"\w+", text.lower()):
-                out[row, zlib.crc32(word.encode()) % self.dimension] += 1.0
-            if not out[row].any():
-                out[row, 0] = 1.0
-        out /= np.linalg.norm(out, axis=1, keepdims=True)
-        if progress is not None:
-            progress(len(texts))
-        return out
-
-
 @pytest.fixture
 def without_ray(monkeypatch: pytest.MonkeyPatch) -> None:
     """Importing ray (or any of its modules) fails, as where the extra is not installed."""
@@ -128,6 +93,24 @@ def fake_models(monkeypatch: pytest.MonkeyPatch) -> dict[str | None, FakeEmbedde
 
     monkeypatch.setattr("search.index.load_embedder", load)
     return made
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_in_process_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test that starts a process (a server, an indexer to kill, the CLI, a browser) is
+    marked ``process``, so that ``-m "not slow and not process"`` stays a loop of seconds: a
+    test without the mark that starts one fails, naming the mark."""
+    if request.node.get_closest_marker("process") is not None:
+        return
+
+    def refuse(self: subprocess.Popen, args: Any, *rest: Any, **kwargs: Any) -> None:
+        raise AssertionError(
+            f"{request.node.nodeid} starts a process ({args!r}): mark it @pytest.mark.process"
+        )
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
 
 
 @pytest.fixture(autouse=True)

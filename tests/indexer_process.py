@@ -1,7 +1,7 @@
 """A real indexing process for tests to kill: indexes folders with the fake embedder.
 
     python tests/indexer_process.py index INDEX FOLDER [--batch N] [--sleep S] [--merge-factor M]
-    python tests/indexer_process.py optimize INDEX [--sleep S]
+    python tests/indexer_process.py optimize INDEX
     python tests/indexer_process.py lock INDEX
 
 ``index`` prints ``ready`` once imported, ``embedded N`` after each batch of N passages is
@@ -9,9 +9,12 @@ embedded (a commit follows), then the run's ``UpdateReport`` as one JSON line, w
 ``embedded``: how many passages the fake embedder was asked for. ``--batch`` makes every
 batch a commit, so one run commits many times. ``--merge-factor`` makes the
 merge policy fold every M small segments, so merges run all through the run. ``optimize``
-merges every segment into one, printing ``writing`` before the new segment is written and
-``written`` after, pausing ``--sleep`` seconds at each. ``lock`` takes the index's write lock,
-prints ``locked`` and waits to be killed.
+merges every segment into one and prints ``{"merged": N}``. ``lock`` takes the index's write
+lock, prints ``locked`` and waits to be killed.
+
+To kill it at a named point, set ``NEWSSEARCH_FAULT`` (search/write/faults.py) in its
+environment: the writer's points, and ``embedding``, this helper's own, reached each time a
+batch is about to be embedded.
 """
 
 from __future__ import annotations
@@ -28,12 +31,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import FakeEmbedder  # noqa: E402
+from fakes import FakeEmbedder  # noqa: E402
 
 import search.storage.folder  # noqa: E402
 import search.storage.segments  # noqa: E402
 import search.write.writer  # noqa: E402
 from search import Index, SearchError  # noqa: E402
+from search.write import faults  # noqa: E402
 
 
 class ReportingEmbedder(FakeEmbedder):
@@ -46,6 +50,7 @@ class ReportingEmbedder(FakeEmbedder):
     def embed(
         self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
+        faults.reached("embedding")
         time.sleep(self.pause)
         vectors = super().embed(texts, progress=progress)
         print(f"embedded {len(texts)}", flush=True)
@@ -71,18 +76,7 @@ def index(path: Path, folder: Path, batch: int, pause: float) -> int:
     return 0
 
 
-def optimize(path: Path, pause: float) -> int:
-    real_build = search.write.writer.build_segment
-
-    def build(*args: object, **kwargs: object) -> object:
-        print("writing", flush=True)
-        time.sleep(pause)
-        written = real_build(*args, **kwargs)  # type: ignore[arg-type]
-        print("written", flush=True)
-        time.sleep(pause)
-        return written
-
-    search.write.writer.build_segment = build  # type: ignore[assignment]
+def optimize(path: Path) -> int:
     print("ready", flush=True)
     with Index.open(path, model=FakeEmbedder()) as ix:
         merged = ix.optimize()
@@ -111,7 +105,7 @@ def main(argv: list[str]) -> int:
     if args.action == "lock":
         return lock(Path(args.index))
     if args.action == "optimize":
-        return optimize(Path(args.index), args.sleep)
+        return optimize(Path(args.index))
     return index(Path(args.index), Path(args.folder), args.batch, args.sleep)
 
 

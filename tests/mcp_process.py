@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from conftest import FakeEmbedder  # noqa: E402
+from fakes import FakeEmbedder  # noqa: E402
 
 import search.index  # noqa: E402
 from search import SearchError  # noqa: E402

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -163,24 +163,23 @@ def test_giant_word_inside_a_sentence_keeps_its_neighbours_whole() -> None:
         pytest.param("x" * 1_000_000, word_pieces, id="one-word"),
     ],
 )
-def test_megabyte_paragraph_is_chunked_quickly_within_the_window(text, tokenizer) -> None:
-    began = time.perf_counter()
+def test_megabyte_paragraph_is_chunked_within_the_window(text, tokenizer) -> None:
+    # How long it takes (linear: well under a second) is scripts/bench_parsing.py's.
     spans = chunk_text(text, max_tokens=254, token_spans=tokenizer)
-    elapsed = time.perf_counter() - began
-    # Linear work takes well under a second; anything quadratic takes hours.
-    assert elapsed < 5
+    assert spans[0].start == 0 and spans[-1].end == len(text)
+    assert all(a.end <= b.start for a, b in itertools.pairwise(spans))  # in order, disjoint
     assert max(len(tokenizer(piece)) for piece in texts(text, spans)) <= 254
     assert sum(len(tokenizer(piece)) for piece in texts(text, spans)) == len(tokenizer(text))
 
 
-def test_long_run_of_sentence_marks_is_chunked_quickly() -> None:
-    # A run of marks not followed by white space ends no sentence; trying every suffix
-    # of the run made this quadratic (seconds for 30,000 dots, hours for a megabyte).
+def test_long_run_of_sentence_marks_is_no_sentence_end() -> None:
+    # A run of marks not followed by white space ends no sentence, so the run is cut into
+    # full windows. Trying every suffix of the run made this quadratic (seconds for 30,000
+    # dots, hours for a megabyte): scripts/bench_parsing.py times it at two sizes.
     text = "Wait" + "." * 30_000 + "x"
-    began = time.perf_counter()
     spans = chunk_text(text, max_tokens=254, token_spans=words)
-    assert time.perf_counter() - began < 2
-    assert max(len(words(piece)) for piece in texts(text, spans)) <= 254
+    counts = [len(words(piece)) for piece in texts(text, spans)]
+    assert counts == [254] * (len(words(text)) // 254) + [len(words(text)) % 254]
     assert_covers_once(text, spans)
 
 

@@ -75,11 +75,12 @@ def test_too_short_text_has_no_signature(text: str) -> None:
     assert dup.signature("", text) is None
 
 
+@pytest.mark.process
 def test_signature_is_the_same_in_another_process() -> None:
     import subprocess
     import sys
 
-    code = "from search import duplicates as d; import sys; "
+    code = "from search.write import minhash as d; import sys; "
     code += "sys.stdout.write(d.to_bytes(d.signature('t', sys.stdin.read())).hex())"
     run = subprocess.run(
         [sys.executable, "-c", code], input=STORY, capture_output=True, text=True, check=True

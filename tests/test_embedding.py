@@ -58,7 +58,7 @@ def test_folder_that_is_not_a_model(tmp_path: Path) -> None:
 
 
 def test_precision_is_chosen_from_the_cpu_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
-    from search import embedding
+    from search.embedding import sentence_transformer as embedding
 
     monkeypatch.setattr(embedding, "bf16_supported", lambda: False)
     assert embedding._precision("auto") == "fp32"

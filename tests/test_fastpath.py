@@ -13,7 +13,7 @@ import pytest
 from conftest import FakeEmbedder, running_server
 from test_news import make_records, wire_records, write_jsonl
 
-from search import MODES, UNITS, Index
+from search import Index
 from search.cli import fastpath
 from search.cli.fastpath import parse_query_args
 from search.serve import local_socket
@@ -58,6 +58,7 @@ BEYOND_THE_SERVERS_LIMITS = [  # the CLI runs these itself (lexical: no model ne
 ]
 
 
+@pytest.mark.process
 def test_a_query_through_the_server_prints_what_the_cli_prints(
     wire_index: Path, tmp_path: Path, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,6 +85,7 @@ def test_a_query_through_the_server_prints_what_the_cli_prints(
     assert alone.returncode == 8 and alone.stderr.startswith("error: ")  # no fake model here
 
 
+@pytest.mark.process
 def test_it_falls_back_silently(
     wire_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -156,6 +158,7 @@ def test_the_first_server_on_an_index_keeps_the_fast_path(
     second.close()
 
 
+@pytest.mark.process
 def test_a_server_for_another_index_is_not_asked(wire_index: Path, tmp_path: Path, fake) -> None:
     other = tmp_path / "other"
     with Index.create(other, model=fake) as ix:
@@ -202,6 +205,7 @@ def test_the_arguments_it_understands() -> None:
     }
 
 
+@pytest.mark.process
 def test_the_socket_is_private_and_needs_no_token(
     wire_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -216,13 +220,3 @@ def test_the_socket_is_private_and_needs_no_token(
         got = newssearch("query", "OPEC", "--mode", "dense", "-i", str(wire_index), env=env)
         assert got.returncode == 0 and "opec" in got.stdout  # the server answered
     assert not path.exists()
-
-
-def test_limits_match_the_servers() -> None:
-    from search.serve import service
-
-    assert fastpath.FAST_K == service.MAX_SERVED_K
-    assert fastpath.FAST_CHARS == service.MAX_QUERY_CHARS
-    assert fastpath.FAST_VALUES == service.MAX_FILTER_VALUES
-    assert fastpath.FAST_DAY_CHARS == service.MAX_DAY_CHARS
-    assert fastpath._CHOICES == {"mode": MODES, "by": UNITS}

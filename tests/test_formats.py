@@ -1,4 +1,4 @@
-"""Tests for the formats and metadata of search.ingest.articles: dates, outlets and fields,
+"""Tests for the formats and metadata of search.ingest: dates, outlets and fields,
 front matter, RSS and Atom, WARC, saved pages, and bounded reading of bad input."""
 
 from __future__ import annotations
@@ -17,17 +17,23 @@ from test_articles import read, read_one, read_skip
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-import search.ingest.articles
+import search.ingest.formats.feeds
+import search.ingest.formats.records
+import search.ingest.formats.text
+import search.ingest.formats.warc
+import search.ingest.paragraphs
 from search.ingest import feeds, metadata
-from search.ingest.articles import Article, Skip, SourceFile, discover, read_source
+from search.ingest.article import Article, Skip, SourceFile
+from search.ingest.discover import discover
 from search.ingest.metadata import normalise_date, read_date, record_date, record_fields
+from search.ingest.read import read_source
 
 
 def jsonl(*records: object) -> str:
     return "".join(json.dumps(record) + "\n" for record in records)
 
 
-@pytest.mark.parametrize("module", [metadata, feeds, search.ingest.articles])
+@pytest.mark.parametrize("module", [metadata, feeds, search.ingest.paragraphs])
 def test_docstring_examples(module):
     result = doctest.testmod(module)
     assert result.failed == 0 and result.attempted > 0
@@ -216,7 +222,7 @@ def test_a_lone_surrogate_in_a_json_list(tmp_path):
 
 
 def test_a_line_over_the_article_limit_is_skipped_and_the_next_read(tmp_path, monkeypatch):
-    monkeypatch.setattr(search.ingest.articles, "MAX_ARTICLE_BYTES", 100)
+    monkeypatch.setattr(search.ingest.formats.records, "MAX_ARTICLE_BYTES", 100)
     content = jsonl({"id": "a", "text": "x" * 200}, {"id": "b", "text": "y" * 60})
     articles, skips = read(tmp_path, "a.jsonl.gz", gzip.compress(content.encode()))
     assert [a.id for a in articles] == ["b"]
@@ -224,15 +230,15 @@ def test_a_line_over_the_article_limit_is_skipped_and_the_next_read(tmp_path, mo
 
 
 @pytest.mark.parametrize(
-    ("name", "limit"),
+    ("name", "reader", "limit"),
     [
-        ("a.txt", "MAX_ARTICLE_BYTES"),
-        ("a.md", "MAX_ARTICLE_BYTES"),
-        ("a.json", "MAX_DOCUMENT_BYTES"),
+        ("a.txt", search.ingest.formats.text, "MAX_ARTICLE_BYTES"),
+        ("a.md", search.ingest.formats.text, "MAX_ARTICLE_BYTES"),
+        ("a.json", search.ingest.formats.records, "MAX_DOCUMENT_BYTES"),
     ],
 )
-def test_whole_documents_over_their_limit_are_too_large(tmp_path, monkeypatch, name, limit):
-    monkeypatch.setattr(search.ingest.articles, limit, 100)
+def test_whole_documents_over_their_limit_are_too_large(tmp_path, monkeypatch, name, reader, limit):
+    monkeypatch.setattr(reader, limit, 100)
 
     def content(size: int) -> str:
         if name.endswith(".json"):
@@ -245,7 +251,7 @@ def test_whole_documents_over_their_limit_are_too_large(tmp_path, monkeypatch, n
 
 
 def test_json_gz_limit_counts_decompressed_bytes(tmp_path, monkeypatch):
-    monkeypatch.setattr(search.ingest.articles, "MAX_DOCUMENT_BYTES", 1000)
+    monkeypatch.setattr(search.ingest.formats.records, "MAX_DOCUMENT_BYTES", 1000)
     content = gzip.compress(json.dumps({"text": " " * 5000 + "x"}).encode())
     assert len(content) < 1000
     skip = read_skip(tmp_path, "a.json.gz", content)
@@ -278,7 +284,8 @@ def test_jsonl_in_utf16_is_read_whole(tmp_path):
 _MEASURE = """
 import json, resource, sys
 from pathlib import Path
-from search.ingest.articles import SourceFile, read_source
+from search.ingest.article import SourceFile
+from search.ingest.read import read_source
 
 path = Path(sys.argv[1])
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -316,6 +323,7 @@ def measure(path: Path) -> dict:
     return json.loads(done.stdout)
 
 
+@pytest.mark.process
 def test_a_jsonl_gzip_bomb_is_read_in_bounded_memory(tmp_path):
     path = tmp_path / "bomb.jsonl.gz"
     head = jsonl({"id": "before", "text": "First."}).encode() + b'{"id": "bomb", "text": "'
@@ -327,6 +335,7 @@ def test_a_jsonl_gzip_bomb_is_read_in_bounded_memory(tmp_path):
     assert result["growth_mib"] < 200  # the line read up to its 64 MiB limit; it unpacks to 1 GiB
 
 
+@pytest.mark.process
 def test_a_json_gzip_bomb_stops_at_the_document_limit(tmp_path):
     path = tmp_path / "bomb.json.gz"
     gzip_bomb(path, b'[{"text": "', b'"}]')
@@ -526,7 +535,7 @@ def test_a_feed_without_entries_is_empty(tmp_path):
 
 
 def test_feed_over_the_document_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(search.ingest.articles, "MAX_DOCUMENT_BYTES", 100)
+    monkeypatch.setattr(search.ingest.formats.feeds, "MAX_DOCUMENT_BYTES", 100)
     assert read_skip(tmp_path, "a.rss", RSS).reason == "too large"
 
 
@@ -600,7 +609,7 @@ def test_warc_html_responses_are_articles(tmp_path, name, compress):
 
 
 def test_a_warc_page_over_the_limit_is_too_large(tmp_path, monkeypatch):
-    monkeypatch.setattr(search.ingest.articles, "MAX_ARTICLE_BYTES", 2000)
+    monkeypatch.setattr(search.ingest.formats.warc, "MAX_ARTICLE_BYTES", 2000)
     big = page("Big", text="word " * 1000)
     records = [
         WARC_RECORDS[1],

@@ -20,9 +20,10 @@ from mcp import ClientSession, StdioServerParameters, stdio_client
 from mcp.types import CallToolResult
 
 from search import Index
-from search.serve.service import SearchRequest, Service
+from search.query.contract import SearchRequest
+from search.serve.service import Service
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.process]  # every test talks to a server process
 
 SCRIPT = Path(__file__).with_name("mcp_process.py")
 TOOLS = {"search", "show_article", "similar_articles", "index_stats"}

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import need_shared
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.process]  # every test runs the CLI in a process
 
 COPIES = {"32", "55"}  # "SENATORS INTRODUCE EXPORT LICENSING REFORM BILL", sent twice
 SIGNED = {"159", "304", "354"}  # bodies that end in a "REUTER" paragraph

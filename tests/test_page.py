@@ -17,6 +17,8 @@ from playwright.sync_api import Browser, Dialog, Page, ViewportSize, expect, syn
 
 from search import Index
 
+pytestmark = pytest.mark.process  # a real server and a real browser for every test
+
 CHROMIUM = Path("/usr/bin/chromium")
 VIEWPORT: ViewportSize = {"width": 1000, "height": 700}
 WAIT_MS = 10_000

@@ -3,6 +3,7 @@ local build, incrementally too, and a killed worker or driver loses nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import itertools
 import json
@@ -20,6 +21,7 @@ from conftest import need_shared
 
 from search import Index
 from search.index import index_files
+from search.write import faults
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray", reason="needs the ray extra: pip install 'newssearch[ray]'")
@@ -89,12 +91,14 @@ def titles(bbc: Path, count: int = 50) -> list[str]:
     return [json.loads(line)["title"] for line in lines][:count]
 
 
+@pytest.mark.process
 def test_a_ray_build_equals_a_local_build(bbc, local_build, cluster, tmp_path) -> None:
     report = index_files(tmp_path / "index", [bbc], engine=cluster)
     assert report.added == 120 and report.commits >= 1
     assert_same_index(tmp_path / "index", local_build, titles(bbc))
 
 
+@pytest.mark.process
 def test_only_new_articles_go_to_the_cluster(bbc, local_build, cluster, tmp_path) -> None:
     half = tmp_path / "half"
     half.mkdir()
@@ -112,6 +116,7 @@ def test_only_new_articles_go_to_the_cluster(bbc, local_build, cluster, tmp_path
     assert min(float(ours[k][1] @ reference[k][1]) for k in ours) >= 0.9999
 
 
+@pytest.mark.process
 def test_a_killed_worker_is_restarted_and_nothing_is_lost(
     bbc, local_build, cluster, tmp_path, monkeypatch
 ) -> None:
@@ -141,19 +146,27 @@ def test_a_killed_worker_is_restarted_and_nothing_is_lost(
     assert_same_index(tmp_path / "index", local_build, titles(bbc, 10))
 
 
+@pytest.mark.process
 def test_a_killed_driver_leaves_its_last_commit_and_the_next_run_finishes(
     bbc, local_build, tmp_path
 ) -> None:
     index = tmp_path / "index"
     run = [str(COMMAND), "index", str(bbc), "-i", str(index), "--engine", "ray", "-q"]
     env = {**os.environ, "RAY_ADDRESS": ""}
-    driver = subprocess.Popen(run, env=env, start_new_session=True)
-    time.sleep(12)  # the cluster up, the actors loading or embedding
-    os.killpg(driver.pid, signal.SIGKILL)
-    driver.wait()
-    if (index / "manifest.json").exists():
-        with Index.open(index) as ix:
-            assert ix.check().ok  # whole, at whatever commit it reached
+    # The driver commits what the workers embedded: it kills itself inside its first commit,
+    # the lexical index committed and the store not (search/write/faults.py).
+    faulty = {**env, faults.VARIABLE: "mid-commit:1"}
+    driver = subprocess.Popen(run, env=faulty, start_new_session=True, stderr=subprocess.PIPE)
+    try:
+        _, stderr = driver.communicate(timeout=600)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(driver.pid, signal.SIGKILL)  # what is left of the cluster it started
+    assert driver.returncode == -signal.SIGKILL, (driver.returncode, stderr.decode()[-2000:])
+    with Index.open(index) as ix:  # the last complete commit: the index it created, empty
+        assert ix.stats().articles == 0 and ix.search(titles(bbc, 1)[0]) == []
+        problems = ix.check().problems  # but for the lexical index, a commit ahead
+        assert all(p.endswith("the next write brings it in line") for p in problems), problems
     done = subprocess.run(run, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert_same_index(index, local_build, titles(bbc, 10))

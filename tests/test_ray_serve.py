@@ -68,6 +68,7 @@ def recall_at_10(single: dict[str, list[str]], sharded: dict[str, list[str]]) ->
     return ir_measures.calc_aggregate([ir_measures.R @ 10], qrels, run)[ir_measures.R @ 10]
 
 
+@pytest.mark.process
 def test_the_serve_command_answers_as_the_single_index(archive) -> None:
     import httpx
 
@@ -129,6 +130,7 @@ def cluster(archive):
         ray.shutdown()
 
 
+@pytest.mark.process
 def test_sharded_recall_at_10_against_the_single_index(archive, cluster) -> None:
     index, records = archive
     client = cluster.client()
@@ -148,6 +150,7 @@ def shard_info(cluster: Any) -> list[dict]:
     return cluster.client().shards()
 
 
+@pytest.mark.process
 def test_a_time_window_reaches_only_the_shards_it_meets(archive, cluster) -> None:
     client = cluster.client()
     first = cluster.scopes[0]
@@ -160,6 +163,7 @@ def test_a_time_window_reaches_only_the_shards_it_meets(archive, cluster) -> Non
     assert all(a > b for a, b in zip([s["asked"] for s in shard_info(cluster)], after, strict=True))
 
 
+@pytest.mark.process
 def test_a_killed_shard_replica_is_restarted_and_never_answers_partially(archive, cluster) -> None:
     index, records = archive
     client = cluster.client()
@@ -216,6 +220,7 @@ def test_bad_sharded_serve_options_are_one_line_errors(cli, tmp_path, args, said
     assert ray.is_initialized() == before  # said before any cluster was started
 
 
+@pytest.mark.process
 def test_an_index_built_anew_under_a_sharded_server_is_answered_anew(
     cluster, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -244,6 +249,7 @@ def test_an_index_built_anew_under_a_sharded_server_is_answered_anew(
     assert [h.passage_id for h in cluster.client().search("oil")]  # the first app still serves
 
 
+@pytest.mark.process
 def test_replicas_that_find_no_room_are_one_error_and_leave_nothing(
     archive, cluster, monkeypatch
 ) -> None:

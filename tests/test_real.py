@@ -43,6 +43,7 @@ def seeds_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return index
 
 
+@pytest.mark.process
 def test_cli_puts_the_defining_paragraph_first(seeds_index: Path) -> None:
     result = newssearch("query", "Kataib Hezbollah", "--index", seeds_index)
     assert result.returncode == 0, result.stderr
@@ -52,6 +53,7 @@ def test_cli_puts_the_defining_paragraph_first(seeds_index: Path) -> None:
     assert lines[2].strip().startswith(DEFINITION)
 
 
+@pytest.mark.process
 def test_json_puts_the_defining_paragraph_first(seeds_index: Path) -> None:
     result = newssearch("query", "Kataib Hezbollah", "--json", "--index", seeds_index)
     first = json.loads(result.stdout.splitlines()[0])
@@ -59,6 +61,7 @@ def test_json_puts_the_defining_paragraph_first(seeds_index: Path) -> None:
     assert first["article_id"] == "seeds/000_815593e774ae9b48.txt"
 
 
+@pytest.mark.process
 def test_import_search_puts_the_defining_paragraph_first(seeds_index: Path) -> None:
     code = (
         f"import search; ix = search.Index.open({str(seeds_index)!r}); "
@@ -68,6 +71,7 @@ def test_import_search_puts_the_defining_paragraph_first(seeds_index: Path) -> N
     assert result.stdout.startswith(DEFINITION), result.stderr
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
 def test_every_mode_finds_it(seeds_index: Path, mode: str) -> None:
     with search.Index.open(seeds_index) as ix:
@@ -75,11 +79,13 @@ def test_every_mode_finds_it(seeds_index: Path, mode: str) -> None:
     assert any(h.text.startswith(DEFINITION) for h in hits)
 
 
+@pytest.mark.process
 def test_a_second_run_embeds_nothing(seeds_index: Path) -> None:
     result = newssearch("index", need_shared("seeds"), "--index", seeds_index)
     assert "0 added, 0 updated, 0 removed, 1 unchanged; 0 passages embedded" in result.stdout
 
 
+@pytest.mark.process
 def test_user_errors_are_one_line_without_traceback(tmp_path: Path, seeds_index: Path) -> None:
     (tmp_path / "empty").mkdir()
     cases = [
@@ -133,6 +139,7 @@ print(sorted(m for m in ("torch", "sentence_transformers", "transformers") if m 
 """
 
 
+@pytest.mark.process
 def test_the_query_path_imports_no_torch(seeds_index: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-c", QUERY_PATH_PROBE, str(seeds_index)], capture_output=True, text=True
@@ -140,6 +147,7 @@ def test_the_query_path_imports_no_torch(seeds_index: Path) -> None:
     assert result.stdout.splitlines() == [DEFINITION, "[]"], result.stderr
 
 
+@pytest.mark.process
 def test_onnx_and_sentence_transformers_give_the_same_vectors_and_ranking(
     seeds_index: Path,
 ) -> None:

@@ -27,7 +27,6 @@ import struct
 import subprocess
 import sys
 import threading
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,6 +39,7 @@ from conftest import FakeEmbedder, one_line_error, write_articles
 import search
 from search import Index, IndexLockedError, IndexNotFoundError
 from search.index import MODES
+from search.write import faults
 
 HELPER = Path(__file__).with_name("indexer_process.py")
 SOURCE = Path(search.__file__).parent
@@ -53,16 +53,23 @@ Version = tuple[str, tuple[str, ...]]
 
 
 class Child:
-    """tests/indexer_process.py as a real OS process, its stdout read line by line."""
+    """tests/indexer_process.py as a real OS process, its stdout read line by line.
 
-    def __init__(self, *args: object, log: Path) -> None:
+    ``fault`` names the point where it kills itself (``NEWSSEARCH_FAULT``, see
+    search/write/faults.py), ``POINT`` or ``POINT:N`` for the N-th time it gets there."""
+
+    def __init__(self, *args: object, log: Path, fault: str | None = None) -> None:
         self._log = log
+        env = {k: v for k, v in os.environ.items() if k != faults.VARIABLE}
+        if fault is not None:
+            env[faults.VARIABLE] = fault
         with log.open("w") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, str(HELPER), *map(str, args)],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 text=True,
+                env=env,
             )
         self.pid = self.process.pid
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -94,6 +101,20 @@ class Child:
         self.process.wait(timeout=30)
         return alive
 
+    def died_at_its_fault(self) -> None:
+        """Wait for it to kill itself at its fault point: killed by SIGKILL, having printed
+        no report. A run that finished first, or failed, fails the test."""
+        code = self.process.wait(timeout=120)
+        printed = []
+        while (line := self.line()) is not None:
+            printed.append(line)
+        assert code == -signal.SIGKILL, (
+            f"the indexer exited with {code} instead of being killed at its fault point",
+            printed,
+            self.stderr(),
+        )
+        assert not any(line.startswith("{") for line in printed), printed
+
     def report(self) -> dict:
         """Let it finish; the UpdateReport it printed."""
         while (line := self.line()) is not None:
@@ -111,8 +132,8 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., Child]]:
     """Start indexer processes; any left running are killed at the end."""
     children: list[Child] = []
 
-    def start(*args: object) -> Child:
-        child = Child(*args, log=tmp_path / f"child{len(children)}.log")
+    def start(*args: object, fault: str | None = None) -> Child:
+        child = Child(*args, log=tmp_path / f"child{len(children)}.log", fault=fault)
         children.append(child)
         return child
 
@@ -200,27 +221,31 @@ def whole_state(path: Path) -> dict[str, Version]:
 
 # ---------------------------------------------------------------------------
 # kill -9 in the middle of indexing
+#
+# Each kill lands at a named point (search/write/faults.py): the indexer's environment names
+# it in NEWSSEARCH_FAULT, with the how-many-th time, and the indexer kills itself there with
+# SIGKILL. Every run embeds 3 passages a batch and commits after each batch, and has at least
+# 6 passages to write (the churn below changes 3 articles and adds 3), so every run reaches
+# every point below at least twice. "embedding" is the test helper's own point: a batch is
+# about to be embedded.
 
-KILLS = 18
+BEFORE_THE_FIRST_COMMIT = ("embedding:1", "after-segment-written:1", "mid-commit:1")
+KILLS = (
+    *BEFORE_THE_FIRST_COMMIT,
+    "before-manifest:1",  # the store has committed; the manifest names the last generation
+    "before-sweep:1",
+    "embedding:2",
+    "after-segment-written:2",
+    "mid-commit:2",
+    "before-manifest:2",
+    "before-sweep:2",
+    "mid-commit:1",
+    "before-manifest:1",
+)
 
 
-def _kill_point(kill: int) -> tuple[int, float]:
-    """After how many lines of the indexer's output, and how long after, kill number
-    ``kill`` lands: spread over the start, every embedding batch and every commit."""
-    if kill == 0:
-        return 1, 0.0  # just after start-up: while the index is being created
-    return 1 + kill % 6, (0.0, 0.004, 0.012, 0.025)[kill % 4]
-
-
-def _kill_once(spawn: Callable[..., Child], path: Path, folder: Path, kill: int) -> bool:
-    child = spawn("index", path, folder, "--batch", 3, "--sleep", 0.002)
-    lines, delay = _kill_point(kill)
-    for _ in range(lines):
-        line = child.line()
-        if line is None or line.startswith("{"):
-            break  # it finished first
-    time.sleep(delay)
-    return child.kill()
+def _kill_once(spawn: Callable[..., Child], path: Path, folder: Path, fault: str) -> None:
+    spawn("index", path, folder, "--batch", 3, fault=fault).died_at_its_fault()
 
 
 def _check_after_kill(
@@ -251,7 +276,8 @@ def _complete(spawn: Callable[..., Child], path: Path, folder: Path, state: dict
     return report
 
 
-def test_kill_9_at_any_moment_leaves_a_whole_index_and_the_next_run_finishes(
+@pytest.mark.process
+def test_kill_9_at_each_point_of_a_commit_leaves_a_whole_index_and_the_next_run_finishes(
     tmp_path: Path, spawn: Callable[..., Child]
 ) -> None:
     corpus = Corpus(tmp_path / "news", seed=7)
@@ -260,29 +286,21 @@ def test_kill_9_at_any_moment_leaves_a_whole_index_and_the_next_run_finishes(
     path = tmp_path / "index"
     state: dict[str, Version] = {}
     created = False
-    outcomes: collections.Counter[str] = collections.Counter()
-    for kill in range(KILLS):
+    for kill, fault in enumerate(KILLS):
         if kill:
             corpus.churn()
         before, now = state, dict(corpus.versions)
-        was_running = _kill_once(spawn, path, corpus.folder, kill)
+        _kill_once(spawn, path, corpus.folder, fault)
         after = _check_after_kill(path, before, now, created)
         created = created or after is not None
         state = after or {}
-        outcomes[
-            "finished first"
-            if not was_running
-            else "as before"
-            if state == before
-            else "done"
-            if state == now
-            else "part done"
-        ] += 1
+        if fault in BEFORE_THE_FIRST_COMMIT:
+            assert state == before, f"killed at {fault}, yet something was committed"
+        else:
+            assert state != before, f"killed at {fault}, after a commit, yet none shows"
         if kill % 4 == 3:
             _complete(spawn, path, corpus.folder, state, now)
             state = now
-    assert outcomes["part done"] >= 3, outcomes  # kills really landed between commits
-    assert outcomes["as before"] >= 1, outcomes
 
     corpus.churn()
     report = _complete(spawn, path, corpus.folder, state, dict(corpus.versions))
@@ -303,26 +321,21 @@ def test_kill_9_at_any_moment_leaves_a_whole_index_and_the_next_run_finishes(
     assert names == {".lock", "manifest.json", "store.sqlite", "lexical", *segments}
 
 
-def test_a_run_killed_before_any_commit_leaves_no_index_or_an_empty_one(
+@pytest.mark.process
+def test_a_run_killed_before_its_first_commit_leaves_an_empty_index(
     tmp_path: Path, spawn: Callable[..., Child], cli: Callable
 ) -> None:
     corpus = Corpus(tmp_path / "news", seed=3)
     for _ in range(6):
         corpus.write()
     path = tmp_path / "index"
-    for delay in (0.0, 0.001, 0.003, 0.006):
+    for fault in BEFORE_THE_FIRST_COMMIT:
         shutil.rmtree(path, ignore_errors=True)
-        child = spawn("index", path, corpus.folder, "--batch", 3, "--sleep", 0.05)
-        child.expect("ready")
-        time.sleep(delay)
-        assert child.kill()  # the first batch takes 50 ms to embed: nothing is committed
-        try:
-            assert whole_state(path) == {}
-        except IndexNotFoundError:
-            pass
+        _kill_once(spawn, path, corpus.folder, fault)
+        assert whole_state(path) == {}, fault
         result = cli("query", "harbour", "--index", path)
-        assert result.exit_code in (0, 4) and len(result.stderr.strip().splitlines()) == 1
-        assert "no articles yet" in result.stderr or "no index at" in result.stderr
+        assert result.exit_code == 0 and len(result.stderr.strip().splitlines()) == 1
+        assert "no articles yet" in result.stderr, (fault, result.stderr)
     assert spawn("index", path, corpus.folder).report()["added"] == 6
     assert whole_state(path) == corpus.versions
 
@@ -418,6 +431,7 @@ def _old_index_and_new_files(
     return folder, path, new, allowed
 
 
+@pytest.mark.process
 def test_readers_beside_a_committing_writer_never_fail_nor_see_half_an_update(
     tmp_path: Path, spawn: Callable[..., Child]
 ) -> None:
@@ -438,6 +452,7 @@ def test_readers_beside_a_committing_writer_never_fail_nor_see_half_an_update(
     assert whole_state(path) == {f"news/{n:03}.txt": v for n, v in new.items()}
 
 
+@pytest.mark.process
 def test_readers_through_merges_never_fail_nor_see_half_an_update(
     tmp_path: Path, spawn: Callable[..., Child]
 ) -> None:
@@ -462,6 +477,7 @@ def test_readers_through_merges_never_fail_nor_see_half_an_update(
         assert stats.segments <= 3 and ix.check().ok  # merged as it went
 
 
+@pytest.mark.process
 def test_one_index_shared_by_threads_follows_a_writer_through_merges(
     tmp_path: Path, spawn: Callable[..., Child]
 ) -> None:
@@ -487,6 +503,7 @@ def test_one_index_shared_by_threads_follows_a_writer_through_merges(
         assert state == {f"news/{n:03}.txt": v for n, v in new.items()}
 
 
+@pytest.mark.process
 def test_kill_9_during_merges_and_optimize_loses_nothing(
     tmp_path: Path, spawn: Callable[..., Child]
 ) -> None:
@@ -496,36 +513,36 @@ def test_kill_9_during_merges_and_optimize_loses_nothing(
     path = tmp_path / "index"
     # Many small segments, merged two by two while indexing: kills land inside merges.
     state: dict[str, Version] = {}
-    for kill in range(6):
+    for fault in ("mid-merge:1", "mid-merge:2", "mid-merge:1", "before-sweep:3"):
         corpus.churn()
         before, now = state, dict(corpus.versions)
-        child = spawn("index", path, corpus.folder, "--batch", 3, "--merge-factor", 2)
-        for _ in range(2 + kill):
-            if (child.line() or "{").startswith("{"):
-                break
-        time.sleep(0.002 * kill)
-        child.kill()
+        child = spawn("index", path, corpus.folder, "--batch", 3, "--merge-factor", 2, fault=fault)
+        child.died_at_its_fault()
         state = _check_after_kill(path, before, now, created=bool(before)) or {}
     _complete(spawn, path, corpus.folder, state, dict(corpus.versions))
     state = dict(corpus.versions)
-    # Then optimize, killed before, while and after it writes the merged segment.
-    outcomes: collections.Counter[str] = collections.Counter()
-    for kill, (lines, delay) in enumerate([(1, 0.0), (2, 0.01), (2, 0.06), (3, 0.0), (3, 0.2)]):
+    # Then optimize, killed before, while and after it commits the merged segment.
+    for fault, merged in [
+        ("after-segment-written", False),  # the merged segment is in place, named by nothing
+        ("mid-merge", False),  # the lexical index has committed, the store has not
+        ("before-manifest", True),  # the store has committed the merge
+        ("before-sweep", True),  # the merged segments are still on disk
+    ]:
         with Index.open(path, model=FakeEmbedder()) as ix:
             if ix.stats().segments == 1:  # give it something to merge
                 corpus.write()
                 ix.update([corpus.folder])
                 state = dict(corpus.versions)
-        child = spawn("optimize", path, "--sleep", 0.05)
-        for _ in range(lines):
-            child.line()
-        time.sleep(delay)
-        child.kill()
-        assert whole_state(path) == state, f"kill {kill}"
+            segments = ix.stats().segments
+        spawn("optimize", path, fault=fault).died_at_its_fault()
+        assert whole_state(path) == state, fault
         with Index.open(path, model=FakeEmbedder()) as ix:
-            assert ix.check().ok, ix.check().problems
-            outcomes["merged" if ix.stats().segments == 1 else "as before"] += 1
-    assert outcomes["merged"] >= 1 and outcomes["as before"] >= 1, outcomes
+            # Killed between the lexical index's commit and the store's, the lexical index
+            # is a generation ahead: check says so, and the next writer brings it in line.
+            problems = ix.check().problems
+            assert all(p.endswith("the next write brings it in line") for p in problems), fault
+            assert bool(problems) == (fault == "mid-merge"), (fault, problems)
+            assert ix.stats().segments == (1 if merged else segments), fault
     corpus.write()
     _complete(spawn, path, corpus.folder, state, dict(corpus.versions))
     state = dict(corpus.versions)
@@ -538,6 +555,7 @@ def test_kill_9_during_merges_and_optimize_loses_nothing(
     assert whole_state(path) == state
 
 
+@pytest.mark.process
 def test_a_second_writer_is_told_who_holds_the_index(
     tmp_path: Path, spawn: Callable[..., Child], cli: Callable
 ) -> None:
@@ -561,6 +579,7 @@ def test_a_second_writer_is_told_who_holds_the_index(
     assert cli("index", corpus.folder, "--index", path, "-q").exit_code == 0
 
 
+@pytest.mark.process
 def test_a_lock_left_by_a_killed_process_does_not_block_the_next_writer(
     tmp_path: Path, spawn: Callable[..., Child], fake: FakeEmbedder
 ) -> None:
@@ -1106,6 +1125,7 @@ def _segment(path: Path) -> Path:
     return path / segment["name"]
 
 
+@pytest.mark.process
 def test_a_forged_segment_header_is_one_line_not_a_16_gb_allocation(built: Path) -> None:
     file = _segment(built)
     data = bytearray(file.read_bytes())

@@ -133,6 +133,7 @@ def test_a_store_that_names_a_file_outside_its_segments_is_refused(
         assert "not one of its segments" in line
 
 
+@pytest.mark.process
 def test_a_segment_replaced_by_a_fifo_does_not_hang(tmp_path: Path) -> None:
     path = _built(tmp_path)
     segment = next(path.glob("seg-*.vec"))
@@ -142,6 +143,7 @@ def test_a_segment_replaced_by_a_fifo_does_not_hang(tmp_path: Path) -> None:
     assert result.returncode == 5 and "is not a regular file" in result.stderr
 
 
+@pytest.mark.process
 def test_a_meta_table_replaced_by_a_recursive_view_does_not_hang(tmp_path: Path) -> None:
     path = _built(tmp_path)
     with sqlite3.connect(path / "store.sqlite") as db:
@@ -160,8 +162,8 @@ def test_a_meta_table_replaced_by_a_recursive_view_does_not_hang(tmp_path: Path)
 def _run_cli(*args: object, timeout: float) -> subprocess.CompletedProcess[str]:
     """The real CLI in a process of its own, with the fake model and a time limit."""
     code = (
-        "import sys; sys.path.insert(0, sys.argv.pop(1)); import conftest, search.index;"
-        "search.index.load_embedder = lambda model=None: conftest.FakeEmbedder();"
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); import fakes, search.index;"
+        "search.index.load_embedder = lambda model=None: fakes.FakeEmbedder();"
         "from search.cli.commands import main; sys.argv[0] = 'newssearch'; main()"
     )
     return subprocess.run(
@@ -235,8 +237,8 @@ def _read_only(path: Path, *args: object) -> subprocess.CompletedProcess[str]:
         pytest.skip(f"cannot make a mount namespace here: {probe.stderr.decode().strip()}")
     script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && exec "$@"'
     code = (
-        "import sys; sys.path.insert(0, sys.argv.pop(1)); import conftest, search.index;"
-        "search.index.load_embedder = lambda model=None: conftest.FakeEmbedder();"
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); import fakes, search.index;"
+        "search.index.load_embedder = lambda model=None: fakes.FakeEmbedder();"
         "from search.cli.commands import main; sys.argv[0] = 'newssearch'; main()"
     )
     command = [sys.executable, "-c", code, str(Path(__file__).parent), *map(str, args)]
@@ -248,6 +250,7 @@ def _read_only(path: Path, *args: object) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.process
 def test_a_read_only_index_answers_queries_and_refuses_writes_saying_why(
     tmp_path: Path,
 ) -> None:
@@ -273,6 +276,7 @@ def test_a_read_only_index_answers_queries_and_refuses_writes_saying_why(
 # 6. A write that fails (disk full, file too large) leaves the index as it was.
 
 
+@pytest.mark.process
 def test_a_write_that_fails_midway_is_one_line_and_leaves_the_index_as_it_was(
     tmp_path: Path,
 ) -> None:
@@ -285,8 +289,8 @@ def test_a_write_that_fails_midway_is_one_line_and_leaves_the_index_as_it_was(
         "import resource, signal, sys;"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN);"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (65536, 65536));"
-        "sys.path.insert(0, sys.argv.pop(1)); import conftest, search.index;"
-        "search.index.load_embedder = lambda model=None: conftest.FakeEmbedder();"
+        "sys.path.insert(0, sys.argv.pop(1)); import fakes, search.index;"
+        "search.index.load_embedder = lambda model=None: fakes.FakeEmbedder();"
         "from search.cli.commands import main; sys.argv[0] = 'newssearch'; main()"
     )
     args = ["index", str(tmp_path / "news"), "--index", str(path)]
@@ -329,6 +333,7 @@ def test_an_index_path_that_is_a_dangling_link_is_one_line(tmp_path: Path, cli: 
     assert link.is_symlink() and not (tmp_path / "gone").exists()
 
 
+@pytest.mark.process
 def test_an_index_under_a_folder_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
     news = write_articles(tmp_path / "news", NEWS)
     (tmp_path / "locked").mkdir()

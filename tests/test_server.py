@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 from test_news import make_records, wire_records, write_jsonl
 
 from search import Index
+from search.query.contract import MAX_QUERY_CHARS, MAX_SERVED_K
 from search.serve.http import answers_host, make_app
-from search.serve.service import MAX_QUERY_CHARS, MAX_SERVED_K, Service
+from search.serve.service import Service
 
 
 @pytest.fixture
@@ -56,6 +57,7 @@ def cli_json(cli, *args: str) -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines()]
 
 
+@pytest.mark.process
 def test_search_answers_as_query_json_prints(served: str, wire_index: Path, cli) -> None:
     for params, flags in [
         ({"q": "OPEC output ceiling"}, []),
@@ -79,6 +81,7 @@ def test_search_answers_as_query_json_prints(served: str, wire_index: Path, cli)
         assert urllib.parse.unquote(headers["x-newssearch-index"]) == str(wire_index.resolve())
 
 
+@pytest.mark.process
 def test_articles_similar_and_stats_answer_as_the_cli(served: str, wire_index: Path, cli) -> None:
     status, article, _ = get(f"{served}/api/articles/opec-1")
     assert status == 200
@@ -95,6 +98,7 @@ def test_articles_similar_and_stats_answer_as_the_cli(served: str, wire_index: P
     assert health["generation"] == info["generation"] and health["articles"] == 46
 
 
+@pytest.mark.process
 def test_article_ids_with_slashes(tmp_path: Path, fake: FakeEmbedder) -> None:
     news = tmp_path / "news" / "world"
     news.mkdir(parents=True)
@@ -111,6 +115,7 @@ def test_article_ids_with_slashes(tmp_path: Path, fake: FakeEmbedder) -> None:
         assert status == 200 and similar["hits"] == []
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("query", "status", "message"),
     [
@@ -122,8 +127,8 @@ def test_article_ids_with_slashes(tmp_path: Path, fake: FakeEmbedder) -> None:
         ("q=oil&mode=fuzzy", 400, "mode must be one of hybrid, dense, lexical"),
         ("q=oil&by=word", 400, "by must be one of passage, article"),
         ("q=oil&all=maybe", 400, "all must be true or false"),
-        ("q=oil&since=5-MAR", 400, "--since '5-MAR' is not a date"),
-        ("q=oil&since=1987-04&until=1987-03", 400, "is after --until"),
+        ("q=oil&since=5-MAR", 400, "since '5-MAR' is not a date"),
+        ("q=oil&since=1987-04&until=1987-03", 400, "is after until"),
         ("q=oil&where=colour=red", 400, "unknown field 'colour'"),
         ("q=oil&where=nonsense", 400, "is not FIELD=VALUE"),
         ("q=" + "x" * (MAX_QUERY_CHARS + 1), 400, "the limit is 2,000"),
@@ -139,6 +144,7 @@ def test_bad_requests_are_400_json(served: str, query: str, status: int, message
     assert "Traceback" not in body["error"]
 
 
+@pytest.mark.process
 def test_unknown_things_are_404_and_writes_are_refused(served: str) -> None:
     status, body, _ = get(f"{served}/api/articles/nope")
     assert status == 404 and "no article with id 'nope'" in body["error"]
@@ -156,6 +162,7 @@ def test_unknown_things_are_404_and_writes_are_refused(served: str) -> None:
         assert "error" in json.loads(refused.value.read())
 
 
+@pytest.mark.process
 def test_paths_never_reach_the_file_system(served: str, tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("do not serve")
@@ -164,6 +171,7 @@ def test_paths_never_reach_the_file_system(served: str, tmp_path: Path) -> None:
         assert status == 404 and "do not serve" not in json.dumps(body)
 
 
+@pytest.mark.process
 def test_the_page_and_the_docs_are_served_offline(served: str) -> None:
     with urllib.request.urlopen(served + "/", timeout=30) as page:
         html = page.read().decode()
@@ -180,6 +188,7 @@ def test_the_page_and_the_docs_are_served_offline(served: str) -> None:
         assert get(f"{served}/docs-assets/{other}")[0] == 404, other  # only what /docs loads
 
 
+@pytest.mark.process
 def test_only_its_own_host_names_are_answered(served: str) -> None:
     status, body, _ = get(f"{served}/api/health", {"Host": "attacker.example:8765"})
     assert status == 421 and "does not answer for host" in body["error"]
@@ -195,6 +204,7 @@ def test_only_its_own_host_names_are_answered(served: str) -> None:
     assert not anywhere("attacker.example") and not anywhere("127.0.0.1.nip.io")
 
 
+@pytest.mark.process
 def test_no_cors_unless_asked(served: str, wire_index: Path, tmp_path: Path) -> None:
     origin = {"Origin": "http://elsewhere.example"}
     _, _, headers = get(f"{served}/api/search?q=oil", origin)
@@ -207,6 +217,7 @@ def test_no_cors_unless_asked(served: str, wire_index: Path, tmp_path: Path) -> 
         assert "access-control-allow-origin" not in headers
 
 
+@pytest.mark.process
 def test_cors_and_a_token_together(wire_index: Path, tmp_path: Path) -> None:
     """A page on the named origin can ask with its token: the preflight, which carries
     none, is answered, and the answer carries the CORS header even when refused."""
@@ -234,6 +245,7 @@ def test_cors_and_a_token_together(wire_index: Path, tmp_path: Path) -> None:
         assert status == 401 and headers["access-control-allow-origin"] == origin
 
 
+@pytest.mark.process
 def test_a_token_guards_every_endpoint(wire_index: Path, tmp_path: Path) -> None:
     env = {"NEWSSEARCH_RUN_DIR": str(tmp_path / "run")}
     with running_server(wire_index, "--token", "s3cret", env=env) as url:
@@ -253,6 +265,7 @@ def test_a_token_guards_every_endpoint(wire_index: Path, tmp_path: Path) -> None
         assert status == 200
 
 
+@pytest.mark.process
 def test_no_index_is_503_until_one_is_built(tmp_path: Path, fake: FakeEmbedder) -> None:
     path = tmp_path / "later"
     with running_server(path, env={"NEWSSEARCH_RUN_DIR": str(tmp_path / "run")}) as url:
@@ -265,6 +278,7 @@ def test_no_index_is_503_until_one_is_built(tmp_path: Path, fake: FakeEmbedder) 
         assert status == 200 and body["hits"][0]["title"].startswith("OPEC")
 
 
+@pytest.mark.process
 def test_a_damaged_index_is_503_with_the_cli_message(wire_index: Path, tmp_path: Path) -> None:
     env = {"NEWSSEARCH_RUN_DIR": str(tmp_path / "run")}
     with running_server(wire_index, env=env) as url:
@@ -345,6 +359,7 @@ def test_limits_are_the_services(client) -> None:
 # Live while another process indexes
 
 
+@pytest.mark.process
 def test_live_while_a_writer_commits(served: str, wire_index: Path, tmp_path: Path) -> None:
     """Each writer run adds five articles sharing a word, in one commit. Requests run all
     the while: every one is answered, none sees part of a batch, and the first request
@@ -408,6 +423,7 @@ def test_live_while_a_writer_commits(served: str, wire_index: Path, tmp_path: Pa
 # The real command, the real model
 
 
+@pytest.mark.process
 @pytest.mark.slow
 def test_newssearch_serve_on_the_readme_example(tmp_path: Path) -> None:
     """As the README runs it: index the seed article, serve it, ask the API, the page and
@@ -477,6 +493,7 @@ def test_serve_refuses_a_busy_port_and_warns_off_loopback(cli, wire_index: Path)
     assert one_line_error(cli("serve", "--port", "70000"), 2).startswith("error: --port 70000")
 
 
+@pytest.mark.process
 def test_a_removed_or_rebuilt_index_is_never_served_stale(
     wire_index: Path, tmp_path: Path, fake: FakeEmbedder
 ) -> None:
@@ -506,7 +523,8 @@ def test_threads_keep_answering_while_the_index_is_rebuilt(
     import threading
 
     from search import SearchError
-    from search.serve.service import SearchRequest, status_of
+    from search.query.contract import SearchRequest
+    from search.serve.service import status_of
 
     service = Service(wire_index, model=fake)
     service.warm()

@@ -16,6 +16,7 @@ import typer
 
 from search.cli import output
 from search.errors import SearchError
+from search.query.contract import CLI, MODES, UNITS, SearchRequest
 
 if TYPE_CHECKING:
     from search.index import IndexStats
@@ -46,20 +47,15 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress ba
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
 
-class Mode(StrEnum):
-    hybrid = "hybrid"
-    dense = "dense"
-    lexical = "lexical"
+# The choices typer offers are the contract's own vocabularies
+Mode = StrEnum("Mode", {name: name for name in MODES})  # type: ignore[misc]
+Unit = StrEnum("Unit", {name: name for name in UNITS})  # type: ignore[misc]
+_HYBRID, _PASSAGE = Mode("hybrid"), Unit("passage")
 
 
 class Engine(StrEnum):
     local = "local"
     ray = "ray"
-
-
-class Unit(StrEnum):
-    passage = "passage"
-    article = "article"
 
 
 @contextlib.contextmanager
@@ -90,7 +86,7 @@ def index(
         typer.Option(
             "--compact/--full",
             help="For a new index: store vectors as 8-bit scalars, a quarter of the memory, "
-            "for a little recall (README: Scale). Default: full.",
+            "for a little recall (docs/SCALE.md). Default: full.",
             show_default=False,
         ),
     ] = None,
@@ -156,10 +152,10 @@ def query(
     text: Annotated[str, typer.Argument(help="What to search for.")],
     index: IndexOption = Path("index"),
     top: Annotated[int, typer.Option("--top", "-k", help="How many hits.")] = 10,
-    mode: Annotated[Mode, typer.Option("--mode", help="How to rank.")] = Mode.hybrid,
+    mode: Annotated[Mode, typer.Option("--mode", help="How to rank.")] = _HYBRID,
     by: Annotated[
         Unit, typer.Option("--by", help="Rank passages, or articles (one hit each).")
-    ] = Unit.passage,
+    ] = _PASSAGE,
     since: Annotated[
         str | None, typer.Option("--since", help="Published on or after this day (YYYY-MM-DD).")
     ] = None,
@@ -183,18 +179,21 @@ def query(
     """Print the passages (or articles) that best answer TEXT, best first."""
     from search.index import Index
 
-    with _reported(), Index.open(index, model=model) as ix:
-        hits = ix.search(
+    with _reported():
+        request = SearchRequest.make(
             text,
             k=top,
             mode=mode.value,
+            by=by.value,
             since=since,
             until=until,
             sources=source,
             where=where,
-            by=by.value,
-            collapse=not every_copy,
+            every_copy=every_copy,
+            door=CLI,
         )
+    with _reported(), Index.open(index, model=model) as ix:
+        hits = ix.search(request)
         rows = [dataclasses.asdict(hit) for hit in hits]
         if json_lines:
             output.print_json(rows)
@@ -284,7 +283,7 @@ def serve(
     ] = Engine.local,
     shards: Annotated[
         int,
-        typer.Option("--shards", help="Ray: shards, by publication month (README: Ray)."),
+        typer.Option("--shards", help="Ray: shards, by publication days (docs/SCALE.md)."),
     ] = 2,
     replicas: Annotated[int, typer.Option("--replicas", help="Ray: replicas of each shard.")] = 1,
     ray_address: Annotated[

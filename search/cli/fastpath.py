@@ -13,6 +13,7 @@ http.client, which cost more than the query): its cost is Python's start and one
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -20,15 +21,12 @@ import sys
 import urllib.parse
 from typing import Any
 
+from search.errors import QueryError
+from search.query.contract import FAST_PATH, Hit, SearchRequest
 from search.serve.local_socket import CONNECT_SECONDS, find_server, index_header
 
 ANSWER_SECONDS = 10.0  # a stopped (Ctrl-Z) server: give up and run it here
 OFF = "NEWSSEARCH_NO_SERVER"  # set to run every query in-process
-# The server's limits (service.py; a test holds them equal): beyond them, the CLI runs it.
-FAST_K = 1000  # MAX_SERVED_K
-FAST_CHARS = 2000  # MAX_QUERY_CHARS
-FAST_VALUES = 64  # MAX_FILTER_VALUES
-FAST_DAY_CHARS = 64  # MAX_DAY_CHARS
 # Settings of this process that the server's would override: with one set, run it here.
 _LOCAL_SETTINGS = ("NEWSSEARCH_PRECISION", "NEWSSEARCH_CACHE")
 
@@ -45,8 +43,6 @@ _VALUED = {
     "--where": "where",
 }
 _FLAGS = {"--all": "all", "--json": "json"}
-_CHOICES = {"mode": ("hybrid", "dense", "lexical"), "by": ("passage", "article")}  # as MODES,
-# UNITS in searcher.py, which this module does not import (a test holds them equal)
 
 
 def main() -> None:
@@ -120,16 +116,9 @@ def _answer(server: str, index: str, options: dict[str, Any], target: str) -> in
     return 0
 
 
-_HIT_FIELDS = {
-    "rank": int,
-    "score": float,
-    "article_id": str,
-    "title": str,
-    "paragraph": int,
-    "text": str,
-    "matched": int,
-    "duplicates": list,
-}
+# A hit as the server sends it: the contract's ``Hit``, its plainly typed fields checked
+_SHAPES = {"int": int, "float": float, "str": str, "tuple[str, ...]": list}
+_HIT_FIELDS = {f.name: _SHAPES[str(f.type)] for f in dataclasses.fields(Hit) if f.type in _SHAPES}
 
 
 def _hit_shaped(hit: object) -> bool:
@@ -177,20 +166,25 @@ def parse_query_args(args: list[str]) -> dict[str, Any] | None:
 
 
 def _usable(options: dict[str, Any], text: str) -> bool:
-    """Whether the server takes this query as the CLI would: within every limit the server
-    has and the CLI has not (service.py), so that it never refuses what the CLI runs."""
-    top = options.get("top", "10")
-    if not (top.isascii() and top.isdigit() and 1 <= int(top) <= FAST_K):
+    """Whether the server takes this query as the CLI would: the contract's request, with a
+    server's limits (``FAST_PATH``), so that it never refuses what the CLI runs. A query it
+    refuses runs in the CLI, which says why in its own words."""
+    try:
+        SearchRequest.make(
+            text,
+            k=options.get("top", "10"),
+            mode=options.get("mode", "hybrid"),
+            by=options.get("by", "passage"),
+            since=options.get("since"),
+            until=options.get("until"),
+            sources=options.get("source"),
+            where=options.get("where"),
+            every_copy=bool(options.get("all")),
+            door=FAST_PATH,
+        )
+    except QueryError:
         return False
-    if any(options.get(name, choices[0]) not in choices for name, choices in _CHOICES.items()):
-        return False
-    if any(len(options.get(day, "")) > FAST_DAY_CHARS for day in ("since", "until")):
-        return False
-    for name in ("source", "where"):
-        values = options.get(name, [])
-        if len(values) > FAST_VALUES or any(len(value) > FAST_CHARS for value in values):
-            return False
-    return bool(text.strip()) and len(text) <= FAST_CHARS and text.isprintable()
+    return text.isprintable()
 
 
 def _get(server: str, index: str, target: str) -> tuple[int, Any] | None:

@@ -18,16 +18,19 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from search.errors import QueryError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["SOURCE_FIELD", "Filter", "Scope", "article_terms", "day_number", "term_value"]
 
 SOURCE_FIELD = "source"  # the outlet, among an article's terms
 _MAX_VALUE = 200  # characters of a field value kept for filtering
 _DAY = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+_NAMES = {"since": "since", "until": "until", "sources": "sources", "where": "where"}
 
 
 @dataclass(frozen=True)
@@ -48,22 +51,28 @@ class Filter:
         until: str | dt.date | None = None,
         sources: Iterable[str] | str | None = None,
         where: Mapping[str, object] | Iterable[str] | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> Filter | None:
         """A checked filter, or None when nothing is filtered. Dates are days (``2024-07``
         and ``2024`` mean their first day for ``since`` and their last for ``until``);
-        ``where`` is a mapping or ``FIELD=VALUE`` strings.
+        ``where`` is a mapping or ``FIELD=VALUE`` strings. ``names`` are what the caller
+        calls ``since``, ``until``, ``sources`` and ``where``, for its messages (the CLI's
+        ``--since``).
 
         >>> Filter.make(since="1987-03", where=["topics=Crude"]).where
         (('topics', 'crude'),)
         >>> Filter.make() is None
         True
         """
-        first = _day(since, "since", last=False)
-        last = _day(until, "until", last=True)
+        named = {**_NAMES, **(names or {})}
+        first = _day(since, named["since"], last=False)
+        last = _day(until, named["until"], last=True)
         if first is not None and last is not None and first > last:
-            raise QueryError(f"--since {since} is after --until {until} — nothing could match")
-        outlets = _sources(sources)
-        pairs = _where(where)
+            raise QueryError(
+                f"{named['since']} {since} is after {named['until']} {until} — nothing could match"
+            )
+        outlets = _sources(sources, named["sources"])
+        pairs = _where(where, named["where"])
         if first is None and last is None and not outlets and not pairs:
             return None
         return cls(first, last, outlets, pairs)
@@ -93,6 +102,8 @@ class Scope:
 
     def holds(self, ids: np.ndarray, days: np.ndarray) -> np.ndarray:
         """Which of these passages (ids, and days with ``UNDATED`` for none) are in scope."""
+        import numpy as np  # here, not at the top: the CLI's fast path imports this module
+
         kept = np.zeros(len(ids), dtype=bool)
         if self.dated:
             low, high = self.day_range
@@ -156,20 +167,22 @@ def _day(value: str | dt.date | None, name: str, *, last: bool) -> int | None:
         return dt.date(int(year), int(month), int(day)).toordinal()
     except ValueError:
         raise QueryError(
-            f"--{name} {value!r} is not a date — use YYYY-MM-DD, YYYY-MM or YYYY"
+            f"{name} {value!r} is not a date — use YYYY-MM-DD, YYYY-MM or YYYY"
         ) from None
 
 
-def _sources(sources: Iterable[str] | str | None) -> tuple[str, ...]:
+def _sources(sources: Iterable[str] | str | None, name: str) -> tuple[str, ...]:
     if sources is None:
         return ()
     listed = [sources] if isinstance(sources, str) else list(sources)
     if not all(isinstance(s, str) and s.strip() for s in listed):
-        raise QueryError("--source takes an outlet's name, as `show` prints it")
+        raise QueryError(f"{name} takes an outlet's name, as `show` prints it")
     return tuple(dict.fromkeys(term_value(s) for s in listed))
 
 
-def _where(where: Mapping[str, object] | Iterable[str] | None) -> tuple[tuple[str, str], ...]:
+def _where(
+    where: Mapping[str, object] | Iterable[str] | None, option: str
+) -> tuple[tuple[str, str], ...]:
     if where is None:
         return ()
     if isinstance(where, Mapping):
@@ -181,7 +194,7 @@ def _where(where: Mapping[str, object] | Iterable[str] | None) -> tuple[tuple[st
         for clause in where:
             name, equals, value = str(clause).partition("=")
             if not equals or not name.strip():
-                raise QueryError(f"--where {clause!r} is not FIELD=VALUE (e.g. topics=crude)")
+                raise QueryError(f"{option} {clause!r} is not FIELD=VALUE (e.g. topics=crude)")
             items.append((name.strip(), value.strip()))
     pairs = []
     for name, value in items:

@@ -20,12 +20,13 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from search.domain.filters import Filter, Scope
 from search.errors import IndexCorruptError, IndexLockedError, QueryError
+from search.query.contract import MODES, UNITS, Hit
 from search.query.fusion import reciprocal_rank_fusion, score_fusion
 from search.storage import folder as storage
 from search.storage.database import PassageRow, Store
@@ -48,8 +49,6 @@ __all__ = [
     "hydrate",
 ]
 
-MODES = ("hybrid", "dense", "lexical")
-UNITS = ("passage", "article")
 CANDIDATES = 300  # passages each retriever hands to fusion
 ARTICLE_CANDIDATES = 1000  # passages each retriever hands on when ranking articles
 MAX_DEPTH = 40_000  # candidates fetched at most, deepening while collapsing leaves too few
@@ -77,31 +76,6 @@ _RETRIES = 5
 _T = TypeVar("_T")
 Ranking = list[tuple[int, float]]
 """(passage id, score), best first."""
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One ranked passage; searching by article, an article's best passage, with the
-    number of its passages among the candidates (``matched``). ``source`` is the outlet,
-    ``path`` the file the article came from; ``duplicates`` the ids of the article's other
-    copies (collapsed into this hit unless the search asked for every copy)."""
-
-    rank: int
-    score: float
-    article_id: str
-    title: str
-    paragraph: int
-    text: str
-    published: str | None
-    source: str | None
-    path: str
-    url: str | None
-    fields: dict[str, Any]
-    duplicates: tuple[str, ...]
-    passage_id: int
-    start: int
-    end: int
-    matched: int = 1
 
 
 class _Stale(Exception):

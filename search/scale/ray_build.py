@@ -25,7 +25,7 @@ import numpy as np
 
 from search.embedding import Embedder, load_embedder
 from search.errors import InputError, ModelMismatchError
-from search.ingest.articles import SourceFile
+from search.ingest.article import SourceFile
 from search.storage.manifest import Settings
 from search.write.planner import Read, Reader, read_and_prepare
 

@@ -35,8 +35,9 @@ from starlette.responses import Response
 
 from search._version import __version__
 from search.errors import InputError, SearchError
+from search.query.contract import HTTP, MAX_SERVED_K, SearchRequest
 from search.serve import local_socket
-from search.serve.service import MAX_SERVED_K, SearchRequest, Service, status_of
+from search.serve.service import Service, status_of
 
 WEB = Path(__file__).with_name("web")
 DOCS_ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"})
@@ -88,6 +89,7 @@ def make_app(
             where=where,
             by=by,
             every_copy=all,
+            door=HTTP,
         )
         return await run(lambda: service.search(request))
 

@@ -29,8 +29,8 @@ from pydantic import Field
 from search._version import __version__
 from search.errors import SearchError
 from search.index import ArticleDetail, IndexStats
-from search.query.searcher import MODES, UNITS, Hit
-from search.serve.service import MAX_SERVED_K, SearchRequest, Service
+from search.query.contract import MAX_SERVED_K, MCP, MODES, UNITS, Hit, SearchRequest
+from search.serve.service import Service
 
 INSTRUCTIONS = """\
 Search a news archive by meaning and by words. Start with `search`: each hit is a passage \
@@ -181,6 +181,7 @@ def make_server(service: Service) -> MCPServer[None]:
                 where=where,
                 by=by,
                 every_copy=all,
+                door=MCP,
             )
             return service.search(request)
 

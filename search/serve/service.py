@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,24 +25,16 @@ from search.errors import (
     IndexLockedError,
     IndexNotFoundError,
     IndexVersionError,
-    InputError,
     ModelError,
-    QueryError,
     SearchError,
     ShardUnavailableError,
 )
-from search.query.searcher import MODES, UNITS
+from search.query.contract import MCP, SearchRequest, checked_article_id, checked_k
 from search.storage.folder import Reopening
 
 if TYPE_CHECKING:
     from search.embedding import Embedder
     from search.index import Index
-
-MAX_QUERY_CHARS = 2000  # a served query's length: a paragraph, not a document
-MAX_SERVED_K = 1000  # hits one request may ask for
-MAX_FILTER_VALUES = 64  # --source and --where values in one request
-MAX_DAY_CHARS = 64  # --since and --until
-MAX_ID_CHARS = 4096  # an article id's length (a path inside the archive)
 
 _UNAVAILABLE = (
     IndexNotFoundError,
@@ -61,54 +53,6 @@ def status_of(error: SearchError) -> int:
     if isinstance(error, _UNAVAILABLE):
         return 503
     return 400  # QueryError, InputError and the rest are the request's fault
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchRequest:
-    """A query and its options, checked: what ``Service.search`` runs."""
-
-    text: str
-    k: int = 10
-    mode: str = "hybrid"
-    since: str | None = None
-    until: str | None = None
-    sources: tuple[str, ...] = ()
-    where: tuple[str, ...] = ()
-    by: str = "passage"
-    every_copy: bool = False
-
-    @classmethod
-    def make(
-        cls,
-        text: object,
-        *,
-        k: object = 10,
-        mode: object = "hybrid",
-        since: object = None,
-        until: object = None,
-        sources: object = (),
-        where: object = (),
-        by: object = "passage",
-        every_copy: object = False,
-    ) -> SearchRequest:
-        """A request from loose values, or a ``QueryError`` saying what is wrong."""
-        if not isinstance(text, str) or not text.strip():
-            raise QueryError("the query is empty — give some words to search for")
-        if len(text) > MAX_QUERY_CHARS:
-            raise QueryError(
-                f"the query is {len(text):,} characters long; the limit is {MAX_QUERY_CHARS:,}"
-            )
-        return cls(
-            text=text,
-            k=_whole_number(k, "k", MAX_SERVED_K),
-            mode=_choice(mode, "mode", MODES),
-            since=_optional_text(since, "since"),
-            until=_optional_text(until, "until"),
-            sources=_texts(sources, "source"),
-            where=_texts(where, "where"),
-            by=_choice(by, "by", UNITS),
-            every_copy=_flag(every_copy, "all"),
-        )
 
 
 class Service:
@@ -161,30 +105,18 @@ class Service:
     def search(self, request: SearchRequest) -> dict[str, Any]:
         """``{"hits": [...], "took_ms": ...}``, each hit as ``query --json`` prints it."""
         started = time.perf_counter()
-        hits = self._answer(
-            lambda index: index.search(
-                request.text,
-                k=request.k,
-                mode=request.mode,
-                since=request.since,
-                until=request.until,
-                sources=list(request.sources) or None,
-                where=list(request.where) or None,
-                by=request.by,
-                collapse=not request.every_copy,
-            )
-        )
+        hits = self._answer(lambda index: index.search(request))
         return {"hits": [dataclasses.asdict(hit) for hit in hits], "took_ms": _since(started)}
 
     def article(self, article_id: object) -> dict[str, Any]:
         """The whole article, as ``show --json`` prints it."""
-        checked = _article_id(article_id)
+        checked = checked_article_id(article_id)
         return dataclasses.asdict(self._answer(lambda index: index.article(checked)))
 
     def similar(self, article_id: object, k: object = 10) -> dict[str, Any]:
         """``{"hits": [...], "took_ms": ...}``: the articles most like this one."""
-        checked = _article_id(article_id)
-        top = _whole_number(k, "k", MAX_SERVED_K)
+        checked = checked_article_id(article_id)
+        top = checked_k(k, MCP)  # a served count: HTTP and MCP both call it k
         started = time.perf_counter()
         hits = self._answer(lambda index: index.similar(checked, k=top))
         return {"hits": [dataclasses.asdict(hit) for hit in hits], "took_ms": _since(started)}
@@ -227,66 +159,3 @@ class Service:
 
 def _since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
-
-
-def _whole_number(value: object, name: str, limit: int) -> int:
-    if isinstance(value, str):
-        text = value.strip()
-        if not text.isascii() or not text.isdigit():
-            raise QueryError(f"{name} must be a whole number from 1 to {limit:,}, not {value!r}")
-        value = int(text) if len(text) <= 9 else limit + 1
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
-        raise QueryError(f"{name} must be a whole number from 1 to {limit:,}, not {value!r}")
-    return value
-
-
-def _choice(value: object, name: str, allowed: Sequence[str]) -> str:
-    if not isinstance(value, str) or value not in allowed:
-        raise QueryError(f"{name} must be one of {', '.join(allowed)}, not {_short(value)}")
-    return value
-
-
-def _optional_text(value: object, name: str) -> str | None:
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str) or len(value) > MAX_DAY_CHARS:
-        raise QueryError(f"{name} must be a day such as 1987-03-01, not {_short(value)}")
-    return value
-
-
-def _texts(values: object, name: str) -> tuple[str, ...]:
-    if values is None:
-        return ()
-    if isinstance(values, str):
-        values = [values]
-    if not isinstance(values, Iterable):
-        raise QueryError(f"{name} must be a list of texts")
-    found = tuple(values)
-    if len(found) > MAX_FILTER_VALUES:
-        raise QueryError(f"at most {MAX_FILTER_VALUES} {name} values in one request")
-    for value in found:
-        if not isinstance(value, str) or not value or len(value) > MAX_QUERY_CHARS:
-            raise QueryError(f"each {name} value must be a non-empty text, not {_short(value)}")
-    return found
-
-
-def _flag(value: object, name: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in _FLAGS:
-        return _FLAGS[value.lower()]
-    raise QueryError(f"{name} must be true or false, not {_short(value)}")
-
-
-_FLAGS = {"": True, "1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
-
-
-def _article_id(value: object) -> str:
-    if not isinstance(value, str) or not value or len(value) > MAX_ID_CHARS:
-        raise InputError("an article id is a non-empty string, as `query --json` shows it")
-    return value
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."

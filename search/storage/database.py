@@ -1,7 +1,9 @@
 """SQLite storage: articles, passages, the FTS5 index over them, and the index's metadata.
 
-The only module that speaks SQL. The schema evolves through numbered migrations recorded
-in ``PRAGMA user_version``. All writes happen inside ``Store.transaction()``; readers take a
+The only module that runs SQL. The schema's history, and the SQL of each change, is the
+named migrations in ``migrations.py``, recorded in ``PRAGMA user_version``: a new store is
+made at the newest schema here, an existing one is brought forward by the writer
+(``Writer.migrate``). All writes happen inside ``Store.transaction()``; readers take a
 consistent snapshot with ``Store.snapshot()`` (WAL mode lets both run at once).
 """
 
@@ -31,125 +33,20 @@ from search.errors import (
     IndexWriteError,
     SearchError,
 )
+from search.storage.migrations import NEWS, SCHEMA_VERSION, schema_script
 from search.storage.segments import SegmentRow
 
-__all__ = ["ArticleRow", "PassageRow", "SegmentRow", "Store", "fts_query", "is_empty_store"]
+__all__ = [
+    "NEWS",
+    "SCHEMA_VERSION",
+    "ArticleRow",
+    "PassageRow",
+    "SegmentRow",
+    "Store",
+    "fts_query",
+    "is_empty_store",
+]
 
-_MIGRATIONS: tuple[str, ...] = (
-    # 1: the first schema.
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE sources (
-        path TEXT PRIMARY KEY,
-        size INTEGER NOT NULL,
-        mtime_ns INTEGER NOT NULL
-    );
-    CREATE TABLE articles (
-        id TEXT PRIMARY KEY,
-        source TEXT NOT NULL,
-        title TEXT NOT NULL,
-        date TEXT,
-        url TEXT,
-        content_hash TEXT NOT NULL
-    );
-    CREATE INDEX articles_source ON articles (source);
-    CREATE TABLE passages (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        article_id TEXT NOT NULL REFERENCES articles (id),
-        paragraph INTEGER NOT NULL,
-        part INTEGER NOT NULL,
-        start_char INTEGER NOT NULL,
-        end_char INTEGER NOT NULL,
-        text TEXT NOT NULL
-    );
-    CREATE INDEX passages_article ON passages (article_id);
-    -- The full-text index reads title and text through this view and stores no copy.
-    CREATE VIEW passage_documents AS
-        SELECT passages.id AS id, articles.title AS title, passages.text AS text
-        FROM passages JOIN articles ON articles.id = passages.article_id;
-    CREATE VIRTUAL TABLE passages_fts USING fts5 (
-        title, text,
-        content = 'passage_documents', content_rowid = 'id',
-        tokenize = 'porter unicode61 remove_diacritics 2'
-    );
-    CREATE TRIGGER passages_fts_insert AFTER INSERT ON passages BEGIN
-        INSERT INTO passages_fts (rowid, title, text) VALUES (
-            new.id, (SELECT title FROM articles WHERE id = new.article_id), new.text);
-    END;
-    CREATE TRIGGER passages_fts_delete BEFORE DELETE ON passages BEGIN
-        INSERT INTO passages_fts (passages_fts, rowid, title, text) VALUES (
-            'delete', old.id, (SELECT title FROM articles WHERE id = old.article_id), old.text);
-    END;
-    """,
-    # 2: vector segments (format 2). Each segment file holds the vectors of some passages;
-    # a deleted passage's vector stays in its segment, masked, until a merge drops it.
-    """
-    CREATE TABLE segments (
-        name TEXT PRIMARY KEY,
-        kind TEXT NOT NULL,
-        rows INTEGER NOT NULL,
-        bytes INTEGER NOT NULL,
-        crc32 INTEGER NOT NULL,
-        min_id INTEGER NOT NULL,
-        max_id INTEGER NOT NULL,
-        generation INTEGER NOT NULL
-    );
-    CREATE TABLE deletions (passage_id INTEGER PRIMARY KEY);
-    -- Deleted passages still in the lexical index, and the generation that deleted them.
-    CREATE TABLE lexical_deletions (
-        passage_id INTEGER PRIMARY KEY,
-        generation INTEGER NOT NULL
-    );
-    """,
-    # 3: the lexical index moves to tantivy (format 2): FTS5 goes. Applied by the upgrade
-    # of a format-1 index, in the transaction that makes it format 2 (``apply_migration``).
-    """
-    DROP TRIGGER passages_fts_insert;
-    DROP TRIGGER passages_fts_delete;
-    DROP TABLE passages_fts;
-    DROP VIEW passage_documents;
-    """,
-    # 4: news metadata and wire duplicates. ``articles.source`` has always held the file an
-    # article came from (``path`` in the library); the outlet is ``outlet``. ``article_terms``
-    # holds what filters match: (field, case-folded value), the outlet under "source".
-    # ``signatures`` and ``bands`` are MinHash signatures and their LSH band keys;
-    # ``near_duplicates`` the confirmed pairs, both ways; ``dup_group`` the smallest id of
-    # an article's duplicate group (NULL when it has no duplicate).
-    """
-    ALTER TABLE articles ADD COLUMN published TEXT;
-    ALTER TABLE articles ADD COLUMN outlet TEXT;
-    ALTER TABLE articles ADD COLUMN fields TEXT NOT NULL DEFAULT '{}';
-    ALTER TABLE articles ADD COLUMN dup_group TEXT;
-    CREATE INDEX articles_published ON articles (published);
-    CREATE INDEX articles_dup_group ON articles (dup_group);
-    CREATE TABLE article_terms (
-        article_id TEXT NOT NULL,
-        field TEXT NOT NULL,
-        value TEXT NOT NULL
-    );
-    CREATE INDEX article_terms_value ON article_terms (field, value);
-    CREATE INDEX article_terms_article ON article_terms (article_id);
-    CREATE TABLE known_fields (field TEXT PRIMARY KEY);
-    CREATE TABLE signatures (article_id TEXT PRIMARY KEY, signature BLOB NOT NULL);
-    CREATE TABLE bands (
-        band INTEGER NOT NULL,
-        key INTEGER NOT NULL,
-        article_id TEXT NOT NULL
-    );
-    CREATE INDEX bands_key ON bands (band, key);
-    CREATE INDEX bands_article ON bands (article_id);
-    CREATE TABLE near_duplicates (
-        article_id TEXT NOT NULL,
-        other_id TEXT NOT NULL,
-        PRIMARY KEY (article_id, other_id)
-    ) WITHOUT ROWID;
-    """,
-)
-# Migrations a writer applies when it opens a store; the later ones come with the commit
-# that needs them: 3 with the upgrade of format 1, 4 with the news metadata.
-AUTOMATIC = 2
-NEWS = 4  # the first version with news metadata (filters, duplicates)
-SCHEMA_VERSION = len(_MIGRATIONS)
 # BM25 weights of the title and the passage text (tuned: docs/QUALITY.md).
 BM25_WEIGHTS = (1.0, 1.0)
 _MAX_QUERY_TERMS = 64
@@ -213,10 +110,10 @@ class Store:
     def open(
         cls, path: Path, *, create: bool = False, readonly: bool = False, schema: int | None = None
     ) -> Store:
-        """Open the store. A writer's (the default) brings the schema up to date, and with
-        ``create`` makes the file (at ``schema``, default the newest); a ``readonly`` one
-        writes nothing, not even a migration, so it also opens an index on a read-only
-        folder or mount."""
+        """Open the store. A writer's (the default) with ``create`` makes the file (at schema
+        ``schema``, default the newest); otherwise the schema is left as it is, for
+        ``Writer.migrate`` to bring forward. A ``readonly`` one writes nothing, so it also
+        opens an index on a read-only folder or mount."""
         if not create:
             _check_regular(path)
         try:
@@ -251,7 +148,7 @@ class Store:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = FULL")
         self._db.execute("PRAGMA foreign_keys = ON")
-        self._migrate(writable=not readonly, create=create, schema=schema)
+        self._check_version(writable=not readonly, create=create, schema=schema)
         self._check_schema()
 
     def close(self) -> None:
@@ -278,7 +175,10 @@ class Store:
         with self._reported():
             return self._db.execute(sql, params)
 
-    def _migrate(self, *, writable: bool, create: bool, schema: int) -> None:
+    def _check_version(self, *, writable: bool, create: bool, schema: int) -> None:
+        """Refuse a newer schema, and a file without one. With ``create``, a writer makes the
+        schema (up to ``schema``) of a new file, or of one whose creation was cut off; an
+        existing index is brought forward only by ``Writer.migrate``, with its backfills."""
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise IndexVersionError(
@@ -286,24 +186,20 @@ class Store:
                 f"{SCHEMA_VERSION} — upgrade newssearch"
             )
         self.version = version
-        # Later migrations come with the commits that fill them in (``Writer.upgrade``,
-        # ``Writer.add_news``), so that a writer that fails leaves what readers saw.
-        target = schema if create and version == 0 else max(version, AUTOMATIC)
-        if version == target or not writable:
-            if version == 0:
-                raise IndexCorruptError(f"{self.path} holds no index tables — rebuild the index")
-            return
-        if version == 0 and (self._has_tables() or not create):
+        creating = create and writable and version < schema
+        if version == 0 and (not creating or self._has_tables()):
             raise IndexCorruptError(f"{self.path} holds no index tables — rebuild the index")
-        with self.transaction():
-            for number in range(version + 1, target + 1):
-                self.apply_migration(number)
+        if creating:
+            with self.transaction():
+                while self.version < schema:
+                    self.apply_schema(self.version + 1)
 
-    def apply_migration(self, number: int) -> None:
-        """Run migration ``number`` (inside the caller's transaction)."""
+    def apply_schema(self, number: int) -> None:
+        """Apply schema change ``number`` (``migrations.schema_script``) inside the caller's
+        transaction, and record it in ``PRAGMA user_version``."""
         if number != self.version + 1:
-            raise ValueError(f"migration {number} does not follow version {self.version}")
-        for statement in _split_script(_MIGRATIONS[number - 1]):
+            raise ValueError(f"schema change {number} does not follow version {self.version}")
+        for statement in _split_script(schema_script(number)):
             self._db.execute(statement)
         self._db.execute(f"PRAGMA user_version = {number}")
         self.version = number
@@ -911,11 +807,11 @@ def _check_regular(path: Path) -> None:
 
 @functools.cache
 def _expected_schema(version: int) -> list[tuple]:
-    """sqlite_master as our migrations up to ``version`` leave it."""
+    """sqlite_master as our migrations up to schema ``version`` leave it."""
     connection = sqlite3.connect(":memory:")
     try:
-        for number in range(version):
-            for statement in _split_script(_MIGRATIONS[number]):
+        for number in range(1, version + 1):
+            for statement in _split_script(schema_script(number)):
                 connection.execute(statement)
         return connection.execute(
             "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"

@@ -8,13 +8,14 @@ traceback.
 
 Format versions: 1 kept every vector in one FAISS file rewritten by each commit; 2 keeps
 them in immutable segments (``segments.py``). A version-1 index is read as it is and
-upgraded by the first command that writes to it (``writer.upgrade``).
+upgraded by the first command that writes to it (``migrations.m003_vectors_into_segments``).
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,7 +24,15 @@ from search._version import __version__
 from search.errors import IndexCorruptError, IndexNotFoundError, IndexVersionError
 from search.storage import folder as storage
 
-__all__ = ["FORMAT_VERSION", "Manifest", "Settings", "now", "read_manifest", "write_manifest"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Manifest",
+    "Meta",
+    "Settings",
+    "now",
+    "read_manifest",
+    "write_manifest",
+]
 
 FORMAT_VERSION = 2
 _MANIFEST_LIMIT = 1 << 20  # a manifest is a few hundred bytes; anything over 1 MiB is not ours
@@ -42,20 +51,24 @@ class Settings:
     compact: bool
 
     @classmethod
-    def from_meta(cls, meta: dict[str, str], where: Path) -> Settings:
+    def from_meta(cls, meta: Mapping[str, str], where: Path) -> Settings:
         read = _Reader(meta, where)
-        settings = cls(
-            model=read.text("model"),
-            fingerprint=read.text("fingerprint"),
-            dimension=read.number("dimension", low=1, high=65_536),
-            max_tokens=read.number("max_tokens", low=1, high=1 << 20),
+        model = read.text("model")
+        fingerprint = read.text("fingerprint")
+        dimension = read.number("dimension", low=1, high=65_536)
+        max_tokens = read.number("max_tokens", low=1, high=1 << 20)
+        return cls(
+            model=model,
+            fingerprint=fingerprint,
+            dimension=dimension,
+            max_tokens=max_tokens,
+            # Indexes from before passage_tokens cut passages at the model's window.
             passage_tokens=read.number(
-                "passage_tokens", low=1, high=1 << 20, default=meta.get("max_tokens")
+                "passage_tokens", low=1, high=1 << 20, default=str(max_tokens)
             ),
             title_context=read.flag("title_context", default="0"),
             compact=read.flag("compact", default="0"),
         )
-        return settings
 
     def to_meta(self) -> dict[str, str]:
         return {
@@ -69,7 +82,47 @@ class Settings:
         }
 
 
-def format_version(meta: dict[str, str], where: Path) -> int:
+@dataclass(frozen=True)
+class Meta:
+    """The store's ``meta`` table, typed: read once, with the defaults of the keys an older
+    index lacks. Written by the writer, in the transaction of the data it describes."""
+
+    format_version: int
+    settings: Settings
+    generation: int  # the last commit's number
+    next_segment: int = 1  # the number of the next segment file's name
+    lexical_commit: int = 0  # the lexical index's commit that goes with the store's; 0: none
+    news: int = 0  # the lexical schema the news backfill built (m004); 0: not had it
+    vectors_file: str | None = None  # format 1's one vector file, until its upgrade
+    created: str | None = None
+    updated: str | None = None
+
+    @classmethod
+    def read(cls, meta: Mapping[str, str], where: Path) -> Meta:
+        """``meta`` typed and checked: the format version first (a newer index is refused
+        before anything else is read), then the settings, then the rest."""
+        version = format_version(meta, where)
+        settings = Settings.from_meta(meta, where)
+        read = _Reader(meta, where)
+        return cls(
+            format_version=version,
+            settings=settings,
+            generation=generation(meta, where),
+            next_segment=read.number("next_segment", low=1, high=1 << 62, default="1"),
+            lexical_commit=lexical_commit(meta, where),
+            news=read.number("news", low=0, high=1 << 30, default="0"),
+            vectors_file=read.optional("vectors_file"),
+            created=read.optional("created"),
+            updated=read.optional("updated"),
+        )
+
+    @property
+    def last_change(self) -> str | None:
+        """When the index last changed, as the manifest says it: updated, else created."""
+        return self.updated if self.updated is not None else self.created
+
+
+def format_version(meta: Mapping[str, str], where: Path) -> int:
     """The store's format version, checked to be one this code reads."""
     version = _Reader(meta, where).number("format_version", low=1, high=1 << 30)
     if version > FORMAT_VERSION:
@@ -80,11 +133,11 @@ def format_version(meta: dict[str, str], where: Path) -> int:
     return version
 
 
-def generation(meta: dict[str, str], where: Path) -> int:
+def generation(meta: Mapping[str, str], where: Path) -> int:
     return _Reader(meta, where).number("generation", low=0, high=1 << 62)
 
 
-def lexical_commit(meta: dict[str, str], where: Path) -> int:
+def lexical_commit(meta: Mapping[str, str], where: Path) -> int:
     """The token of the lexical index's commit that goes with the store's (0: none yet)."""
     return _Reader(meta, where).number("lexical_commit", low=0, high=1 << 63, default="0")
 
@@ -92,7 +145,7 @@ def lexical_commit(meta: dict[str, str], where: Path) -> int:
 class _Reader:
     """Typed reads of ``meta``: anything missing or malformed names the key at fault."""
 
-    def __init__(self, meta: dict[str, str], where: Path) -> None:
+    def __init__(self, meta: Mapping[str, str], where: Path) -> None:
         self.meta, self.where = meta, where
 
     def _raw(self, key: str, default: str | None = None) -> str:
@@ -127,6 +180,12 @@ class _Reader:
         if value not in ("0", "1"):
             raise self._bad(key, value)
         return value == "1"
+
+    def optional(self, key: str) -> str | None:
+        """Text that may be missing (``None``); anything but text is malformed."""
+        if key not in self.meta:
+            return None
+        return self._raw(key)
 
 
 @dataclass(frozen=True)

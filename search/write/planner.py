@@ -19,8 +19,9 @@ import numpy as np
 
 from search.domain.filters import article_terms
 from search.embedding import Embedder
-from search.ingest.articles import Article, Skip, SourceFile, read_source
+from search.ingest.article import Article, Skip, SourceFile
 from search.ingest.chunking import chunk_text
+from search.ingest.read import read_source
 from search.storage.database import ArticleRow, Store
 from search.storage.manifest import Settings
 

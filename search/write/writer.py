@@ -1,6 +1,8 @@
-"""The writer: embeds planned changes and commits them, merges segments, upgrades format 1.
+"""The writer: embeds planned changes and commits them, merges segments, runs migrations.
 
-One writer at a time holds the index's lock (``storage.lock``). Every change is a commit:
+One writer at a time holds the index's lock (``storage.lock``) and opens the index with
+``open_writer``, which runs the migrations the index has not had
+(``search/storage/migrations.py``). Every change is a commit:
 
 1. new vectors are written as a new segment file (``segments.build_segment``: a temporary
    name, synced, renamed into place);
@@ -24,23 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from search.domain.dates import normalise_date
 from search.embedding import Embedder
 from search.errors import IndexCorruptError
 from search.ingest.chunking import paragraph_text
 from search.storage import folder as storage
-from search.storage.database import NEWS, SCHEMA_VERSION, Store
-from search.storage.lexical import SCHEMA as LEXICAL_SCHEMA
+from search.storage import lexical as lexical_index
+from search.storage import migrations
+from search.storage.database import Store
 from search.storage.lexical import Document, LexicalWriter, Marker
-from search.storage.manifest import (
-    FORMAT_VERSION,
-    Settings,
-    lexical_commit,
-    now,
-    read_manifest,
-    write_manifest,
-)
-from search.storage.manifest import generation as generation_of
+from search.storage.manifest import Meta, Settings, now, read_manifest, write_manifest
 from search.storage.segments import (
     Segment,
     SegmentRow,
@@ -50,10 +44,11 @@ from search.storage.segments import (
     plan_merges,
 )
 from search.storage.vectors import load_legacy
+from search.write import faults
 from search.write import wire_copies as groups
 from search.write.planner import Change, Plan
 
-__all__ = ["COMMIT_PASSAGES", "COMMIT_SECONDS", "EMBED_BATCH", "Writer"]
+__all__ = ["COMMIT_PASSAGES", "COMMIT_SECONDS", "EMBED_BATCH", "Writer", "open_writer"]
 
 EMBED_BATCH = 4096  # passages embedded together: sorted by length, repeats embedded once
 COMMIT_PASSAGES = 20_000  # a long run commits at least this often, so a kill loses little
@@ -81,6 +76,7 @@ class Writer:
         self.folder, self.store, self.settings = folder, store, settings
         self.lexical = lexical  # None only while a format-1 index awaits its upgrade
         self._written: list[str] = []  # segment files of the commit under way
+        self.migrated: list[str] = []  # the migrations ``open_writer`` ran, by name
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -149,7 +145,7 @@ class Writer:
             return
         store = self.store
         with self._transaction():
-            meta = store.get_meta()
+            meta = self._meta()
             replaced = store.existing_articles(c.article.id for c in changes)
             leaving = [*extra.removals, *replaced]
             split = groups.removing(store, leaving)
@@ -173,13 +169,14 @@ class Writer:
                 store.set_source(path, size, mtime)
             for path in extra.forget:
                 store.forget_source(path)
-            generation = generation_of(meta, self.store.path) + 1
+            generation = meta.generation + 1
             if new_ids:
                 vectors = np.concatenate([c.vectors for c in changes if c.vectors is not None])
                 self._add_segment(np.asarray(new_ids, dtype=np.int64), vectors, generation, meta)
             self._check_counts()
             store.set_meta({"generation": str(generation), "updated": now()})
             self._commit_lexical(generation, documents, gone)
+            faults.reached("mid-commit")
         self._after_commit()
 
     def _commit_lexical(
@@ -210,9 +207,9 @@ class Writer:
         if lexical is None:
             return
         marker = lexical.marker()
-        meta = self.store.get_meta()
-        current = generation_of(meta, self.store.path)
-        if marker.token == lexical_commit(meta, self.store.path):
+        meta = self._meta()
+        current = meta.generation
+        if marker.token == meta.lexical_commit:
             return
         with self._transaction():
             if marker.generation < current:
@@ -243,12 +240,13 @@ class Writer:
         return found
 
     def _add_segment(
-        self, ids: np.ndarray, vectors: np.ndarray, generation: int, meta: dict[str, str]
+        self, ids: np.ndarray, vectors: np.ndarray, generation: int, meta: Meta
     ) -> SegmentRow:
-        number = int(meta.get("next_segment", "1"))
+        number = meta.next_segment
         name = storage.segment_name(number)
         self._written.append(name)
         written = build_segment(self.folder, name, ids, vectors, compact=self.settings.compact)
+        faults.reached("after-segment-written")
         row = dataclasses.replace(written, generation=generation)
         self.store.add_segment(row)
         self.store.set_meta({"next_segment": str(number + 1)})
@@ -265,7 +263,9 @@ class Writer:
             )
 
     def _after_commit(self) -> None:
+        faults.reached("before-manifest")
         self.write_manifest()
+        faults.reached("before-sweep")
         self.sweep()
 
     def repair_manifest(self) -> None:
@@ -274,26 +274,26 @@ class Writer:
             recorded = read_manifest(self.folder).generation
         except IndexCorruptError:
             recorded = -1
-        if recorded != generation_of(self.store.get_meta(), self.store.path):
+        if recorded != self._meta().generation:
             self.write_manifest()
 
     def sweep(self) -> None:
         """Delete files of ours that no commit names: merged segments, leftovers of a kill."""
         keep = {s.name for s in self.store.segments()}
-        meta = self.store.get_meta()
-        if "vectors_file" in meta:
-            keep.add(meta["vectors_file"])  # a format-1 index not yet upgraded
+        vectors_file = self._meta().vectors_file
+        if vectors_file is not None:
+            keep.add(vectors_file)  # a format-1 index not yet upgraded
         storage.remove_files(self.folder, storage.unreferenced(self.folder, keep))
 
     def write_manifest(self) -> None:
         store = self.store
-        meta = store.get_meta()
+        meta = self._meta()
         articles, passages = store.counts()
         segments = store.segments()
         write_manifest(
             self.folder,
             self.settings,
-            generation=generation_of(meta, store.path),
+            generation=meta.generation,
             articles=articles,
             passages=passages,
             vectors={
@@ -302,7 +302,7 @@ class Writer:
                 "deleted": len(store.deletions()),
                 "segments": [{"name": s.name, "kind": s.kind, "rows": s.rows} for s in segments],
             },
-            updated=meta.get("updated", meta.get("created", now())),
+            updated=now() if meta.last_change is None else meta.last_change,
         )
 
     # Merging.
@@ -341,8 +341,8 @@ class Writer:
                 dropped.append(segment.ids[mask])
         ids, vectors = merge_contents(parts)
         with self._transaction():
-            meta = store.get_meta()
-            generation = generation_of(meta, self.store.path) + 1
+            meta = self._meta()
+            generation = meta.generation + 1
             store.drop_segments(names)
             if len(ids):
                 self._add_segment(ids, vectors, generation, meta)
@@ -351,6 +351,7 @@ class Writer:
             self._check_counts()
             store.set_meta({"generation": str(generation), "updated": now()})
             self._commit_lexical(generation, (), ())
+            faults.reached("mid-merge")
         self._after_commit()
 
     def _stats(self) -> list[SegmentStat]:
@@ -369,67 +370,75 @@ class Writer:
     def _open(self, row: SegmentRow) -> Segment:
         return Segment.open(self.folder, row, self.settings.dimension)
 
-    # News metadata.
+    # Migrations: the writer's steps of those that rewrite data (storage/migrations.py).
+
+    def migrate(self) -> list[str]:
+        """Run the migrations the store has not had, in order, each in a transaction of its
+        own that records it as applied; one that makes a new generation is a commit (its
+        manifest written, leftovers swept). Returns the names of those run."""
+        ran = []
+        for migration in migrations.pending(self.store):
+            with self._transaction():
+                committed = migration.apply(self.store, self)
+            if committed:
+                self._after_commit()
+            ran.append(migration.name)
+        return ran
+
+    def move_vectors(self, generation: int) -> None:
+        """Format 1's one vector file into a segment of ``generation`` (m003), checked to
+        hold a vector for each passage."""
+        store = self.store
+        record = store.get_meta()  # the file's name, size and checksum: format 1's keys
+        legacy = load_legacy(self.folder, record, self.settings.dimension)
+        ids, vectors = legacy.contents()
+        _, passages = store.counts()
+        if len(ids) != passages:
+            raise IndexCorruptError(
+                f"{self.folder}: {passages} passages but {len(ids)} vectors — the index "
+                "was not upgraded; rebuild it"
+            )
+        if len(ids):
+            self._add_segment(ids, vectors, generation, Meta.read(record, store.path))
+        self._check_counts()
 
     def add_news(self) -> None:
-        """Give an index written before news metadata what it can have, in one commit: a
-        published date read from each article's stored date, duplicate groups, and a
-        lexical index that filters can use. (Outlets and fields were not kept then: an
-        article gains them when its file is indexed again.)"""
+        """Every stored article's MinHash signature and duplicate group (m004), from its
+        text as its passages hold it."""
         store = self.store
-        with self._transaction():
-            if store.version < NEWS:
-                store.apply_migration(NEWS)
-            for batch in store.articles_for_backfill():
-                for article_id, title, date in batch:
-                    store.set_published(article_id, normalise_date(date))
-                    passages = store.article_passages(article_id)
-                    text = "\n\n".join(paragraph_text([(p.paragraph, p.text) for p in passages]))
-                    groups.add(store, article_id, title, text)
-            meta = store.get_meta()
-            generation = generation_of(meta, store.path) + 1
-            store.set_meta(
-                {"generation": str(generation), "updated": now(), "news": str(LEXICAL_SCHEMA)}
-            )
-            self.rebuild_lexical(generation)
-        self._after_commit()
+        for batch in store.articles_for_backfill():
+            for article_id, title, _date in batch:
+                passages = store.article_passages(article_id)
+                text = "\n\n".join(paragraph_text([(p.paragraph, p.text) for p in passages]))
+                groups.add(store, article_id, title, text)
 
-    def needs_news(self) -> bool:
-        return self.store.get_meta().get("news") != str(LEXICAL_SCHEMA)
+    def _meta(self) -> Meta:
+        return Meta.read(self.store.get_meta(), self.store.path)
 
-    # Format 1.
 
-    def upgrade(self) -> None:
-        """Move a format-1 index's one vector file into a segment, in one commit."""
-        store = self.store
-        legacy = load_legacy(self.folder, store.get_meta(), self.settings.dimension)
-        ids, vectors = legacy.contents()
-        with self._transaction():
-            meta = store.get_meta()
-            _, passages = store.counts()
-            if len(ids) != passages:
-                raise IndexCorruptError(
-                    f"{self.folder}: {passages} passages but {len(ids)} vectors — the index "
-                    "was not upgraded; rebuild it"
-                )
-            generation = generation_of(meta, self.store.path) + 1
-            if len(ids):
-                self._add_segment(ids, vectors, generation, meta)
-            store.delete_meta([k for k in meta if k.startswith("vectors_")])
-            store.set_meta(
-                {
-                    "format_version": str(FORMAT_VERSION),
-                    "generation": str(generation),
-                    "upgraded": now(),
-                }
-            )
-            self._check_counts()
-            store.record_counts()
-            # Full text moves from FTS5 to the lexical index, in this same transaction.
-            self.rebuild_lexical(generation)
-            while store.version < SCHEMA_VERSION:
-                store.apply_migration(store.version + 1)
-        self._after_commit()
+@contextlib.contextmanager
+def open_writer(folder: Path, settings: Settings, store: Store | None = None) -> Iterator[Writer]:
+    """Open the index at ``folder`` for writing: the one way to. Its store is opened once
+    (``store``: one this process holds open already), the migrations it has not had run in
+    order (``Writer.migrate``; their names in ``writer.migrated``), the lexical index and
+    the manifest (read once) are brought in line with the store, and leftovers are swept.
+    The caller holds the folder's lock; a store opened here is the caller's to close
+    (``writer.store``) once the writer is handed over."""
+    opened = store is None
+    if store is None:
+        store = Store.open(folder / storage.STORE)
+    try:
+        with lexical_index.writing(folder / lexical_index.FOLDER) as lexical:
+            writer = Writer(folder, store, settings, lexical)
+            writer.migrated = writer.migrate()
+            writer.reconcile_lexical()
+            writer.repair_manifest()
+            writer.sweep()
+            opened = False
+            yield writer
+    finally:
+        if opened:  # failed before the caller had it
+            store.close()
 
 
 def _embed(

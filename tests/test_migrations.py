@@ -1,0 +1,186 @@
+"""Migrations as named functions (search/storage/migrations.py): the registry, and the one
+path that opens an index for writing (``open_writer``) running each pending one once, on the
+format-1 and format-2 fixtures that tests/test_upgrade.py and test_upgrade_news.py use."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shutil
+import sqlite3
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import FakeEmbedder
+
+from search import Index, IndexWriteError
+from search.storage import folder as storage
+from search.storage import lexical, migrations
+from search.storage.database import NEWS, SCHEMA_VERSION, Store
+from search.storage.manifest import FORMAT_VERSION
+from search.storage.migrations import Migrations, Upgrade
+from search.write.writer import Writer, open_writer
+
+FIXTURES = Path(__file__).with_name("fixtures")
+EVERY = [
+    "m001_create_tables",
+    "m002_segment_tables",
+    "m003_vectors_into_segments",
+    "m004_news_metadata",
+]
+LATEST = (SCHEMA_VERSION, str(FORMAT_VERSION), str(lexical.SCHEMA))
+
+
+def _copy(name: str, tmp_path: Path) -> Path:
+    path = tmp_path / name
+    shutil.copytree(FIXTURES / name, path)
+    return path
+
+
+def _level(path: Path) -> tuple[int, str, str | None]:
+    """(``PRAGMA user_version``, ``format_version``, ``news``), read without writing."""
+    db = sqlite3.connect(f"file:{path / 'store.sqlite'}?mode=ro", uri=True)
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    finally:
+        db.close()
+    return version, meta["format_version"], meta.get("news")
+
+
+def _generation(path: Path) -> int:
+    return int(json.loads((path / "manifest.json").read_text())["generation"])
+
+
+def _write(path: Path, then: Callable[[Writer], object] = lambda writer: None) -> list[str]:
+    """Open the index for writing as a writing command does; the migrations it ran."""
+    with Index.open(path) as ix:
+        settings = ix.settings
+    with storage.lock(path), storage.writing(path), open_writer(path, settings) as writer:
+        try:
+            then(writer)
+            return writer.migrated
+        finally:
+            writer.store.close()
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many times each migration's function runs."""
+    counted: Counter[str] = Counter()
+
+    def counting(migration: migrations.Migration) -> migrations.Migration:
+        def run(up: Upgrade) -> None:
+            counted[migration.name] += 1
+            migration.function(up)
+
+        return dataclasses.replace(migration, function=run)
+
+    registry = migrations.migrations
+    monkeypatch.setattr(registry, "_all", [counting(m) for m in registry])
+    return counted
+
+
+def test_the_registry_lists_the_migrations_in_order_with_unique_numbered_names() -> None:
+    registry = list(migrations.migrations)
+    assert [m.name for m in registry] == EVERY == migrations.migrations.names
+    assert len(set(EVERY)) == len(EVERY)
+    for number, migration in enumerate(registry, start=1):
+        assert re.fullmatch(rf"m{number:03d}_[a-z0-9_]+", migration.name)
+        assert migration.summary and "\n" not in migration.summary
+        assert migration.function.__doc__ and migration.function.__doc__.strip()
+        assert migration.schema is not None and migration.version == number
+    assert SCHEMA_VERSION == migrations.SCHEMA_VERSION == 4
+    assert NEWS == migrations.migrations["m004_news_metadata"].version == 4
+    # A new index records every migration as applied, in the numbers that always meant so.
+    assert migrations.created_records() == {
+        "format_version": str(FORMAT_VERSION),
+        "news": str(lexical.SCHEMA),
+    }
+
+
+def test_a_migration_out_of_order_or_without_its_docstring_is_refused() -> None:
+    registry = Migrations()
+
+    def m002_too_soon(up: Upgrade) -> None:
+        """Skips m001."""
+
+    def m001_undocumented(up: Upgrade) -> None:
+        pass
+
+    def first(up: Upgrade) -> None:
+        """Not named mNNN_."""
+
+    for function in (m002_too_soon, m001_undocumented, first):
+        with pytest.raises(ValueError):
+            registry()(function)
+    assert len(registry) == 0
+
+
+@pytest.mark.parametrize(
+    ("fixture", "start", "expected"),
+    [
+        ("index_v1", (1, "1", None), EVERY[1:]),  # format 1, store schema 1
+        ("index_v2", (3, "2", None), EVERY[3:]),  # format 2 from before news, schema 3
+    ],
+)
+def test_an_old_index_opened_for_writing_ends_at_the_latest_with_each_migration_once(
+    tmp_path: Path, calls: Counter[str], fixture: str, start: tuple, expected: list[str]
+) -> None:
+    path = _copy(fixture, tmp_path)
+    assert _level(path) == start
+    generation = _generation(path)
+    again: list[list[str]] = []
+    assert _write(path, lambda writer: again.append(writer.migrate())) == expected
+    assert again == [[]]  # the runner run twice: nothing the second time
+    assert calls == Counter(expected)
+    assert _level(path) == LATEST
+    commits = sum(n in ("m003_vectors_into_segments", "m004_news_metadata") for n in expected)
+    assert _generation(path) == generation + commits  # each backfill is one commit
+    assert _write(path) == []  # and nothing when the index is opened again
+    assert calls == Counter(expected)
+    with Index.open(path) as ix:
+        assert ix.stats().format_version == FORMAT_VERSION
+        assert ix.check().ok
+
+
+def test_a_new_index_has_every_migration_and_runs_none(tmp_path: Path, calls: Counter) -> None:
+    path = tmp_path / "index"
+    Index.create(path, model=FakeEmbedder()).close()
+    assert _level(path) == LATEST
+    assert _write(path) == [] and not calls
+
+
+def test_a_store_with_the_news_schema_but_not_its_backfill_gets_the_backfill(
+    tmp_path: Path, calls: Counter[str]
+) -> None:
+    """As an upgrade of format 1 by an earlier newssearch left it when its backfill failed:
+    schema 4 applied with the upgrade, ``news`` not recorded."""
+    path = _copy("index_v2", tmp_path)
+    store = Store.open(path / "store.sqlite")
+    with store.transaction():
+        store.apply_schema(4)
+    store.close()
+    assert _level(path) == (4, "2", None)
+    assert _write(path) == ["m004_news_metadata"]
+    assert _level(path) == LATEST and calls == Counter(["m004_news_metadata"])
+
+
+def test_a_failed_migration_is_run_again_by_the_next_writer_and_the_ones_before_stay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _copy("index_v1", tmp_path)
+
+    def fail(self: Writer) -> None:
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Writer, "add_news", fail)
+        with pytest.raises(IndexWriteError, match="No space left on device"):
+            _write(path)
+    assert _level(path) == (3, "2", None)  # m002 and m003 committed; m004 left nothing
+    assert _write(path) == ["m004_news_metadata"]
+    assert _level(path) == LATEST
