@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from search.errors import InputError
-from search.index import MODES, Index
+from search.index import Index
+from search.query.contract import MODES
 
 __all__ = [
     "METRICS",

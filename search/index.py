@@ -43,7 +43,7 @@ from search.errors import (
 from search.ingest.article import Skip
 from search.ingest.chunking import paragraph_text
 from search.ingest.discover import discover
-from search.query.contract import MAX_K, MODES, UNITS, Hit, SearchRequest, checked_k
+from search.query.contract import Hit, SearchRequest, checked_k
 from search.query.searcher import Searcher, Snapshot
 from search.storage import folder as storage
 from search.storage import lexical, migrations
@@ -63,12 +63,8 @@ from search.write.writer import Progress, Writer, open_writer
 
 __all__ = [
     "FORMAT_VERSION",
-    "MAX_K",
-    "MODES",
-    "UNITS",
     "ArticleDetail",
     "CheckReport",
-    "Hit",
     "Index",
     "IndexStats",
     "RemoveReport",

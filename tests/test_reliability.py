@@ -38,7 +38,7 @@ from conftest import FakeEmbedder, one_line_error, write_articles
 
 import search
 from search import Index, IndexLockedError, IndexNotFoundError
-from search.index import MODES
+from search.query.contract import MODES
 from search.write import faults
 
 HELPER = Path(__file__).with_name("indexer_process.py")

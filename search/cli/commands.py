@@ -199,7 +199,7 @@ def query(
             output.print_json(rows)
             return
         if not rows:
-            filtered = bool(since or until or source or where)
+            filtered = request.only is not None
             typer.echo(output.no_hits_line(str(index), ix.stats().articles, filtered), err=True)
             return
         output.print_hits(rows, text)

@@ -26,7 +26,7 @@ import numpy as np
 
 from search.domain.filters import Filter, Scope
 from search.errors import IndexCorruptError, IndexLockedError, QueryError
-from search.query.contract import MODES, UNITS, Hit
+from search.query.contract import Hit
 from search.query.fusion import reciprocal_rank_fusion, score_fusion
 from search.storage import folder as storage
 from search.storage.database import PassageRow, Store
@@ -37,9 +37,6 @@ from search.storage.vectors import load_legacy
 
 __all__ = [
     "CANDIDATES",
-    "MODES",
-    "UNITS",
-    "Hit",
     "Searcher",
     "Snapshot",
     "article_ranking",

@@ -30,8 +30,8 @@ import numpy as np
 
 from search.domain.filters import UNDATED, Filter, Scope
 from search.errors import InputError, QueryError, SearchError, ShardUnavailableError
+from search.query.contract import Hit
 from search.query.searcher import (
-    Hit,
     Part,
     Ranking,
     Searcher,

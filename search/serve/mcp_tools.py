@@ -201,7 +201,7 @@ def make_server(service: Service) -> MCPServer[None]:
         """The articles most like this one, by meaning, best first: other coverage of the
         same events. The article itself and its wire copies are left out. Hits are as
         search's, one per article."""
-        return _answer(lambda: service.similar(id, k))
+        return _answer(lambda: service.similar(id, k, door=MCP))
 
     @tool("Describe the index")
     def index_stats() -> Annotated[CallToolResult, IndexStats]:

@@ -29,7 +29,13 @@ from search.errors import (
     SearchError,
     ShardUnavailableError,
 )
-from search.query.contract import MCP, SearchRequest, checked_article_id, checked_k
+from search.query.contract import (
+    HTTP,
+    Door,
+    SearchRequest,
+    checked_article_id,
+    checked_k,
+)
 from search.storage.folder import Reopening
 
 if TYPE_CHECKING:
@@ -113,10 +119,11 @@ class Service:
         checked = checked_article_id(article_id)
         return dataclasses.asdict(self._answer(lambda index: index.article(checked)))
 
-    def similar(self, article_id: object, k: object = 10) -> dict[str, Any]:
-        """``{"hits": [...], "took_ms": ...}``: the articles most like this one."""
+    def similar(self, article_id: object, k: object = 10, *, door: Door = HTTP) -> dict[str, Any]:
+        """``{"hits": [...], "took_ms": ...}``: the articles most like this one; ``k`` is
+        checked as ``door`` takes it."""
         checked = checked_article_id(article_id)
-        top = checked_k(k, MCP)  # a served count: HTTP and MCP both call it k
+        top = checked_k(k, door)
         started = time.perf_counter()
         hits = self._answer(lambda index: index.similar(checked, k=top))
         return {"hits": [dataclasses.asdict(hit) for hit in hits], "took_ms": _since(started)}
