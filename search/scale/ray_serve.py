@@ -30,6 +30,7 @@ from typing import Any
 
 from search.domain.filters import Scope
 from search.errors import IndexNotFoundError, InputError, SearchError, ShardUnavailableError
+from search.query.contract import SearchRequest
 from search.query.shards import Failure, ShardedSearcher, ShardReader, plan_shards
 from search.scale.ray_build import connect
 from search.storage.folder import Reopening
@@ -183,8 +184,9 @@ class RouterClient:
     def __init__(self, handle: Any) -> None:
         self._handle = handle
 
-    def search(self, text: str, **options: Any) -> Any:
-        return self._call("search", (text,), options)
+    def search(self, request: SearchRequest) -> Any:
+        """``Index.search`` of the request a door made, on the router."""
+        return self._call("search", (request,), {})
 
     def article(self, article_id: str) -> Any:
         return self._call("article", (article_id,), {})
