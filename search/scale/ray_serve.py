@@ -184,9 +184,10 @@ class RouterClient:
     def __init__(self, handle: Any) -> None:
         self._handle = handle
 
-    def search(self, request: SearchRequest) -> Any:
-        """``Index.search`` of the request a door made, on the router."""
-        return self._call("search", (request,), {})
+    def search(self, text: str | SearchRequest, **options: Any) -> Any:
+        """``Index.search`` on the router: a door's request, or text and options (the
+        service's warm-up query)."""
+        return self._call("search", (text,), options)
 
     def article(self, article_id: str) -> Any:
         return self._call("article", (article_id,), {})
