@@ -219,13 +219,16 @@ def _build(work: Path, env: dict[str, str]) -> dict[str, Path]:
 
 
 def _masker(work: Path):  # type: ignore[no-untyped-def]
-    paths = sorted({str(work), os.path.realpath(work)}, key=len, reverse=True)
+    # The work folder, and ../shared (CI clones the project somewhere other than /work)
+    places = {str(work): "<work>", os.path.realpath(work): "<work>"}
+    places |= {str(SHARED): "<shared>", os.path.realpath(SHARED): "<shared>"}
+    paths = sorted(places.items(), key=lambda place: len(place[0]), reverse=True)
     # Timings, and the index's size in bytes (tantivy's meta.json varies by a byte or so)
     varying = re.compile(r'"(took_ms|size_bytes)": ?[0-9.e+-]+')
 
     def mask(text: str) -> str:
-        for path in paths:
-            text = text.replace(path, "<work>")
+        for path, name in paths:
+            text = text.replace(path, name)
         return varying.sub(lambda found: f'"{found[1]}": 0', text)
 
     return mask
