@@ -27,7 +27,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +96,13 @@ class IndexStats:
     deleted_vectors: int = 0
     duplicate_groups: int = 0  # groups of near-duplicate articles (wire copies)
     articles_in_groups: int = 0
+    collections: tuple[tuple[str, int], ...] = ()  # (name, articles), largest first
+    outlets: tuple[tuple[str, int], ...] = ()  # (name, articles), the 50 largest
+    outlet_count: int = 0  # outlets in all
+    first_published: str | None = None  # the date span of the dated articles
+    last_published: str | None = None
+    # Each field filters match (--where), with its five commonest values and their counts
+    fields: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,12 @@ class ArticleDetail:
     duplicates: tuple[str, ...]
     paragraphs: tuple[str, ...]
     passages: int
+    collection: str = ""
+
+    @property
+    def key(self) -> str:
+        """``COLLECTION/ID``: what names this article whatever other collections hold."""
+        return f"{self.collection}/{self.id}" if self.collection else self.id
 
 
 @dataclass(frozen=True)
@@ -128,6 +141,8 @@ class UpdateReport:
     commits: int = 0
     seconds: float = 0.0
     skipped: tuple[Skip, ...] = ()
+    # Ids that two files of one collection give: (COLLECTION/ID, the file kept, the other)
+    conflicts: tuple[tuple[str, str, str], ...] = ()
 
     def skip_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -338,32 +353,50 @@ class Index:
         self,
         paths: Iterable[str | Path] | str | Path,
         *,
+        collection: str | None = None,
         progress: Progress | None = None,
         engine: Engine | None = None,
     ) -> UpdateReport:
         """Bring the index in line with files and folders: add new and changed articles,
-        and remove articles whose files under these paths are gone. With an ``engine``
+        and remove articles whose files under these paths are gone. Each path fills the
+        collection named after it, or ``collection``. With an ``engine``
         (``search.scale.ray_build.RayEngine``), reading and embedding run on its cluster."""
-        return self._index(_listed(paths), remove_missing=True, progress=progress, engine=engine)
+        return self._index(
+            _listed(paths),
+            remove_missing=True,
+            collection=collection,
+            progress=progress,
+            engine=engine,
+        )
 
     def add(
         self,
         paths: Iterable[str | Path] | str | Path,
         *,
+        collection: str | None = None,
         progress: Progress | None = None,
         engine: Engine | None = None,
     ) -> UpdateReport:
         """Index new and changed articles from files and folders; remove nothing."""
-        return self._index(_listed(paths), remove_missing=False, progress=progress, engine=engine)
+        return self._index(
+            _listed(paths),
+            remove_missing=False,
+            collection=collection,
+            progress=progress,
+            engine=engine,
+        )
 
     def remove(self, ids: Iterable[str] | str) -> RemoveReport:
-        """Delete articles by id. A later indexing run of their files adds them again."""
+        """Delete articles by id (``ID`` where one collection holds it, ``COLLECTION/ID``
+        always). A later indexing run of their files adds them again. An id that several
+        collections hold is an ``InputError``, and nothing is removed."""
         wanted = list(dict.fromkeys([ids] if isinstance(ids, str) else ids))
         with self._writing() as writer:
-            found = set(writer.remove(wanted))
+            keys = {ref: _one_article(writer.store.find_articles(ref), ref) for ref in wanted}
+            found = set(writer.remove([key for key in keys.values() if key is not None]))
         return RemoveReport(
-            removed=tuple(i for i in wanted if i in found),
-            not_found=tuple(i for i in wanted if i not in found),
+            removed=tuple(i for i in wanted if keys[i] in found),
+            not_found=tuple(i for i in wanted if keys[i] not in found),
         )
 
     def optimize(self) -> int:
@@ -378,13 +411,14 @@ class Index:
         *,
         remove_missing: bool,
         progress: Progress | None,
+        collection: str | None = None,
         engine: Engine | None = None,
     ) -> UpdateReport:
         started = time.monotonic()
         if not paths:
             raise InputError("no files or folders given to index")
         with self._writing() as writer:
-            sources, skips = discover(paths)
+            sources, skips = discover(paths, collection)
             if not sources:
                 raise InputError(_nothing_to_index(paths, skips))
             roots = [Path(os.path.abspath(p)) for p in paths]
@@ -400,6 +434,7 @@ class Index:
                 roots,
                 remove_missing=remove_missing,
                 reader=reader,
+                move=collection is not None,
             )
             plan.skipped[:0] = skips
             embedded, commits = writer.run(plan, embedder, progress)
@@ -413,6 +448,7 @@ class Index:
             commits=commits,
             seconds=time.monotonic() - started,
             skipped=tuple(plan.skipped),
+            conflicts=tuple(plan.conflicts),
         )
 
     @contextlib.contextmanager
@@ -460,13 +496,15 @@ class Index:
         where: Mapping[str, object] | Iterable[str] | None = None,
         by: str = "passage",
         collapse: bool = True,
+        collections: Iterable[str] | str | None = None,
     ) -> list[Hit]:
         """The ``k`` best passages (``by="article"``: articles) for ``text``, best first.
 
         ``mode`` is ``hybrid`` (full-text and vector results fused), ``dense`` or ``lexical``.
         ``since`` and ``until`` are days (``1987-03-01``, ``1987-03``, ``1987``), both
         inclusive; ``sources`` outlets, any of which may match; ``where`` field values
-        (``{"topics": "crude"}``), all of which must. Near-duplicate articles show as one
+        (``{"topics": "crude"}``), all of which must; ``collections`` any of the index's
+        collections (``stats().collections``). Near-duplicate articles show as one
         hit, with the others' ids in ``Hit.duplicates``, unless ``collapse=False``.
         ``text`` may also be a ``SearchRequest`` that a door has made and checked; the
         other arguments are then not used.
@@ -484,6 +522,7 @@ class Index:
                 sources=sources,
                 where=where,
                 every_copy=not collapse,
+                collections=collections,
             )
         query_vector = None
         if request.mode != "lexical":
@@ -503,13 +542,14 @@ class Index:
         self._check_open()
 
         def read(store: Store, version: int, current: int) -> ArticleDetail | None:
-            row = store.article(article_id)
+            key = _one_article(store.find_articles(article_id), article_id)
+            row = None if key is None else store.article(key)
             if row is None:
                 return None
-            passages = store.article_passages(article_id)
+            passages = store.article_passages(row.id)
             copies = store.group_members([row.dup_group]) if row.dup_group else {}
             return ArticleDetail(
-                id=row.id,
+                id=row.local_id or row.id,
                 title=row.title,
                 published=row.published,
                 source=row.source,
@@ -519,6 +559,7 @@ class Index:
                 duplicates=tuple(a for a in copies.get(row.dup_group or "", []) if a != row.id),
                 paragraphs=tuple(paragraph_text([(p.paragraph, p.text) for p in passages])),
                 passages=len(passages),
+                collection=row.collection,
             )
 
         if not isinstance(article_id, str) or not article_id:
@@ -536,10 +577,10 @@ class Index:
         best first; its own copies left out."""
         k = checked_k(k)
         article = self.article(article_id)
-        vector = self._searcher.article_vector(article_id)
+        vector = self._searcher.article_vector(article.key)
         if vector is None:
             return []
-        exclude = frozenset([article.id, *article.duplicates])
+        exclude = frozenset([article.key, *article.duplicates])
         return self._searcher.search("", vector, k, "dense", by="article", exclude=exclude)
 
     def _embed_while_opening(self, text: str) -> np.ndarray:
@@ -570,10 +611,12 @@ class Index:
     def stats(self) -> IndexStats:
         self._check_open()
 
-        def read(store: Store, snapshot: Snapshot) -> tuple[int, int, tuple[int, int], Snapshot]:
-            return *store.counts(), store.duplicate_counts(), snapshot
+        def read(store: Store, snapshot: Snapshot) -> tuple[Any, ...]:
+            overview = (store.collections(), store.outlets(), store.date_span())
+            return *store.counts(), store.duplicate_counts(), overview, store.top_values(), snapshot
 
-        articles, passages, (groups, copies), snapshot = self._searcher.read(read)
+        articles, passages, (groups, copies), overview, top, snapshot = self._searcher.read(read)
+        collections, outlets, (first, last) = overview
         settings = self._settings
         largest = max(snapshot.parts, key=lambda p: p.rows, default=None)
         return IndexStats(
@@ -595,6 +638,12 @@ class Index:
             deleted_vectors=sum(p.rows - p.live for p in snapshot.parts),
             duplicate_groups=groups,
             articles_in_groups=copies,
+            collections=tuple(collections),
+            outlets=tuple(outlets[:50]),
+            outlet_count=len(outlets),
+            first_published=first,
+            last_published=last,
+            fields={name: tuple(values) for name, values in top.items()},
         )
 
     def check(self) -> CheckReport:
@@ -671,6 +720,7 @@ def index_files(
     model: str | Path | Embedder | None = None,
     compact: bool | None = None,
     keep_missing: bool = False,
+    collection: str | None = None,
     progress: Progress | None = None,
     engine: Engine | None = None,
 ) -> UpdateReport:
@@ -684,12 +734,21 @@ def index_files(
     with Index.open_or_create(index, model=model, compact=compact) as ix:
         try:
             run = ix.add if keep_missing else ix.update
-            return run(paths, progress=progress, engine=engine)
+            return run(paths, collection=collection, progress=progress, engine=engine)
         except InputError:
             if fresh and ix.stats().generation == 0:
                 ix.close()
                 _remove_empty_index(index, remove_folder=not existed)
             raise
+
+
+def _one_article(keys: list[str], ref: str) -> str | None:
+    """The one article ``ref`` names, or None; an ``InputError`` when several collections
+    hold an article of that id."""
+    if len(keys) > 1:
+        shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+        raise InputError(f"{len(keys)} collections hold an article {ref!r}: give one of {shown}")
+    return keys[0] if keys else None
 
 
 def _remove_empty_index(folder: Path, *, remove_folder: bool) -> None:

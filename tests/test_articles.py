@@ -486,7 +486,10 @@ def test_discover_a_single_file_uses_its_name(tmp_path, monkeypatch):
     make_tree(tmp_path, {"deep/er/story.txt": "x"})
     monkeypatch.chdir(tmp_path)
     files, skips = discover([Path("deep/er/story.txt")])
-    assert (files, skips) == ([SourceFile(tmp_path / "deep/er/story.txt", "story.txt")], [])
+    assert (files, skips) == (
+        [SourceFile(tmp_path / "deep/er/story.txt", "story.txt", "story")],
+        [],
+    )
 
 
 def test_discover_dot_is_named_after_the_current_folder(tmp_path, monkeypatch):

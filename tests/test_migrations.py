@@ -30,6 +30,7 @@ EVERY = [
     "m002_segment_tables",
     "m003_vectors_into_segments",
     "m004_news_metadata",
+    "m005_collections",
 ]
 LATEST = (SCHEMA_VERSION, str(FORMAT_VERSION), str(lexical.SCHEMA))
 
@@ -93,7 +94,7 @@ def test_the_registry_lists_the_migrations_in_order_with_unique_numbered_names()
         assert migration.summary and "\n" not in migration.summary
         assert migration.function.__doc__ and migration.function.__doc__.strip()
         assert migration.schema is not None and migration.version == number
-    assert SCHEMA_VERSION == migrations.SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION == migrations.SCHEMA_VERSION == 5
     assert NEWS == migrations.migrations["m004_news_metadata"].version == 4
     # A new index records every migration as applied, in the numbers that always meant so.
     assert migrations.created_records() == {
@@ -138,7 +139,8 @@ def test_an_old_index_opened_for_writing_ends_at_the_latest_with_each_migration_
     assert again == [[]]  # the runner run twice: nothing the second time
     assert calls == Counter(expected)
     assert _level(path) == LATEST
-    commits = sum(n in ("m003_vectors_into_segments", "m004_news_metadata") for n in expected)
+    backfills = ("m003_vectors_into_segments", "m004_news_metadata", "m005_collections")
+    commits = sum(n in backfills for n in expected)
     assert _generation(path) == generation + commits  # each backfill is one commit
     assert _write(path) == []  # and nothing when the index is opened again
     assert calls == Counter(expected)
@@ -165,8 +167,8 @@ def test_a_store_with_the_news_schema_but_not_its_backfill_gets_the_backfill(
         store.apply_schema(4)
     store.close()
     assert _level(path) == (4, "2", None)
-    assert _write(path) == ["m004_news_metadata"]
-    assert _level(path) == LATEST and calls == Counter(["m004_news_metadata"])
+    assert _write(path) == EVERY[3:]
+    assert _level(path) == LATEST and calls == Counter(EVERY[3:])
 
 
 def test_a_failed_migration_is_run_again_by_the_next_writer_and_the_ones_before_stay(
@@ -182,5 +184,5 @@ def test_a_failed_migration_is_run_again_by_the_next_writer_and_the_ones_before_
         with pytest.raises(IndexWriteError, match="No space left on device"):
             _write(path)
     assert _level(path) == (3, "2", None)  # m002 and m003 committed; m004 left nothing
-    assert _write(path) == ["m004_news_metadata"]
+    assert _write(path) == EVERY[3:]
     assert _level(path) == LATEST

@@ -21,6 +21,7 @@ def article(article_id: str, title: str = "Untitled", source: str = "/news/a.txt
         published="2024-02-03",
         url=f"https://example.org/{article_id}",
         content_hash=f"hash-{article_id}",
+        local_id=article_id,
     )
 
 

@@ -16,11 +16,13 @@ from conftest import FakeEmbedder, one_line_error, write_articles
 import search.write.writer
 from search import Index, IndexWriteError, QueryError
 from search.storage.lexical import SCHEMA as LEXICAL_SCHEMA
+from search.storage.migrations import SCHEMA_VERSION
 
 FIXTURE = Path(__file__).with_name("fixtures") / "index_v2"
 EXPECTED = json.loads((FIXTURE / "EXPECTED.json").read_text(encoding="utf-8"))
 MODES = ("lexical", "dense", "hybrid")
 COPIES = tuple(EXPECTED["copies"])
+KEYS = tuple(f"news/{c}" for c in COPIES)  # as COLLECTION/ID: m005 names the folder "news"
 # What the stored raw dates become (ISO 8601, UTC); None: no date, or none could be read.
 PUBLISHED = {
     "news/library-budget.txt": None,
@@ -168,12 +170,12 @@ def test_one_writing_command_adds_dates_groups_and_filters_and_keeps_everything(
 ) -> None:
     commits = WRITES[write](v2, _more(tmp_path), cli)
     version, meta = _store(v2)
-    assert version == 4 and meta["news"] == str(LEXICAL_SCHEMA)
+    assert version == SCHEMA_VERSION and meta["news"] == str(LEXICAL_SCHEMA)
     kept = [i for i in EXPECTED["article_ids"] if not (write == "remove" and i == "wire-0008")]
     added = ["extra-0001"] if write in ("add", "cli-index") else []
     with Index.open(v2, model=FakeEmbedder()) as ix:
         stats = ix.stats()
-        assert stats.generation == EXPECTED["generation"] + commits
+        assert stats.generation == EXPECTED["generation"] + commits + 1  # and m005's backfill
         assert stats.articles == len(kept) + len(added)
         assert (stats.duplicate_groups, stats.articles_in_groups) == (1, 2)
         assert ix.check().ok
@@ -182,7 +184,8 @@ def test_one_writing_command_adds_dates_groups_and_filters_and_keeps_everything(
             assert article.published == PUBLISHED[article_id], article_id
             assert article.title == EXPECTED["titles"][article_id]
             assert article.passages == EXPECTED["passages_per_article"][article_id], article_id
-            others = tuple(c for c in COPIES if c != article_id) if article_id in COPIES else ()
+            others = tuple(f"news/{c}" for c in COPIES if c != article_id)
+            others = others if article_id in COPIES else ()
             assert article.duplicates == others, article_id
         for article_id in added:
             assert ix.article(article_id).published == "1987-03-03T10:00:00Z"
@@ -199,7 +202,7 @@ def test_one_writing_command_adds_dates_groups_and_filters_and_keeps_everything(
             hits = ix.search("cocoa buffer stock", k=5, mode=mode)
             copies = [h for h in hits if h.article_id in COPIES]
             assert copies and {h.article_id for h in copies} == {COPIES[0]}, mode
-            assert all(h.duplicates == (COPIES[1],) for h in copies), mode
+            assert all(h.duplicates == (KEYS[1],) for h in copies), mode
             assert copies[0] is hits[0]
             hits = ix.search("cocoa buffer stock", k=10, mode=mode, collapse=False)
             assert {h.article_id for h in hits[:2]} == set(COPIES), mode
@@ -255,7 +258,7 @@ def test_a_second_writing_command_does_not_backfill_again(
     start = EXPECTED["generation"]
     with Index.open(v2, model=FakeEmbedder()) as ix:
         assert ix.remove("wire-0008").removed == ("wire-0008",)
-        assert ix.stats().generation == start + 2  # the backfill, then the removal
+        assert ix.stats().generation == start + 3  # two backfills (m004, m005), the removal
     _, meta = _store(v2)
     assert meta["news"] == str(LEXICAL_SCHEMA)
 
@@ -265,16 +268,16 @@ def test_a_second_writing_command_does_not_backfill_again(
     monkeypatch.setattr(search.write.writer.Writer, "add_news", again)
     with Index.open(v2, model=FakeEmbedder()) as ix:
         assert ix.remove("wire-0007").removed == ("wire-0007",)
-        assert ix.stats().generation == start + 3
+        assert ix.stats().generation == start + 4
         assert ix.optimize() == 2  # the fixture's two segments, as one commit
-        assert ix.stats().generation == start + 4
+        assert ix.stats().generation == start + 5
         assert ix.optimize() == 0  # nothing to do: no commit
-        assert ix.stats().generation == start + 4
+        assert ix.stats().generation == start + 5
     assert cli("index", _more(tmp_path), "--index", v2, "--keep-missing").exit_code == 0
     with Index.open(v2, model=FakeEmbedder()) as ix:
-        assert ix.stats().generation == start + 5
+        assert ix.stats().generation == start + 6
         assert ix.article("reuters-0001").published == PUBLISHED["reuters-0001"]
-        assert ix.article("reuters-0001").duplicates == (COPIES[1],)
+        assert ix.article("reuters-0001").duplicates == (KEYS[1],)
         assert ix.check().ok
     assert _store(v2)[1]["news"] == meta["news"]
 
@@ -312,10 +315,10 @@ def test_a_writing_command_after_a_failed_backfill_completes_it(
     with Index.open(v2, model=FakeEmbedder()) as ix:
         assert ix.optimize() == 2
         stats = ix.stats()
-        assert stats.generation == EXPECTED["generation"] + 2
+        assert stats.generation == EXPECTED["generation"] + 3
         assert (stats.articles, stats.passages) == (EXPECTED["articles"], EXPECTED["passages"])
         assert {i: ix.article(i).published for i in EXPECTED["article_ids"]} == PUBLISHED
-        assert ix.article(COPIES[0]).duplicates == (COPIES[1],)
+        assert ix.article(COPIES[0]).duplicates == (KEYS[1],)
         hits = ix.search("cocoa", k=5, mode="hybrid", since="1987-02-26", until="1987-02-26")
         assert hits and {h.article_id for h in hits} == {COPIES[0]}
         assert ix.check().ok

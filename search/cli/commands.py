@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -81,6 +81,14 @@ def index(
     keep_missing: Annotated[
         bool, typer.Option("--keep-missing", help="Keep articles whose files are gone.")
     ] = False,
+    collection: Annotated[
+        str | None,
+        typer.Option(
+            "--collection",
+            help="The collection these articles fill (default: each path's folder or file "
+            "name). Ids are unique within a collection.",
+        ),
+    ] = None,
     compact: Annotated[
         bool | None,
         typer.Option(
@@ -124,6 +132,7 @@ def index(
                 model=model,
                 compact=compact,
                 keep_missing=keep_missing,
+                collection=collection,
                 progress=progress,
                 engine=cluster,
             )
@@ -139,6 +148,16 @@ def index(
                 else ""
             )
         )
+        if report.conflicts:
+            # Never silent: which id, kept from which file, lost by which (docs/cli.md)
+            key, kept, other = report.conflicts[0]
+            more = len(report.conflicts) - 1
+            typer.echo(
+                f"{len(report.conflicts)} id conflicts in a collection: {key} is in both "
+                f"{kept} (kept) and {other} (not indexed)"
+                + (f", and {more} more (-v lists them)" if more and not verbose else ""),
+                err=True,
+            )
         if report.skipped:
             counts = ", ".join(f"{n} {reason}" for reason, n in report.skip_counts().items())
             typer.echo(f"skipped {len(report.skipped)}: {counts}", err=True)
@@ -173,6 +192,10 @@ def query(
     every_copy: Annotated[
         bool, typer.Option("--all", help="Show every copy of a wire story, not one.")
     ] = False,
+    collection: Annotated[
+        list[str] | None,
+        typer.Option("--collection", help="From this collection (repeat: any of them)."),
+    ] = None,
     json_lines: JsonOption = False,
     model: ModelOption = None,
 ) -> None:
@@ -190,6 +213,7 @@ def query(
             sources=source,
             where=where,
             every_copy=every_copy,
+            collections=collection,
             door=CLI,
         )
     with _reported(), Index.open(index, model=model) as ix:
@@ -228,7 +252,7 @@ def show(
         *((name, _field_text(value)) for name, value in article.fields.items()),
         ("copies", ", ".join(article.duplicates)),
     ]
-    typer.echo(article.id)
+    typer.echo(article.key)
     width = max(len(name) for name, _ in rows) + 2
     for name, value in rows:
         if value:
@@ -376,8 +400,30 @@ def info(index: IndexOption = Path("index"), json_lines: JsonOption = False) -> 
         ("format", f"version {stats.format_version}, commit {stats.generation}"),
         ("size on disk", _size(stats.size_bytes)),
     ]
+    overview = [
+        ("collections", _counted(stats.collections, len(stats.collections))),
+        ("outlets", _counted(stats.outlets, stats.outlet_count)),
+        ("published", _span(stats.first_published, stats.last_published)),
+    ]
+    if stats.fields:  # what --where FIELD=VALUE may name, with its commonest values
+        overview.append(("fields", ", ".join(stats.fields)))
+        overview += [(f" {name}", _counted(values, 0)) for name, values in stats.fields.items()]
+    rows[2:2] = [(name, value) for name, value in overview if value]
     for name, value in rows:
-        typer.echo(f"{name:<13}{value}")
+        typer.echo(f"{name:<13}{value}" if len(name) < 13 else f"{name} {value}")
+
+
+def _counted(pairs: Sequence[tuple[str, int]], total: int, shown: int = 10) -> str:
+    """``bbc (2,225), reuters (400)``, and how many more of ``total`` there are."""
+    text = ", ".join(f"{name} ({count:,})" for name, count in pairs[:shown])
+    more = max(total, len(pairs)) - min(len(pairs), shown)
+    return text + (f" and {more:,} more" if text and more > 0 else "")
+
+
+def _span(first: str | None, last: str | None) -> str:
+    if first is None or last is None:
+        return ""
+    return f"{first[:10]} to {last[:10]}"
 
 
 def _segments(stats: IndexStats) -> str:

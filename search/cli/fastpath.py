@@ -41,7 +41,9 @@ _VALUED = {
     "--until": "until",
     "--source": "source",
     "--where": "where",
+    "--collection": "collection",
 }
+_LISTS = ("source", "where", "collection")  # options that repeat
 _FLAGS = {"--all": "all", "--json": "json"}
 
 
@@ -76,6 +78,7 @@ def query_through_server(args: list[str]) -> int | None:
     params += [(key, options[key]) for key in ("mode", "by", "since", "until") if key in options]
     params += [("source", value) for value in options.get("source", [])]
     params += [("where", value) for value in options.get("where", [])]
+    params += [("collection", value) for value in options.get("collection", [])]
     if options.get("all"):
         params.append(("all", "true"))
     try:
@@ -108,7 +111,7 @@ def _answer(server: str, index: str, options: dict[str, Any], target: str) -> in
             return None
         from pathlib import PurePath  # as the CLI names the index: a Path's text
 
-        filtered = any(name in options for name in ("since", "until", "source", "where"))
+        filtered = any(name in options for name in ("since", "until", *_LISTS))
         line = output.no_hits_line(str(PurePath(index)), stats[1]["articles"], filtered)
         sys.stderr.write(line + "\n")
         return 0
@@ -151,7 +154,7 @@ def parse_query_args(args: list[str]) -> dict[str, Any] | None:
             if not value:
                 return None
             key = _VALUED[name]
-            if key in ("source", "where"):
+            if key in _LISTS:
                 options.setdefault(key, []).append(value)
             else:
                 options[key] = value
@@ -179,6 +182,7 @@ def _usable(options: dict[str, Any], text: str) -> bool:
             until=options.get("until"),
             sources=options.get("source"),
             where=options.get("where"),
+            collections=options.get("collection"),
             every_copy=bool(options.get("all")),
             door=FAST_PATH,
         )

@@ -9,7 +9,9 @@ What is matched, for both retrievers, is written when an article is stored:
 
 - ``day_number``: the UTC day an article was published, as a day number (``date.toordinal``);
 - ``article_terms``: (field, value) pairs, values case-folded: ``("source", "reuters")`` for
-  the outlet, and one pair per value of each record field (each item of a list field).
+  the outlet (as ``outlet_key`` folds it: "The Harbour Times" and "harbour times" are one
+  outlet), ``("@collection", "bbc")`` for its collection, and one pair per value of each
+  record field (each item of a list field).
 """
 
 from __future__ import annotations
@@ -25,12 +27,31 @@ from search.errors import QueryError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["SOURCE_FIELD", "Filter", "Scope", "article_terms", "day_number", "term_value"]
+__all__ = [
+    "COLLECTION_FIELD",
+    "SOURCE_FIELD",
+    "Filter",
+    "Scope",
+    "article_terms",
+    "day_number",
+    "outlet_key",
+    "term_value",
+    "url_host",
+]
 
 SOURCE_FIELD = "source"  # the outlet, among an article's terms
+COLLECTION_FIELD = "@collection"  # its collection: no record field is named so (``@``)
 _MAX_VALUE = 200  # characters of a field value kept for filtering
 _DAY = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
-_NAMES = {"since": "since", "until": "until", "sources": "sources", "where": "where"}
+_NAMES = {
+    "since": "since",
+    "until": "until",
+    "sources": "sources",
+    "where": "where",
+    "collections": "collections",
+}
+_LEADING_THE = re.compile(r"^the\s+")
+_NOT_WORD = re.compile(r"[^\w]+")
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,7 @@ class Filter:
     until: int | None = None  # last day allowed, inclusive
     sources: tuple[str, ...] = ()  # case-folded outlets
     where: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (field, folded value)
+    collections: tuple[str, ...] = ()  # collection names, as given
 
     @classmethod
     def make(
@@ -51,13 +73,15 @@ class Filter:
         until: str | dt.date | None = None,
         sources: Iterable[str] | str | None = None,
         where: Mapping[str, object] | Iterable[str] | None = None,
+        collections: Iterable[str] | str | None = None,
         names: Mapping[str, str] | None = None,
     ) -> Filter | None:
         """A checked filter, or None when nothing is filtered. Dates are days (``2024-07``
         and ``2024`` mean their first day for ``since`` and their last for ``until``);
-        ``where`` is a mapping or ``FIELD=VALUE`` strings. ``names`` are what the caller
-        calls ``since``, ``until``, ``sources`` and ``where``, for its messages (the CLI's
-        ``--since``).
+        ``where`` is a mapping or ``FIELD=VALUE`` strings; ``sources`` are outlets, matched
+        as ``outlet_key`` folds them; ``collections`` are collection names. ``names`` are
+        what the caller calls ``since``, ``until``, ``sources``, ``where`` and
+        ``collections``, for its messages (the CLI's ``--since``).
 
         >>> Filter.make(since="1987-03", where=["topics=Crude"]).where
         (('topics', 'crude'),)
@@ -73,9 +97,10 @@ class Filter:
             )
         outlets = _sources(sources, named["sources"])
         pairs = _where(where, named["where"])
-        if first is None and last is None and not outlets and not pairs:
+        groups = _collections(collections, named["collections"])
+        if first is None and last is None and not outlets and not pairs and not groups:
             return None
-        return cls(first, last, outlets, pairs)
+        return cls(first, last, outlets, pairs, groups)
 
     def fields(self) -> list[str]:
         return sorted({name for name, _ in self.where})
@@ -177,7 +202,16 @@ def _sources(sources: Iterable[str] | str | None, name: str) -> tuple[str, ...]:
     listed = [sources] if isinstance(sources, str) else list(sources)
     if not all(isinstance(s, str) and s.strip() for s in listed):
         raise QueryError(f"{name} takes an outlet's name, as `show` prints it")
-    return tuple(dict.fromkeys(term_value(s) for s in listed))
+    return tuple(dict.fromkeys(outlet_key(s) for s in listed))
+
+
+def _collections(collections: Iterable[str] | str | None, name: str) -> tuple[str, ...]:
+    if collections is None:
+        return ()
+    listed = [collections] if isinstance(collections, str) else list(collections)
+    if not all(isinstance(c, str) and c.strip() for c in listed):
+        raise QueryError(f"{name} takes a collection's name, as `info` lists them")
+    return tuple(dict.fromkeys(c.strip() for c in listed))
 
 
 def _where(
@@ -219,6 +253,32 @@ def term_value(value: object) -> str:
     return " ".join(text.split()).casefold()[:_MAX_VALUE]
 
 
+def outlet_key(name: object) -> str:
+    """An outlet's name as filters compare it: case, a leading "The", a web host's "www."
+    and punctuation do not tell outlets apart.
+
+    >>> outlet_key("The Harbour Times"), outlet_key("harbour-times"), outlet_key("AP")
+    ('harbour times', 'harbour times', 'ap')
+    >>> outlet_key("www.ElwoodGazette.example")
+    'elwoodgazette example'
+    """
+    text = term_value(name)
+    text = _LEADING_THE.sub("", text.removeprefix("www."))
+    return " ".join(_NOT_WORD.sub(" ", text).split()) or text
+
+
+def url_host(url: str | None) -> str | None:
+    """The host of a web address, without "www.", or None.
+
+    >>> url_host("https://www.elwoodgazette.example/2024/story.html")
+    'elwoodgazette.example'
+    """
+    if not url or "//" not in url:
+        return None
+    host = url.split("//", 1)[1].split("/", 1)[0].split("@")[-1].split(":")[0].lower()
+    return host.removeprefix("www.") or None
+
+
 def day_number(published: str | None) -> int | None:
     """The day number of an ISO 8601 ``published`` (its UTC day), or None.
 
@@ -238,11 +298,15 @@ def day_text(number: int) -> str:
     return dt.date.fromordinal(number).isoformat()
 
 
-def article_terms(source: str | None, fields: Mapping[str, object]) -> list[tuple[str, str]]:
+def article_terms(
+    source: str | None, fields: Mapping[str, object], collection: str = ""
+) -> list[tuple[str, str]]:
     """The (field, value) pairs an article can be filtered by."""
     terms: list[tuple[str, str]] = []
+    if collection:
+        terms.append((COLLECTION_FIELD, collection))
     if source:
-        terms.append((SOURCE_FIELD, term_value(source)))
+        terms.append((SOURCE_FIELD, outlet_key(source)))
     for name, value in fields.items():
         values: Sequence[object] = value if isinstance(value, list) else [value]
         terms += [(name, term_value(v)) for v in values if v is not None]

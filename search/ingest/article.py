@@ -70,10 +70,12 @@ class Skip:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file found under an indexed path, with the id its articles derive from."""
+    """A file found under an indexed path, with the id its articles derive from and the
+    collection they belong to (``discover`` names it)."""
 
     path: Path
     id_base: str
+    collection: str = ""
 
 
 class _Unusable(Exception):

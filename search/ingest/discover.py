@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from search.domain.collections import check_collection_name, collection_name
 from search.errors import InputError
 from search.ingest.article import Skip, SourceFile, _strerror
 
@@ -36,23 +37,30 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (
 )
 
 
-def discover(paths: Iterable[str | Path]) -> tuple[list[SourceFile], list[Skip]]:
+def discover(
+    paths: Iterable[str | Path], collection: str | None = None
+) -> tuple[list[SourceFile], list[Skip]]:
     """Find the article files under each path (a folder walked recursively, or a single file).
 
     Raises ``InputError`` for a path that does not exist or a single file of an
     unsupported type. Files met on the way that cannot be used become ``Skip``s, and so
     does a ``page_files`` folder beside ``page.html`` (a saved page's images and ads).
     Ids are relative to the given folder's parent: ``discover(["../shared/seeds"])``
-    gives ``seeds/000_815593e774ae9b48.txt``.
+    gives ``seeds/000_815593e774ae9b48.txt``. Each file's articles belong to
+    ``collection``, or by default to the collection named after the folder or file given
+    (``collection_name``).
     """
     given = [Path(path) for path in paths]
     for path in given:
         _check_given(path)
+    if collection is not None:
+        check_collection_name(collection)
     walk = _Walk()
     for path in given:
         # Lexically normalised, so that "news", "./news" and "x/../news" are one path
         # and "." still has a folder name.
         absolute = Path(os.path.abspath(path))
+        walk.collection = collection or collection_name(absolute.name, folder=path.is_dir())
         if path.is_dir():
             walk.folder(absolute, absolute.name, frozenset())
         else:
@@ -90,6 +98,7 @@ class _Walk:
         self.skips: list[Skip] = []
         self._seen_files: set[tuple[int, int]] = set()
         self._walked_folders: set[str] = set()
+        self.collection = ""
 
     def file(self, path: Path, id_base: str) -> None:
         try:
@@ -101,7 +110,7 @@ class _Walk:
         key = (stat.st_dev, stat.st_ino)
         if key not in self._seen_files:
             self._seen_files.add(key)
-            self.files.append(SourceFile(path, id_base))
+            self.files.append(SourceFile(path, id_base, self.collection))
 
     def folder(self, path: Path, label: str, ancestors: frozenset[str]) -> None:
         real = os.path.realpath(path)

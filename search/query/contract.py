@@ -75,6 +75,7 @@ class Door:
     sources: str = "sources"
     where: str = "where"
     every_copy: str = "every_copy"
+    collections: str = "collections"
     served: bool = False
 
     @property
@@ -83,7 +84,7 @@ class Door:
 
     def filter_names(self) -> dict[str, str]:
         return {"since": self.since, "until": self.until, "sources": self.sources,
-                "where": self.where}  # fmt: skip
+                "where": self.where, "collections": self.collections}  # fmt: skip
 
 
 PYTHON = Door()
@@ -96,9 +97,10 @@ CLI = Door(
     sources="--source",
     where="--where",
     every_copy="--all",
+    collections="--collection",
 )
 FAST_PATH = replace(CLI, served=True)  # the CLI's words, a server's limits (else: the CLI)
-HTTP = Door(sources="source", every_copy="all", served=True)
+HTTP = Door(sources="source", every_copy="all", collections="collection", served=True)
 MCP = Door(every_copy="all", served=True)
 
 
@@ -118,6 +120,7 @@ class SearchRequest:
     sources: tuple[str, ...] = ()
     where: tuple[str, ...] = ()
     only: Filter | None = None
+    collections: tuple[str, ...] = ()
 
     @classmethod
     def make(
@@ -132,6 +135,7 @@ class SearchRequest:
         sources: object = None,
         where: object = None,
         every_copy: object = False,
+        collections: object = None,
         door: Door = PYTHON,
     ) -> SearchRequest:
         """A request from the values a door was given, or a ``QueryError`` that names the
@@ -143,8 +147,14 @@ class SearchRequest:
         first, last = _day_text(since, door.since, door), _day_text(until, door.until, door)
         outlets = _texts(sources, door.sources, door)
         pairs: Any = where if isinstance(where, Mapping) else _texts(where, door.where, door)
+        groups = _texts(collections, door.collections, door)
         only = Filter.make(
-            since=first, until=last, sources=outlets, where=pairs, names=door.filter_names()
+            since=first,
+            until=last,
+            sources=outlets,
+            where=pairs,
+            collections=groups,
+            names=door.filter_names(),
         )
         if isinstance(pairs, Mapping):
             pairs = tuple(f"{name}={value}" for name, value in pairs.items())
@@ -159,6 +169,7 @@ class SearchRequest:
             sources=outlets,
             where=pairs,
             only=only,
+            collections=groups,
         )
 
     @property
@@ -172,7 +183,9 @@ class Hit:
     """One ranked passage; searching by article, an article's best passage, with the
     number of its passages among the candidates (``matched``). ``source`` is the outlet,
     ``path`` the file the article came from; ``duplicates`` the ids of the article's other
-    copies (collapsed into this hit unless the search asked for every copy)."""
+    copies, as COLLECTION/ID (collapsed into this hit unless the search asked for every
+    copy). ``article_id`` is the article's id in its ``collection``: ``show`` takes it
+    where no other collection holds the same id, and ``COLLECTION/ID`` always."""
 
     rank: int
     score: float
@@ -190,6 +203,7 @@ class Hit:
     start: int
     end: int
     matched: int = 1
+    collection: str = ""
 
 
 def checked_k(value: object, door: Door = PYTHON) -> int:

@@ -15,16 +15,17 @@ new commit is picked up by the next query without reopening, and a reader never 
 
 from __future__ import annotations
 
+import difflib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 import numpy as np
 
-from search.domain.filters import Filter, Scope
+from search.domain.filters import Filter, Scope, outlet_key
 from search.errors import IndexCorruptError, IndexLockedError, QueryError
 from search.query.contract import Hit
 from search.query.fusion import reciprocal_rank_fusion, score_fusion
@@ -319,20 +320,23 @@ class Searcher:
         """``plan`` run on this index's candidates (a sharded searcher's come from shards)."""
         mode = plan.mode
 
-        def lexical(store: Store, version: int, current: int, depth: int) -> Ranking:
+        def lexical(
+            store: Store, version: int, current: int, depth: int, only: Filter | None
+        ) -> Ranking:
             if mode == "dense":
                 return []
             return self.lexical_beyond_ghosts(store, version, current, text, depth, only)
 
         def run(store: Store, snapshot: Snapshot) -> list[Hit]:
-            allowed = self._allowed(store, snapshot.generation, only)
+            outlets = _with_outlets(store, only)
+            allowed = self._allowed(store, snapshot.generation, outlets)
             version, current = snapshot.format_version, snapshot.generation
 
             def candidates(depth: int) -> tuple[Ranking, Ranking]:
                 dense: Ranking = []
                 if query_vector is not None:
                     dense = dense_candidates(snapshot, query_vector, depth, allowed)
-                return dense, lexical(store, version, current, depth)
+                return dense, lexical(store, version, current, depth, outlets)
 
             signals = None
             if query_vector is not None:
@@ -345,9 +349,12 @@ class Searcher:
         if mode == "lexical":  # full-text search needs no vectors
 
             def rows(store: Store, version: int, current: int) -> list[Hit]:
-                if only is not None:
-                    _check_filter(store, only)
-                return plan.run(store, lambda depth: ([], lexical(store, version, current, depth)))
+                outlets = _with_outlets(store, only)
+                if outlets is not None:
+                    _check_filter(store, outlets)
+                return plan.run(
+                    store, lambda depth: ([], lexical(store, version, current, depth, outlets))
+                )
 
             return self.read_rows(rows)
         return self.read(run)
@@ -416,6 +423,37 @@ class _Search:
 
     def _used(self, dense: Ranking, lexical: Ranking) -> list[Ranking]:
         return {"hybrid": [dense, lexical], "dense": [dense], "lexical": [lexical]}[self.mode]
+
+
+def _with_outlets(store: Store, only: Filter | None) -> Filter | None:
+    """The filter with each outlet it names widened to every name the index holds for
+    that outlet (a site's name, and its web host where pages gave only that), or a
+    ``QueryError`` naming the index's nearest outlets when it holds none of them."""
+    if only is None or not only.sources or not store.has_news:
+        return only
+    held = store.outlet_keys()
+    hosts = store.outlet_names()
+    names = {host: outlet_key(name) for host, name in hosts.items()}
+    wanted: list[str] = []
+    for source in only.sources:
+        same = {source, *(h for h, n in names.items() if n == source)}
+        if source in names:
+            same |= {names[source], *(h for h, n in names.items() if n == names[source])}
+        found = sorted(same & held)
+        if not found:
+            raise QueryError(_unknown_outlet(store, source, held))
+        wanted += found
+    return replace(only, sources=tuple(dict.fromkeys(wanted)))
+
+
+def _unknown_outlet(store: Store, source: str, held: set[str]) -> str:
+    if not held:
+        return f"no outlet {source!r}: the articles of this index name no outlet"
+    nearest = difflib.get_close_matches(source, sorted(held), n=5, cutoff=0.5)
+    if not nearest:  # nothing alike: the largest outlets instead
+        nearest = [outlet_key(name) for name, _ in store.outlets(limit=5)]
+    shown = ", ".join(store.outlet_display(nearest))
+    return f"no outlet {source!r} in this index — nearest: {shown} (`newssearch info` lists them)"
 
 
 def _check_filter(store: Store, only: Filter) -> None:
@@ -608,6 +646,12 @@ def hydrate(store: Store, results: list[tuple[int, float, int]]) -> list[Hit]:
     articles' copies; ids no longer stored are dropped."""
     rows = store.passages([pid for pid, _, _ in results])
     kept = [result for result in results if result[0] in rows]
+    names = store.outlet_names() if kept else {}
+    if names:  # a page that named only its host shows the outlet that host is
+        for pid, _, _ in kept:
+            source = rows[pid].source
+            if source and (name := names.get(outlet_key(source))):
+                rows[pid] = replace(rows[pid], source=name)
     members = store.group_members(g for pid, _, _ in kept if (g := rows[pid].dup_group))
     hits = []
     for rank, (pid, score, matched) in enumerate(kept, start=1):
@@ -624,7 +668,7 @@ def _hit(
     return Hit(
         rank=rank,
         score=score,
-        article_id=row.article_id,
+        article_id=row.local_id or row.article_id,
         title=row.title,
         paragraph=row.paragraph,
         text=row.text,
@@ -638,4 +682,5 @@ def _hit(
         start=row.start,
         end=row.end,
         matched=matched,
+        collection=row.collection,
     )

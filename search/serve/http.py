@@ -78,6 +78,9 @@ def make_app(
         where: Annotated[list[str] | None, Query(description="FIELD=VALUE (repeat).")] = None,
         by: Annotated[str, Query(description="passage, or article (one hit each).")] = "passage",
         all: Annotated[str, Query(description="Show every copy of a wire story.")] = "false",
+        collection: Annotated[
+            list[str] | None, Query(description="Collection (repeat: any).")
+        ] = None,
     ) -> JSONResponse:
         request = SearchRequest.make(
             q,
@@ -89,6 +92,7 @@ def make_app(
             where=where,
             by=by,
             every_copy=all,
+            collections=collection,
             door=HTTP,
         )
         return await run(lambda: service.search(request))

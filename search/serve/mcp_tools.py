@@ -36,9 +36,10 @@ INSTRUCTIONS = """\
 Search a news archive by meaning and by words. Start with `search`: each hit is a passage \
 of an article, with its `article_id`, title, text, date, outlet and fields. Pass an \
 `article_id` to `show_article` for the whole article, or to `similar_articles` for related \
-coverage. Narrow a search with since/until (YYYY-MM-DD, inclusive), sources (outlets) and \
-where ("FIELD=VALUE", e.g. "topics=crude"). `index_stats` says how many articles the \
-archive holds."""
+coverage. Narrow a search with since/until (YYYY-MM-DD, inclusive), sources (outlets), \
+collections (independent archives in one index) and where ("FIELD=VALUE", e.g. \
+"topics=crude"). `index_stats` lists what the archive holds: its collections, outlets, date \
+span and fields with their commonest values."""
 
 # The schema states every limit; the service checks them, so a wrong value is answered
 # with the service's one-line message rather than a validation report.
@@ -72,6 +73,13 @@ Sources = Annotated[
         "from any of them matches. Case does not matter."
     ),
 ]
+Collections = Annotated[
+    list[str] | None,
+    Field(
+        description="Collections, as hits show them in `collection` and index_stats lists "
+        "them; an article in any of them matches."
+    ),
+]
 Where = Annotated[
     list[str] | None,
     Field(
@@ -98,7 +106,10 @@ EveryCopy = Annotated[
 ]
 ArticleId = Annotated[
     str,
-    Field(description="An article's id: a hit's `article_id`, or one of its `duplicates`."),
+    Field(
+        description="An article's id: COLLECTION/ID (a hit's `collection` and `article_id`), "
+        "the id alone where one collection holds it, or one of a hit's `duplicates`."
+    ),
 ]
 
 
@@ -159,10 +170,12 @@ def make_server(service: Service) -> MCPServer[None]:
         where: Where = None,
         by: Unit = "passage",
         all: EveryCopy = False,
+        collections: Collections = None,
     ) -> Annotated[CallToolResult, SearchResults]:
         """Search the archive's articles by meaning and by words; hits come best first.
 
-        Each hit is one passage: `article_id` (give it to show_article or
+        Each hit is one passage: `article_id` and `collection` (give
+        "COLLECTION/ID", or the id alone where one collection holds it, to show_article or
         similar_articles), `title`, `text` (the passage), `paragraph` (its number in the
         article, from 1), `published`, `source` (the outlet), `url`, `fields` (the record's
         other fields, such as topics), `duplicates` (ids of wire copies folded into this
@@ -181,6 +194,7 @@ def make_server(service: Service) -> MCPServer[None]:
                 where=where,
                 by=by,
                 every_copy=all,
+                collections=collections,
                 door=MCP,
             )
             return service.search(request)
@@ -205,8 +219,10 @@ def make_server(service: Service) -> MCPServer[None]:
 
     @tool("Describe the index")
     def index_stats() -> Annotated[CallToolResult, IndexStats]:
-        """What the archive holds: articles, passages, duplicate groups (wire stories with
-        several copies), the embedding model, and the index's size and commit."""
+        """What the archive holds: articles, passages, its collections and outlets with their
+        counts, the date span (first_published, last_published), the fields `where` can
+        filter on with their commonest values, duplicate groups (wire stories with several
+        copies), the embedding model, and the index's size and commit."""
         return _answer(service.stats)
 
     return server

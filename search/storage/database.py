@@ -25,7 +25,16 @@ from typing import Any
 import numpy as np
 
 from search.domain.dates import normalise_date
-from search.domain.filters import SOURCE_FIELD, UNDATED, Filter, day_number, day_text
+from search.domain.filters import (
+    COLLECTION_FIELD,
+    SOURCE_FIELD,
+    UNDATED,
+    Filter,
+    day_number,
+    day_text,
+    outlet_key,
+    url_host,
+)
 from search.errors import (
     IndexCorruptError,
     IndexLockedError,
@@ -33,10 +42,11 @@ from search.errors import (
     IndexWriteError,
     SearchError,
 )
-from search.storage.migrations import NEWS, SCHEMA_VERSION, schema_script
+from search.storage.migrations import COLLECTIONS, NEWS, SCHEMA_VERSION, schema_script
 from search.storage.segments import SegmentRow
 
 __all__ = [
+    "COLLECTIONS",
     "NEWS",
     "SCHEMA_VERSION",
     "ArticleRow",
@@ -64,6 +74,8 @@ class ArticleRow:
     source: str | None = None  # the outlet (the ``outlet`` column)
     fields: dict[str, Any] = field(default_factory=dict)
     dup_group: str | None = None
+    collection: str = ""  # and the article's own id (``id`` is the key, COLLECTION/ID)
+    local_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,8 @@ class PassageRow:
     source: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     dup_group: str | None = None
+    collection: str = ""
+    local_id: str = ""
 
 
 def fts_query(text: str) -> str | None:
@@ -237,6 +251,9 @@ class Store:
         with self._reported():
             self._db.execute("BEGIN")
             try:
+                # A writer may have migrated the store since this connection opened it:
+                # read at the schema this transaction sees.
+                self.version = self._db.execute("PRAGMA user_version").fetchone()[0]
                 yield
             finally:
                 if self._db.in_transaction:
@@ -329,14 +346,178 @@ class Store:
         return row if self.has_news else replace(row, published=normalise_date(row.published))
 
     def _article_columns(self) -> str:
+        if self.version >= COLLECTIONS:
+            return (
+                "id, source, title, published, url, content_hash, outlet, fields, dup_group,"
+                " collection, local_id"
+            )
         if self.version >= NEWS:
-            return "id, source, title, published, url, content_hash, outlet, fields, dup_group"
-        return "id, source, title, date, url, content_hash, NULL, '{}', NULL"
+            return (
+                "id, source, title, published, url, content_hash, outlet, fields, dup_group, '', id"
+            )
+        return "id, source, title, date, url, content_hash, NULL, '{}', NULL, '', id"
 
     @property
     def has_news(self) -> bool:
         """Whether the store holds news metadata (filters, duplicate groups)."""
         return self.version >= NEWS
+
+    @property
+    def has_collections(self) -> bool:
+        """Whether articles are keyed COLLECTION/ID (before: by their id alone)."""
+        return self.version >= COLLECTIONS
+
+    def find_articles(self, ref: str) -> list[str]:
+        """The keys of the articles ``ref`` names: ``COLLECTION/ID`` (always one article),
+        else an article's own id, in whichever collections hold it."""
+        if self._rows("SELECT 1 FROM articles WHERE id = ?", (ref,)):
+            return [ref]
+        if not self.has_collections:
+            return []
+        rows = self._rows("SELECT id FROM articles WHERE local_id = ? ORDER BY id", (ref,))
+        return [r[0] for r in rows]
+
+    def collections(self) -> list[tuple[str, int]]:
+        """Each collection's name and its number of articles, largest first."""
+        if not self.has_collections:
+            return []
+        return [
+            (name, count)
+            for name, count in self._rows(
+                "SELECT collection, count(*) AS n FROM articles GROUP BY collection"
+                " ORDER BY n DESC, collection"
+            )
+        ]
+
+    def source_collections(self, source: str) -> dict[str, tuple[str, str]]:
+        """Key to (collection, own id), for the articles read from ``source``."""
+        if not self.has_collections:
+            return {}
+        rows = self._rows(
+            "SELECT id, collection, local_id FROM articles WHERE source = ?", (source,)
+        )
+        return {key: (collection, local) for key, collection, local in rows}
+
+    def rekey_article(self, key: str, collection: str, local_id: str) -> str:
+        """Move an article into ``collection`` under its own id ``local_id``: its key and
+        every row that names it. Returns the new key."""
+        new = f"{collection}/{local_id}"
+        if new == key:
+            return key
+        # Passages name their article (a foreign key): checked when the transaction ends.
+        self._run("PRAGMA defer_foreign_keys = ON")
+        self._run(
+            "UPDATE articles SET id = ?, collection = ?, local_id = ? WHERE id = ?",
+            (new, collection, local_id, key),
+        )
+        self._run("UPDATE articles SET dup_group = ? WHERE dup_group = ?", (new, key))
+        for table in ("passages", "article_terms", "signatures", "bands", "near_duplicates"):
+            self._run(f"UPDATE {table} SET article_id = ? WHERE article_id = ?", (new, key))
+        self._run("UPDATE near_duplicates SET other_id = ? WHERE other_id = ?", (new, key))
+        self._run(
+            "UPDATE article_terms SET value = ? WHERE article_id = ? AND field = ?",
+            (collection, new, COLLECTION_FIELD),
+        )
+        return new
+
+    def article_origins(self) -> list[tuple[str, str, str | None, str | None, str]]:
+        """(key, file, outlet, url, fields as JSON) of every article, for m005's backfill."""
+        return [
+            tuple(r)
+            for r in self._rows("SELECT id, source, outlet, url, fields FROM articles ORDER BY id")
+        ]
+
+    def learn_outlet(self, url: str | None, outlet: str | None) -> None:
+        """Remember that ``url``'s host is the outlet ``outlet``, when the outlet is a name
+        (not the host itself): a page from that host that names no outlet is then its."""
+        host = url_host(url)
+        if host is None or not outlet or outlet_key(outlet) == outlet_key(host):
+            return
+        self._run(
+            "INSERT INTO outlet_hosts (host, outlet) VALUES (?, ?)"
+            " ON CONFLICT (host) DO UPDATE SET outlet = excluded.outlet",
+            (outlet_key(host), outlet),
+        )
+
+    def outlet_names(self) -> dict[str, str]:
+        """Each folded host (``outlet_key``) that pages gave an outlet's name for, to that
+        name."""
+        if not self.has_collections:
+            return {}
+        return dict(self._rows("SELECT host, outlet FROM outlet_hosts"))
+
+    def outlet_keys(self) -> set[str]:
+        """Every outlet the index holds, as ``outlet_key`` folds it."""
+        if not self.has_news:
+            return set()
+        rows = self._rows(
+            "SELECT DISTINCT value FROM article_terms WHERE field = ?", (SOURCE_FIELD,)
+        )
+        return {r[0] for r in rows}
+
+    def outlets(self, limit: int | None = None) -> list[tuple[str, int]]:
+        """Each outlet's name (as its articles give it) and its number of articles, most
+        first; a web host that pages named as an outlet counts as that outlet."""
+        if not self.has_news:
+            return []
+        rows = self._rows(
+            "SELECT t.value, min(a.outlet), count(*) FROM article_terms t"
+            " JOIN articles a ON a.id = t.article_id WHERE t.field = ? GROUP BY t.value",
+            (SOURCE_FIELD,),
+        )
+        names = {host: outlet_key(name) for host, name in self.outlet_names().items()}
+        counted: dict[str, list] = {}
+        for key, name, count in rows:
+            home = names.get(key, key)
+            entry = counted.setdefault(home, [name, 0])
+            if home == key:
+                entry[0] = name
+            entry[1] += count
+        ranked = sorted(((n, c) for n, c in counted.values()), key=lambda x: (-x[1], x[0]))
+        return ranked[:limit] if limit is not None else ranked
+
+    def date_span(self) -> tuple[str | None, str | None]:
+        """The first and last ``published`` of the dated articles (None, None: none)."""
+        if not self.has_news:
+            return None, None
+        first, last = self._rows("SELECT min(published), max(published) FROM articles")[0]
+        return first, last
+
+    def top_values(self, per_field: int = 5) -> dict[str, list[tuple[str, int]]]:
+        """Each record field's most frequent values (case-folded, as filters match them)
+        and their number of articles."""
+        top: dict[str, list[tuple[str, int]]] = {}
+        for name in self.known_fields():
+            if name == SOURCE_FIELD:  # outlets are counted by ``outlets``
+                continue
+            rows = self._rows(
+                "SELECT value, count(*) AS n FROM article_terms WHERE field = ?"
+                " GROUP BY value ORDER BY n DESC, value LIMIT ?",
+                (name, per_field),
+            )
+            top[name] = [(value, count) for value, count in rows]
+        return top
+
+    def outlet_display(self, keys: Sequence[str]) -> list[str]:
+        """The names, as articles give them, of outlets folded to ``keys``, in that order."""
+        if not keys:
+            return []
+        rows = self._rows_in(
+            "SELECT t.value, min(a.outlet) FROM article_terms t JOIN articles a"
+            f" ON a.id = t.article_id WHERE t.field = '{SOURCE_FIELD}'"
+            " AND t.value IN ({marks}) GROUP BY t.value",
+            keys,
+        )
+        names = dict(rows)
+        return [names.get(key) or key for key in keys]
+
+    def set_article_terms(self, key: str, terms: Sequence[tuple[str, str]]) -> None:
+        """Replace the (field, value) terms filters match for an article."""
+        self._run("DELETE FROM article_terms WHERE article_id = ?", (key,))
+        self._db.executemany(
+            "INSERT INTO article_terms (article_id, field, value) VALUES (?, ?, ?)",
+            [(key, name, value) for name, value in terms],
+        )
 
     def existing_articles(self, ids: Iterable[str]) -> list[str]:
         return [r[0] for r in self._rows_in("SELECT id FROM articles WHERE id IN ({marks})", ids)]
@@ -387,13 +568,19 @@ class Store:
                     json.dumps(row.fields, ensure_ascii=False),
                 ),
             )
+            if self.has_collections:
+                self._run(
+                    "UPDATE articles SET collection = ?, local_id = ? WHERE id = ?",
+                    (row.collection, row.local_id or row.id, row.id),
+                )
+                self.learn_outlet(row.url, row.source)
             self._db.executemany(
                 "INSERT INTO article_terms (article_id, field, value) VALUES (?, ?, ?)",
                 [(row.id, name, value) for name, value in terms],
             )
             self._db.executemany(
                 "INSERT OR IGNORE INTO known_fields (field) VALUES (?)",
-                [(name,) for name in {name for name, _ in terms}],
+                [(name,) for name in {name for name, _ in terms} if not name.startswith("@")],
             )
         else:  # a store before news metadata (format 1's, until its upgrade)
             self._run(
@@ -450,9 +637,16 @@ class Store:
     def passages(self, ids: Sequence[int]) -> dict[int, PassageRow]:
         """The passages with these ids, with their article's fields."""
         found: dict[int, PassageRow] = {}
-        columns = "a.title, a.source, a.date, a.url, NULL, '{}', NULL"
-        if self.has_news:
-            columns = "a.title, a.source, a.published, a.url, a.outlet, a.fields, a.dup_group"
+        columns = "a.title, a.source, a.date, a.url, NULL, '{}', NULL, '', a.id"
+        if self.has_collections:
+            columns = (
+                "a.title, a.source, a.published, a.url, a.outlet, a.fields, a.dup_group,"
+                " a.collection, a.local_id"
+            )
+        elif self.has_news:
+            columns = (
+                "a.title, a.source, a.published, a.url, a.outlet, a.fields, a.dup_group, '', a.id"
+            )
         rows = self._rows_in(
             "SELECT p.id, p.article_id, p.paragraph, p.part, p.start_char, p.end_char, p.text,"
             f" {columns}"
@@ -511,7 +705,8 @@ class Store:
         """The record fields articles of this index have (that ``where`` can name)."""
         if not self.has_news:
             return []
-        return [r[0] for r in self._rows("SELECT field FROM known_fields ORDER BY field")]
+        rows = self._rows("SELECT field FROM known_fields ORDER BY field")
+        return [r[0] for r in rows if not r[0].startswith("@")]  # "@collection" is no field
 
     def filtered_passages(self, only: Filter) -> list[int]:
         """Ids of the passages whose article passes the filter (in no order: sorting them
@@ -883,6 +1078,13 @@ def _filter_sql(only: Filter) -> tuple[list[str], list[object]]:
             f" WHERE field = '{SOURCE_FIELD}' AND value IN ({marks}))"
         )
         params += only.sources
+    if only.collections:
+        marks = ",".join("?" * len(only.collections))
+        clauses.append(
+            "a.id IN (SELECT article_id FROM article_terms"
+            f" WHERE field = '{COLLECTION_FIELD}' AND value IN ({marks}))"
+        )
+        params += only.collections
     for name, value in only.where:
         clauses.append(
             "a.id IN (SELECT article_id FROM article_terms WHERE field = ? AND value = ?)"
@@ -910,6 +1112,8 @@ def _article_row(row: Sequence[Any]) -> ArticleRow:
         source=row[6],
         fields=_fields(row[7]),
         dup_group=row[8],
+        collection=row[9],
+        local_id=row[10],
     )
 
 
@@ -929,4 +1133,6 @@ def _passage_row(row: Sequence[Any]) -> PassageRow:
         source=row[11],
         fields=_fields(row[12]),
         dup_group=row[13],
+        collection=row[14],
+        local_id=row[15],
     )

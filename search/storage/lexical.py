@@ -39,7 +39,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.domain.filters import FIRST_DAY, LAST_DAY, SOURCE_FIELD, Filter, Scope, day_number
+from search.domain.filters import (
+    COLLECTION_FIELD,
+    FIRST_DAY,
+    LAST_DAY,
+    SOURCE_FIELD,
+    Filter,
+    Scope,
+    day_number,
+)
 from search.errors import IndexCorruptError, IndexWriteError
 
 __all__ = ["FOLDER", "LexicalIndex", "LexicalWriter", "Marker", "query_terms"]
@@ -104,6 +112,9 @@ def _filter_clauses(schema: Any, only: Filter) -> list[Any]:
         )
     if only.sources:
         terms = [_term(SOURCE_FIELD, source) for source in only.sources]
+        queries.append(tantivy.Query.term_set_query(schema, "terms", terms))
+    if only.collections:
+        terms = [_term(COLLECTION_FIELD, name) for name in only.collections]
         queries.append(tantivy.Query.term_set_query(schema, "terms", terms))
     for name, value in only.where:
         queries.append(tantivy.Query.term_query(schema, "terms", _term(name, value)))

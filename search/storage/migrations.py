@@ -32,10 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from search.domain.collections import collection_name
 from search.domain.dates import normalise_date
+from search.domain.filters import article_terms
 from search.storage.manifest import Meta, now
 
 __all__ = [
+    "COLLECTIONS",
     "NEWS",
     "SCHEMA_VERSION",
     "Backfills",
@@ -77,6 +80,14 @@ class MigratingStore(Protocol):
     ) -> Iterator[list[tuple[str, str, str | None]]]: ...
 
     def set_published(self, article_id: str, published: str | None) -> None: ...
+
+    def article_origins(self) -> list[tuple[str, str, str | None, str | None, str]]: ...
+
+    def rekey_article(self, key: str, collection: str, local_id: str) -> str: ...
+
+    def set_article_terms(self, key: str, terms: Sequence[tuple[str, str]]) -> None: ...
+
+    def learn_outlet(self, url: str | None, outlet: str | None) -> None: ...
 
 
 class Backfills(Protocol):
@@ -359,8 +370,68 @@ def m004_news_metadata(up: Upgrade) -> None:
     up.writer.rebuild_lexical(generation)
 
 
+@migrations(
+    # ``articles.id`` becomes the key COLLECTION/ID (and so does every column that names an
+    # article); ``local_id`` is the article's own id, ``collection`` its collection.
+    # ``outlet_hosts`` maps a web host to the outlet's name that pages from it give.
+    schema="""
+    ALTER TABLE articles ADD COLUMN collection TEXT NOT NULL DEFAULT '';
+    ALTER TABLE articles ADD COLUMN local_id TEXT NOT NULL DEFAULT '';
+    CREATE INDEX articles_collection ON articles (collection);
+    CREATE INDEX articles_local_id ON articles (local_id);
+    CREATE TABLE outlet_hosts (host TEXT PRIMARY KEY, outlet TEXT NOT NULL);
+    """
+)
+def m005_collections(up: Upgrade) -> None:
+    """Collections: each article keyed COLLECTION/ID; outlets folded to one name per site."""
+    # An index made before collections does not know which folder each article was given
+    # under: a file's article whose id is its path (``seeds/000.txt``) names the folder
+    # given (or the file, given alone); any other goes to its file's folder's collection.
+    # The next run of ``index`` over a folder moves its articles to that run's collection.
+    store = up.store
+    for key, path, outlet, url, fields in store.article_origins():
+        collection = legacy_collection(key, path)
+        new = store.rekey_article(key, collection, key)
+        store.set_article_terms(new, article_terms(outlet, _fields(fields), collection))
+        store.learn_outlet(url, outlet)
+    generation = up.new_generation()
+    store.set_meta({"updated": now()})
+    up.writer.rebuild_lexical(generation)
+
+
+def legacy_collection(article_id: str, path: str) -> str:
+    """The collection m005 puts an article of an older index in.
+
+    >>> legacy_collection("seeds/000.txt", "/data/seeds/000.txt")
+    'seeds'
+    >>> legacy_collection("bbc.jsonl#3", "/data/bbc/bbc.jsonl")
+    'bbc'
+    >>> legacy_collection("17", "/data/reuters/r.jsonl")
+    'reuters'
+    """
+    label = article_id.split("#", 1)[0]
+    if label and path.endswith("/" + label):
+        first, slash, _ = label.partition("/")
+        return (
+            collection_name(first, folder=True) if slash else collection_name(first, folder=False)
+        )
+    parent = Path(path).parent.name
+    return collection_name(parent, folder=True)
+
+
+def _fields(text: str) -> dict[str, object]:
+    import json
+
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 SCHEMA_VERSION = migrations.schema_version
 NEWS = migrations["m004_news_metadata"].version  # the first schema with news metadata
+COLLECTIONS = migrations["m005_collections"].version  # the first keyed COLLECTION/ID
 
 
 def schema_script(number: int) -> str:

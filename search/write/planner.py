@@ -17,6 +17,7 @@ from typing import Protocol
 
 import numpy as np
 
+from search.domain.collections import article_key
 from search.domain.filters import article_terms
 from search.embedding import Embedder
 from search.ingest.article import Article, Skip, SourceFile
@@ -33,23 +34,38 @@ Span = tuple[int, int, int, int, str]
 
 @dataclass
 class Change:
-    """An article to (re)embed, with its passages."""
+    """An article to (re)embed, with its passages, and the collection it goes in."""
 
     article: Article
     content_hash: str
     spans: list[Span]
     context: str = ""  # embedded before each passage: the title, when the index says so
     vectors: np.ndarray | None = None
+    collection: str = ""
+
+    @property
+    def key(self) -> str:
+        """How the index keys the article: COLLECTION/ID."""
+        return article_key(self.collection, self.article.id)
 
     def row(self) -> ArticleRow:
         a = self.article
         return ArticleRow(
-            a.id, a.path, a.title, a.published, a.url, self.content_hash, a.source, a.fields
+            id=self.key,
+            path=a.path,
+            title=a.title,
+            published=a.published,
+            url=a.url,
+            content_hash=self.content_hash,
+            source=a.source,
+            fields=a.fields,
+            collection=self.collection,
+            local_id=a.id,
         )
 
     def terms(self) -> list[tuple[str, str]]:
         """What filters match for this article."""
-        return article_terms(self.article.source, self.article.fields)
+        return article_terms(self.article.source, self.article.fields, self.collection)
 
     def texts(self) -> list[str]:
         """What the model embeds for each passage."""
@@ -71,6 +87,8 @@ class Plan:
     updated: int = 0
     unparsed_dates: int = 0  # articles kept without a date: theirs could not be read
     skipped: list[Skip] = field(default_factory=list)
+    # Same-id conflicts in one collection: (collection/id, the file that won, the other).
+    conflicts: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 Prepared = tuple[str, list[Span]]
@@ -116,9 +134,12 @@ def plan(
     *,
     remove_missing: bool,
     reader: Reader | None = None,
+    move: bool = False,
 ) -> Plan:
-    """The plan that brings the index in line with ``sources`` (found under ``roots``)."""
-    planner = _Planner(store, embedder, settings, reader or Reader())
+    """The plan that brings the index in line with ``sources`` (found under ``roots``).
+    A file already indexed keeps its articles in their collection, unless ``move`` (the
+    collection was named for this run): they then move to the source's."""
+    planner = _Planner(store, embedder, settings, reader or Reader(), move)
     return planner.run(sources, roots, remove_missing)
 
 
@@ -157,17 +178,19 @@ def prepare(
 
 class _Planner:
     def __init__(
-        self, store: Store, embedder: Embedder, settings: Settings, reader: Reader
+        self, store: Store, embedder: Embedder, settings: Settings, reader: Reader, move: bool
     ) -> None:
         self.store, self.embedder, self.settings = store, embedder, settings
-        self.reader = reader
+        self.reader, self.move = reader, move
         self.plan = Plan()
         self.claimed: dict[str, str] = {}  # article id -> the file that gave it in this run
 
     def run(self, sources: list[SourceFile], roots: list[Path], remove_missing: bool) -> Plan:
         plan, store = self.plan, self.store
         found = {str(s.path) for s in sources}
-        self.reader.submit([s for s in sources if self._changed(s)])
+        self.reader.submit(
+            [s for s in sources if self._changed(s) or self._other_collection(s, str(s.path))]
+        )
         for source in sources:
             self._source(source, found)
         if remove_missing:
@@ -201,7 +224,8 @@ class _Planner:
             plan.skipped.append(Skip(path, "unreadable", error.strerror or str(error)))
             self._claim(before, path)
             return
-        if self.store.source_state(path) == (status.st_size, status.st_mtime_ns):
+        recorded = self.store.source_state(path) == (status.st_size, status.st_mtime_ns)
+        if recorded and not self._other_collection(source, path):
             plan.unchanged += len(before)
             self._claim(before, path)
             return
@@ -209,37 +233,68 @@ class _Planner:
         articles, skips = read.articles, read.skips
         plan.skipped += skips
         current: set[str] = set()
+        lost = False
+        collection = self._collection(source, path)
         for article in articles:
-            row = self.store.article(article.id)
-            owner = self.claimed.get(article.id) or _other_owner(row, path, found)
+            key = article_key(collection, article.id)
+            row = self.store.article(key)
+            owner = self.claimed.get(key) or _other_owner(row, path, found)
             if owner is not None:
-                plan.skipped.append(Skip(path, "duplicate id", f"{article.id} is also in {owner}"))
+                self._conflict(key, owner, path)
+                lost = True
                 continue
-            self.claimed[article.id] = path
-            current.add(article.id)
-            self._article(article, row, path, read.prepared)
-        if skips:
-            # Some records could not be read: keep the articles they were, and read the
-            # file again next run rather than record it as done.
+            self.claimed[key] = path
+            current.add(key)
+            self._article(article, key, collection, row, path, read.prepared)
+        if skips or lost:
+            # Some records could not be read, or lost their id to another file's: keep the
+            # articles they were, and read the file again next run (which says so again)
+            # rather than record it as done.
             self._claim({i for i in before if i not in current}, path)
             return
         plan.removals += sorted(set(before) - current)
         plan.sources.append((len(plan.changes) - 1, path, status.st_size, status.st_mtime_ns))
 
+    def _conflict(self, key: str, owner: str, path: str) -> None:
+        """An id another file of the same collection gives too: that file keeps it."""
+        self.plan.conflicts.append((key, owner, path))
+        self.plan.skipped.append(Skip(path, "duplicate id", f"{key} is also in {owner}"))
+
+    def _other_collection(self, source: SourceFile, path: str) -> bool:
+        """Whether an unchanged file's articles are in another collection than the one
+        this run names (``--collection``): it is then read again, and its articles move
+        (embedded again)."""
+        if not self.move:
+            return False
+        held = self.store.source_collections(path).values()
+        return any(collection != source.collection for collection, _ in held)
+
+    def _collection(self, source: SourceFile, path: str) -> str:
+        """The collection a file's articles go in: the one named for this run, else the
+        one they are in already, else the default named after the path given."""
+        if self.move:
+            return source.collection
+        held = sorted(
+            {collection for collection, _ in self.store.source_collections(path).values()}
+        )
+        return held[0] if held else source.collection
+
     def _article(
         self,
         article: Article,
+        key: str,
+        collection: str,
         row: ArticleRow | None,
         path: str,
         prepared: dict[str, Prepared] | None,
     ) -> None:
-        """Plan one article read from ``path``; ``row`` is what the index holds under its id."""
+        """Plan one article read from ``path``; ``row`` is what the index holds under its key."""
         plan = self.plan
         digest = content_hash(article)
         if row is not None and row.content_hash == digest:
             plan.unchanged += 1
             if row.path != path:
-                plan.moved.append((article.id, path))
+                plan.moved.append((key, path))
             return
         if row is not None:
             plan.updated += 1
@@ -252,7 +307,7 @@ class _Planner:
             context, passages = prepare(
                 article, self.settings, embedder.token_spans, embedder.max_tokens
             )
-        plan.changes.append(Change(article, digest, passages, context))
+        plan.changes.append(Change(article, digest, passages, context, collection=collection))
 
 
 def content_hash(article: Article) -> str:

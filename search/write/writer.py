@@ -146,7 +146,7 @@ class Writer:
         store = self.store
         with self._transaction():
             meta = self._meta()
-            replaced = store.existing_articles(c.article.id for c in changes)
+            replaced = store.existing_articles(c.key for c in changes)
             leaving = [*extra.removals, *replaced]
             split = groups.removing(store, leaving)
             gone = store.delete_articles(leaving)
@@ -157,7 +157,7 @@ class Writer:
             for change in changes:
                 article, terms = change.article, change.terms()
                 ids = store.insert_article(change.row(), change.spans, terms)
-                groups.add(store, article.id, article.title, article.text)
+                groups.add(store, change.key, article.title, article.text)
                 documents += [
                     (pid, f"{article.title}\n{span[4]}", article.published, terms)
                     for pid, span in zip(ids, change.spans, strict=True)

@@ -73,6 +73,11 @@
     return `/article?${params}`;
   }
 
+  /** COLLECTION/ID: what names a hit's article whatever other collections hold. */
+  function keyOf(hit) {
+    return hit.collection ? `${hit.collection}/${hit.article_id}` : hit.article_id;
+  }
+
   /** "3", or "3-4" for a passage that spans joined paragraphs. */
   function paragraphsOf(hit) {
     if (!Number.isInteger(hit.paragraph) || hit.paragraph < 1) return "";
@@ -316,7 +321,7 @@
   function hitItem(hit, s, q) {
     const item = element("li", "hit");
     const heading = element("h2", "hit-title");
-    heading.append(link(articleUrl(hit.article_id, paragraphsOf(hit), s), titleOf(hit)));
+    heading.append(link(articleUrl(keyOf(hit), paragraphsOf(hit), s), titleOf(hit)));
     item.append(heading);
     const copies = Array.isArray(hit.duplicates) ? hit.duplicates.length : 0;
     const pieces = [
@@ -498,7 +503,7 @@
     list.replaceChildren(
       ...hits.map((hit) => {
         const item = element("li");
-        item.append(link(articleUrl(hit.article_id, paragraphsOf(hit), s), titleOf(hit)));
+        item.append(link(articleUrl(keyOf(hit), paragraphsOf(hit), s), titleOf(hit)));
         item.append(metaLine("quiet small", [outlet(hit), dateNode(hit.published)]));
         return item;
       }),
