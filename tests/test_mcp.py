@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,7 @@ async def test_lists_the_four_tools_with_input_and_output_schemas(news: Path) ->
         "where",
         "by",
         "all",
+        "collections",
     }
     assert search.input_schema["required"] == ["query"]
     assert arguments["mode"]["enum"] == ["hybrid", "dense", "lexical"]
@@ -225,7 +227,7 @@ async def test_wire_copies_fold_into_one_hit_unless_all(news: Path) -> None:
     copies = {"opec-1", "opec-2"}
     shown = [hit for hit in folded["hits"] if hit["article_id"] in copies]
     assert shown and len({hit["article_id"] for hit in shown}) == 1
-    assert set(shown[0]["duplicates"]) == copies - {shown[0]["article_id"]}
+    assert set(shown[0]["duplicates"]) == {f"news/{i}" for i in copies - {shown[0]["article_id"]}}
     assert {hit["article_id"] for hit in every["hits"]} >= copies
     ids = [hit["article_id"] for hit in articles["hits"]]
     assert len(ids) == len(set(ids))  # one hit per article
@@ -240,7 +242,7 @@ async def test_show_similar_and_stats(news: Path) -> None:
     assert (article["published"], article["source"]) == ("1987-03-01", "Reuters")
     assert article["paragraphs"] == STORY.split("\n\n")
     assert article["fields"] == {"topics": ["crude"]}
-    assert article["duplicates"] == ["opec-2"]
+    assert article["duplicates"] == ["news/opec-2"]  # COLLECTION/ID: names it always
     ids = [hit["article_id"] for hit in similar["hits"]]
     assert sorted(ids) == ["grain", "refinery", "yen"]  # every other article, not its copy
     assert [hit["score"] for hit in similar["hits"]] == sorted(
@@ -248,6 +250,11 @@ async def test_show_similar_and_stats(news: Path) -> None:
     )
     assert (stats["articles"], stats["duplicate_groups"], stats["articles_in_groups"]) == (5, 1, 2)
     assert stats["model"] == "fake-hash" and stats["passages"] >= 5
+    assert stats["collections"] == [["news", 5]]  # what an agent may filter on
+    outlets = Counter(record["source"] for record in RECORDS)
+    assert {name: count for name, count in stats["outlets"]} == outlets
+    assert stats["first_published"] and stats["last_published"]
+    assert stats["fields"]["topics"]
 
 
 async def test_errors_are_tool_errors_and_the_server_goes_on(news: Path) -> None:

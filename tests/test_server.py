@@ -86,7 +86,7 @@ def test_articles_similar_and_stats_answer_as_the_cli(served: str, wire_index: P
     status, article, _ = get(f"{served}/api/articles/opec-1")
     assert status == 200
     assert [article] == cli_json(cli, "show", "opec-1", "-i", str(wire_index))
-    assert article["duplicates"] == ["opec-2", "opec-3"]
+    assert article["duplicates"] == ["wire/opec-2", "wire/opec-3"]
     status, similar, _ = get(f"{served}/api/articles/opec-1/similar?k=3")
     assert status == 200 and len(similar["hits"]) == 3
     assert similar["hits"] == cli_json(cli, "similar", "opec-1", "-k", "3", "-i", str(wire_index))
