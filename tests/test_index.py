@@ -130,6 +130,22 @@ def test_indexing_a_subfolder_removes_nothing_outside_it(ix: Index, corpus: Path
     assert ix.stats().articles == 3
 
 
+def test_a_deleted_file_gives_its_ids_to_the_file_that_also_had_them(
+    tmp_path: Path, fake: FakeEmbedder
+) -> None:
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps({"id": "x", "title": "A", "text": "alpha"}) + "\n")
+    (folder / "b.jsonl").write_text(json.dumps({"id": "x", "title": "B", "text": "beta"}) + "\n")
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        index.update([folder])
+        index.update([folder])  # b.jsonl unchanged, and still read: it holds a duplicate
+        (folder / "a.jsonl").unlink()
+        report = index.update([folder])
+        assert (report.removed, report.updated) == (0, 1)
+        assert index.article("x").title == "B"
+
+
 def test_remove_by_id(ix: Index) -> None:
     report = ix.remove(["news/cocoa.txt", "nope"])
     assert report.removed == ("news/cocoa.txt",) and report.not_found == ("nope",)

@@ -209,11 +209,13 @@ class _Planner:
         articles, skips = read.articles, read.skips
         plan.skipped += skips
         current: set[str] = set()
+        yielded = False  # an id left to another file
         for article in articles:
             row = self.store.article(article.id)
             owner = self.claimed.get(article.id) or _other_owner(row, path, found)
             if owner is not None:
                 plan.skipped.append(Skip(path, "duplicate id", f"{article.id} is also in {owner}"))
+                yielded = True
                 continue
             self.claimed[article.id] = path
             current.add(article.id)
@@ -224,7 +226,10 @@ class _Planner:
             self._claim({i for i in before if i not in current}, path)
             return
         plan.removals += sorted(set(before) - current)
-        plan.sources.append((len(plan.changes) - 1, path, status.st_size, status.st_mtime_ns))
+        if not yielded:
+            plan.sources.append((len(plan.changes) - 1, path, status.st_size, status.st_mtime_ns))
+        # else read again next run, unchanged or not: it takes the id back when the file that
+        # holds it is deleted or left out, rather than the article being lost with that file.
 
     def _article(
         self,
