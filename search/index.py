@@ -27,7 +27,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from search.errors import (
 )
 from search.ingest.article import Skip
 from search.ingest.chunking import paragraph_text
-from search.ingest.discover import discover
+from search.ingest.discover import Discovery, discover, file_format
 from search.query.contract import Hit, SearchRequest, checked_k
 from search.query.searcher import Searcher, Snapshot
 from search.storage import folder as storage
@@ -128,12 +128,26 @@ class UpdateReport:
     commits: int = 0
     seconds: float = 0.0
     skipped: tuple[Skip, ...] = ()
+    # What went in, by format (".jsonl.gz"): the files, and the articles the index holds
+    # from them after the run; most files first.
+    files_by_format: dict[str, int] = field(default_factory=dict)
+    articles_by_format: dict[str, int] = field(default_factory=dict)
+    left_out: tuple[Skip, ...] = ()  # by rule: hidden, patterns, dataset notes, links out
+    removed_left_out: int = 0  # of ``removed``: articles of files now left out
 
     def skip_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for skip in self.skipped:
-            counts[skip.reason] = counts.get(skip.reason, 0) + 1
-        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        return _counts(self.skipped)
+
+    def left_out_counts(self) -> dict[str, int]:
+        return _counts(self.left_out)
+
+
+def _counts(skips: Iterable[Skip]) -> dict[str, int]:
+    """How many of each reason, most first."""
+    counts: dict[str, int] = {}
+    for skip in skips:
+        counts[skip.reason] = counts.get(skip.reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 @dataclass(frozen=True)
@@ -338,23 +352,48 @@ class Index:
         self,
         paths: Iterable[str | Path] | str | Path,
         *,
+        exclude: Iterable[str] = (),
+        follow_links: bool = False,
         progress: Progress | None = None,
         engine: Engine | None = None,
     ) -> UpdateReport:
         """Bring the index in line with files and folders: add new and changed articles,
-        and remove articles whose files under these paths are gone. With an ``engine``
+        and remove articles whose files under these paths are gone or now left out.
+
+        ``exclude`` are gitignore-style patterns, relative to each folder given, of paths to
+        leave out (as a ``.newssearchignore`` file in a folder does); a link that leads out
+        of the paths given is left out unless ``follow_links``. Hidden files and a dataset's
+        own notes (README, SOURCE, LICENSE, CHANGELOG beside data files) are left out too;
+        what is given by name is always read. With an ``engine``
         (``search.scale.ray_build.RayEngine``), reading and embedding run on its cluster."""
-        return self._index(_listed(paths), remove_missing=True, progress=progress, engine=engine)
+        return self._index(
+            _listed(paths),
+            remove_missing=True,
+            exclude=exclude,
+            follow_links=follow_links,
+            progress=progress,
+            engine=engine,
+        )
 
     def add(
         self,
         paths: Iterable[str | Path] | str | Path,
         *,
+        exclude: Iterable[str] = (),
+        follow_links: bool = False,
         progress: Progress | None = None,
         engine: Engine | None = None,
     ) -> UpdateReport:
-        """Index new and changed articles from files and folders; remove nothing."""
-        return self._index(_listed(paths), remove_missing=False, progress=progress, engine=engine)
+        """Index new and changed articles from files and folders (found as ``update`` finds
+        them); remove nothing."""
+        return self._index(
+            _listed(paths),
+            remove_missing=False,
+            exclude=exclude,
+            follow_links=follow_links,
+            progress=progress,
+            engine=engine,
+        )
 
     def remove(self, ids: Iterable[str] | str) -> RemoveReport:
         """Delete articles by id. A later indexing run of their files adds them again."""
@@ -377,16 +416,18 @@ class Index:
         paths: list[str | Path],
         *,
         remove_missing: bool,
+        exclude: Iterable[str],
+        follow_links: bool,
         progress: Progress | None,
-        engine: Engine | None = None,
+        engine: Engine | None,
     ) -> UpdateReport:
         started = time.monotonic()
         if not paths:
             raise InputError("no files or folders given to index")
         with self._writing() as writer:
-            sources, skips = discover(paths)
-            if not sources:
-                raise InputError(_nothing_to_index(paths, skips))
+            found = discover(paths, exclude=exclude, follow_links=follow_links)
+            if not found.files:
+                raise InputError(_nothing_to_index(paths, found))
             roots = [Path(os.path.abspath(p)) for p in paths]
             embedder, reader = self.embedder, None
             if engine is not None:  # the same plan and commits; the work on the cluster
@@ -396,13 +437,15 @@ class Index:
                 writer.store,
                 embedder,
                 self._settings,
-                sources,
+                found.files,
                 roots,
                 remove_missing=remove_missing,
                 reader=reader,
+                left_out=[s.path for s in found.left_out],
             )
-            plan.skipped[:0] = skips
+            plan.skipped[:0] = found.skips
             embedded, commits = writer.run(plan, embedder, progress)
+        files, articles = _by_format(found, plan.held)
         return UpdateReport(
             added=len(plan.changes) - plan.updated,
             updated=plan.updated,
@@ -413,6 +456,10 @@ class Index:
             commits=commits,
             seconds=time.monotonic() - started,
             skipped=tuple(plan.skipped),
+            files_by_format=files,
+            articles_by_format=articles,
+            left_out=tuple(found.left_out),
+            removed_left_out=plan.removed_left_out,
         )
 
     @contextlib.contextmanager
@@ -671,11 +718,14 @@ def index_files(
     model: str | Path | Embedder | None = None,
     compact: bool | None = None,
     keep_missing: bool = False,
+    exclude: Iterable[str] = (),
+    follow_links: bool = False,
     progress: Progress | None = None,
     engine: Engine | None = None,
 ) -> UpdateReport:
     """What ``newssearch index`` does: open the index (or create it) and bring it in line
-    with ``paths`` (on a Ray cluster with an ``engine``). A first run that fails before
+    with ``paths`` (on a Ray cluster with an ``engine``; ``exclude`` and ``follow_links``
+    as ``Index.update`` takes them). A first run that fails before
     anything is committed (a mistyped path, nothing to index) leaves no index behind: the
     folder is as it was."""
     index = Path(index)
@@ -684,7 +734,13 @@ def index_files(
     with Index.open_or_create(index, model=model, compact=compact) as ix:
         try:
             run = ix.add if keep_missing else ix.update
-            return run(paths, progress=progress, engine=engine)
+            return run(
+                paths,
+                exclude=exclude,
+                follow_links=follow_links,
+                progress=progress,
+                engine=engine,
+            )
         except InputError:
             if fresh and ix.stats().generation == 0:
                 ix.close()
@@ -714,13 +770,33 @@ def _embedder_for(model: str | Path | Embedder | None) -> Embedder:
     return load_embedder(model)
 
 
-def _nothing_to_index(paths: Sequence[str | Path], skips: list[Skip]) -> str:
+def _by_format(found: Discovery, held: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """The files found, and the articles the index holds from them, by format; most files
+    first."""
+    files: dict[str, int] = {}
+    articles: dict[str, int] = {}
+    for source in found.files:
+        kind = file_format(source.path.name) or source.path.suffix
+        files[kind] = files.get(kind, 0) + 1
+        articles[kind] = articles.get(kind, 0) + held.get(str(source.path), 0)
+    order = sorted(files, key=lambda kind: (-files[kind], kind))
+    return {k: files[k] for k in order}, {k: articles[k] for k in order}
+
+
+def _nothing_to_index(paths: Sequence[str | Path], found: Discovery) -> str:
     where = ", ".join(str(p) for p in paths)
-    if skips:
-        return f"nothing to index in {where}: {len(skips)} files skipped, none readable as articles"
+    left_out = ""
+    if found.left_out:
+        counts = ", ".join(f"{n} {reason}" for reason, n in _counts(found.left_out).items())
+        left_out = f"; {len(found.left_out)} left out ({counts})"
+    if found.skips:
+        return (
+            f"nothing to index in {where}: {len(found.skips)} files skipped, none readable as "
+            f"articles{left_out}"
+        )
     return (
         f"nothing to index in {where}: no article files "
-        "(.txt, .md, .json, .jsonl, .html, feeds, .warc) found"
+        f"(.txt, .md, .json, .jsonl, .html, feeds, .warc) found{left_out}"
     )
 
 

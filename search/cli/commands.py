@@ -81,6 +81,19 @@ def index(
     keep_missing: Annotated[
         bool, typer.Option("--keep-missing", help="Keep articles whose files are gone.")
     ] = False,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="GLOB",
+            help="Leave out what this gitignore-style pattern matches, relative to each folder "
+            "(repeat for several; a .newssearchignore file in a folder does the same).",
+        ),
+    ] = None,
+    follow_links: Annotated[
+        bool,
+        typer.Option("--follow-links", help="Follow links that lead out of the folders given."),
+    ] = False,
     compact: Annotated[
         bool | None,
         typer.Option(
@@ -124,6 +137,8 @@ def index(
                 model=model,
                 compact=compact,
                 keep_missing=keep_missing,
+                exclude=exclude or (),
+                follow_links=follow_links,
                 progress=progress,
                 engine=cluster,
             )
@@ -139,6 +154,9 @@ def index(
                 else ""
             )
         )
+        typer.echo(output.formats_line(report.files_by_format, report.articles_by_format))
+        for line in output.left_out_lines(report, verbose):
+            typer.echo(line, err=True)
         if report.skipped:
             counts = ", ".join(f"{n} {reason}" for reason, n in report.skip_counts().items())
             typer.echo(f"skipped {len(report.skipped)}: {counts}", err=True)

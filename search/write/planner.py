@@ -3,6 +3,10 @@
 ``plan`` compares files and folders with what the store holds and returns a ``Plan``: the
 articles to (re)embed with their passages, the ones to remove, source files whose state to
 record or forget, and articles that only moved. Nothing here writes.
+
+A file that discovery now leaves out by rule (a pattern, a dataset's note, a link out of the
+folders) is, for the index, a file no longer there: its articles are removed as a deleted
+file's are, and another file may take their ids.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -71,6 +75,8 @@ class Plan:
     updated: int = 0
     unparsed_dates: int = 0  # articles kept without a date: theirs could not be read
     skipped: list[Skip] = field(default_factory=list)
+    held: dict[str, int] = field(default_factory=dict)  # source path -> its articles after
+    removed_left_out: int = 0  # of ``removals``: articles of files now left out
 
 
 Prepared = tuple[str, list[Span]]
@@ -116,9 +122,11 @@ def plan(
     *,
     remove_missing: bool,
     reader: Reader | None = None,
+    left_out: Iterable[str] = (),
 ) -> Plan:
-    """The plan that brings the index in line with ``sources`` (found under ``roots``)."""
-    planner = _Planner(store, embedder, settings, reader or Reader())
+    """The plan that brings the index in line with ``sources`` (found under ``roots``);
+    ``left_out`` are the paths discovery left out by rule, files or whole folders."""
+    planner = _Planner(store, embedder, settings, reader or Reader(), left_out)
     return planner.run(sources, roots, remove_missing)
 
 
@@ -157,12 +165,18 @@ def prepare(
 
 class _Planner:
     def __init__(
-        self, store: Store, embedder: Embedder, settings: Settings, reader: Reader
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: Settings,
+        reader: Reader,
+        left_out: Iterable[str],
     ) -> None:
         self.store, self.embedder, self.settings = store, embedder, settings
         self.reader = reader
         self.plan = Plan()
         self.claimed: dict[str, str] = {}  # article id -> the file that gave it in this run
+        self.left_out = frozenset(left_out)
 
     def run(self, sources: list[SourceFile], roots: list[Path], remove_missing: bool) -> Plan:
         plan, store = self.plan, self.store
@@ -173,11 +187,24 @@ class _Planner:
         if remove_missing:
             for root in roots:
                 for gone in store.sources_under(str(root)):
-                    if gone not in found and not os.path.exists(gone):
-                        plan.removals += sorted(set(store.articles_from(gone)) - set(self.claimed))
+                    if self._gone(gone, found):
+                        removed = set(store.articles_from(gone)) - set(self.claimed)
+                        plan.removals += sorted(removed)
+                        if self._is_left_out(gone):
+                            plan.removed_left_out += len(removed)
                         plan.forget.append(gone)
         plan.removals = sorted(set(plan.removals))
         return plan
+
+    def _is_left_out(self, path: str) -> bool:
+        """Whether discovery left this path out, or a folder above it."""
+        return bool(self.left_out) and any(
+            str(p) in self.left_out for p in (Path(path), *Path(path).parents)
+        )
+
+    def _gone(self, path: str, found: set[str]) -> bool:
+        """Whether a file the index knows is no longer part of the archive."""
+        return path not in found and (self._is_left_out(path) or not os.path.exists(path))
 
     def _claim(self, articles: dict[str, str] | set[str], path: str) -> None:
         """Mark already-indexed articles as taken, so no other file takes their ids."""
@@ -200,10 +227,12 @@ class _Planner:
         except OSError as error:
             plan.skipped.append(Skip(path, "unreadable", error.strerror or str(error)))
             self._claim(before, path)
+            plan.held[path] = len(before)
             return
         if self.store.source_state(path) == (status.st_size, status.st_mtime_ns):
             plan.unchanged += len(before)
             self._claim(before, path)
+            plan.held[path] = len(before)
             return
         read = self.reader.get(source)
         articles, skips = read.articles, read.skips
@@ -212,7 +241,7 @@ class _Planner:
         yielded = False  # an id left to another file
         for article in articles:
             row = self.store.article(article.id)
-            owner = self.claimed.get(article.id) or _other_owner(row, path, found)
+            owner = self.claimed.get(article.id) or self._other_owner(row, path, found)
             if owner is not None:
                 plan.skipped.append(Skip(path, "duplicate id", f"{article.id} is also in {owner}"))
                 yielded = True
@@ -220,16 +249,26 @@ class _Planner:
             self.claimed[article.id] = path
             current.add(article.id)
             self._article(article, row, path, read.prepared)
+        plan.held[path] = len(current)
         if skips:
             # Some records could not be read: keep the articles they were, and read the
             # file again next run rather than record it as done.
-            self._claim({i for i in before if i not in current}, path)
+            kept = {i for i in before if i not in current and i not in self.claimed}
+            self._claim(kept, path)
+            plan.held[path] += len(kept)
             return
         plan.removals += sorted(set(before) - current)
         if not yielded:
             plan.sources.append((len(plan.changes) - 1, path, status.st_size, status.st_mtime_ns))
         # else read again next run, unchanged or not: it takes the id back when the file that
         # holds it is deleted or left out, rather than the article being lost with that file.
+
+    def _other_owner(self, row: ArticleRow | None, path: str, found: set[str]) -> str | None:
+        """The file that already holds this article, if it is another file still there (and
+        not left out by this run's rules)."""
+        if row is None or row.path == path or self._gone(row.path, found):
+            return None  # new, its own, or its old file is gone: the article moves here
+        return row.path
 
     def _article(
         self,
@@ -267,12 +306,3 @@ def content_hash(article: Article) -> str:
     return hashlib.sha256(
         json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()
     ).hexdigest()
-
-
-def _other_owner(row: ArticleRow | None, path: str, found: set[str]) -> str | None:
-    """The file that already holds this article, if it is another file still there."""
-    if row is None or row.path == path:
-        return None
-    if row.path in found or os.path.exists(row.path):
-        return row.path
-    return None  # its old file is gone: the article has moved here
