@@ -42,7 +42,7 @@ from search.errors import (
 )
 from search.ingest.article import Skip
 from search.ingest.chunking import paragraph_text
-from search.ingest.discover import discover
+from search.ingest.discover import Discovery, discover, file_format
 from search.query.contract import Hit, SearchRequest, checked_k
 from search.query.searcher import Searcher, Snapshot
 from search.storage import folder as storage
@@ -143,12 +143,26 @@ class UpdateReport:
     skipped: tuple[Skip, ...] = ()
     # Ids that two files of one collection give: (COLLECTION/ID, the file kept, the other)
     conflicts: tuple[tuple[str, str, str], ...] = ()
+    # What went in, by format (".jsonl.gz"): the files, and the articles the index holds
+    # from them after the run; most files first.
+    files_by_format: dict[str, int] = field(default_factory=dict)
+    articles_by_format: dict[str, int] = field(default_factory=dict)
+    left_out: tuple[Skip, ...] = ()  # by rule: hidden, patterns, dataset notes, links out
+    removed_left_out: int = 0  # of ``removed``: articles of files now left out
 
     def skip_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for skip in self.skipped:
-            counts[skip.reason] = counts.get(skip.reason, 0) + 1
-        return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+        return _counts(self.skipped)
+
+    def left_out_counts(self) -> dict[str, int]:
+        return _counts(self.left_out)
+
+
+def _counts(skips: Iterable[Skip]) -> dict[str, int]:
+    """How many of each reason, most first."""
+    counts: dict[str, int] = {}
+    for skip in skips:
+        counts[skip.reason] = counts.get(skip.reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 @dataclass(frozen=True)
@@ -353,17 +367,27 @@ class Index:
         self,
         paths: Iterable[str | Path] | str | Path,
         *,
+        exclude: Iterable[str] = (),
+        follow_links: bool = False,
         collection: str | None = None,
         progress: Progress | None = None,
         engine: Engine | None = None,
     ) -> UpdateReport:
         """Bring the index in line with files and folders: add new and changed articles,
-        and remove articles whose files under these paths are gone. Each path fills the
-        collection named after it, or ``collection``. With an ``engine``
+        and remove articles whose files under these paths are gone or now left out.
+
+        ``exclude`` are gitignore-style patterns, relative to each folder given, of paths to
+        leave out (as a ``.newssearchignore`` file in a folder does); a link that leads out
+        of the paths given is left out unless ``follow_links``. Hidden files and a dataset's
+        own notes (README, SOURCE, LICENSE, CHANGELOG beside data files) are left out too;
+        what is given by name is always read. Each path fills the collection named after
+        it, or ``collection``. With an ``engine``
         (``search.scale.ray_build.RayEngine``), reading and embedding run on its cluster."""
         return self._index(
             _listed(paths),
             remove_missing=True,
+            exclude=exclude,
+            follow_links=follow_links,
             collection=collection,
             progress=progress,
             engine=engine,
@@ -373,14 +397,19 @@ class Index:
         self,
         paths: Iterable[str | Path] | str | Path,
         *,
+        exclude: Iterable[str] = (),
+        follow_links: bool = False,
         collection: str | None = None,
         progress: Progress | None = None,
         engine: Engine | None = None,
     ) -> UpdateReport:
-        """Index new and changed articles from files and folders; remove nothing."""
+        """Index new and changed articles from files and folders (found as ``update`` finds
+        them); remove nothing."""
         return self._index(
             _listed(paths),
             remove_missing=False,
+            exclude=exclude,
+            follow_links=follow_links,
             collection=collection,
             progress=progress,
             engine=engine,
@@ -410,6 +439,8 @@ class Index:
         paths: list[str | Path],
         *,
         remove_missing: bool,
+        exclude: Iterable[str],
+        follow_links: bool,
         progress: Progress | None,
         collection: str | None = None,
         engine: Engine | None = None,
@@ -418,9 +449,11 @@ class Index:
         if not paths:
             raise InputError("no files or folders given to index")
         with self._writing() as writer:
-            sources, skips = discover(paths, collection)
-            if not sources:
-                raise InputError(_nothing_to_index(paths, skips))
+            found = discover(
+                paths, exclude=exclude, follow_links=follow_links, collection=collection
+            )
+            if not found.files:
+                raise InputError(_nothing_to_index(paths, found))
             roots = [Path(os.path.abspath(p)) for p in paths]
             embedder, reader = self.embedder, None
             if engine is not None:  # the same plan and commits; the work on the cluster
@@ -430,14 +463,16 @@ class Index:
                 writer.store,
                 embedder,
                 self._settings,
-                sources,
+                found.files,
                 roots,
                 remove_missing=remove_missing,
                 reader=reader,
                 move=collection is not None,
+                left_out=[s.path for s in found.left_out],
             )
-            plan.skipped[:0] = skips
+            plan.skipped[:0] = found.skips
             embedded, commits = writer.run(plan, embedder, progress)
+        files, articles = _by_format(found, plan.held)
         return UpdateReport(
             added=len(plan.changes) - plan.updated,
             updated=plan.updated,
@@ -449,6 +484,10 @@ class Index:
             seconds=time.monotonic() - started,
             skipped=tuple(plan.skipped),
             conflicts=tuple(plan.conflicts),
+            files_by_format=files,
+            articles_by_format=articles,
+            left_out=tuple(found.left_out),
+            removed_left_out=plan.removed_left_out,
         )
 
     @contextlib.contextmanager
@@ -720,12 +759,15 @@ def index_files(
     model: str | Path | Embedder | None = None,
     compact: bool | None = None,
     keep_missing: bool = False,
+    exclude: Iterable[str] = (),
+    follow_links: bool = False,
     collection: str | None = None,
     progress: Progress | None = None,
     engine: Engine | None = None,
 ) -> UpdateReport:
     """What ``newssearch index`` does: open the index (or create it) and bring it in line
-    with ``paths`` (on a Ray cluster with an ``engine``). A first run that fails before
+    with ``paths`` (on a Ray cluster with an ``engine``; ``exclude`` and ``follow_links``
+    as ``Index.update`` takes them). A first run that fails before
     anything is committed (a mistyped path, nothing to index) leaves no index behind: the
     folder is as it was."""
     index = Path(index)
@@ -734,7 +776,14 @@ def index_files(
     with Index.open_or_create(index, model=model, compact=compact) as ix:
         try:
             run = ix.add if keep_missing else ix.update
-            return run(paths, collection=collection, progress=progress, engine=engine)
+            return run(
+                paths,
+                exclude=exclude,
+                follow_links=follow_links,
+                collection=collection,
+                progress=progress,
+                engine=engine,
+            )
         except InputError:
             if fresh and ix.stats().generation == 0:
                 ix.close()
@@ -773,13 +822,33 @@ def _embedder_for(model: str | Path | Embedder | None) -> Embedder:
     return load_embedder(model)
 
 
-def _nothing_to_index(paths: Sequence[str | Path], skips: list[Skip]) -> str:
+def _by_format(found: Discovery, held: Mapping[str, int]) -> tuple[dict[str, int], dict[str, int]]:
+    """The files found, and the articles the index holds from them, by format; most files
+    first."""
+    files: dict[str, int] = {}
+    articles: dict[str, int] = {}
+    for source in found.files:
+        kind = file_format(source.path.name) or source.path.suffix
+        files[kind] = files.get(kind, 0) + 1
+        articles[kind] = articles.get(kind, 0) + held.get(str(source.path), 0)
+    order = sorted(files, key=lambda kind: (-files[kind], kind))
+    return {k: files[k] for k in order}, {k: articles[k] for k in order}
+
+
+def _nothing_to_index(paths: Sequence[str | Path], found: Discovery) -> str:
     where = ", ".join(str(p) for p in paths)
-    if skips:
-        return f"nothing to index in {where}: {len(skips)} files skipped, none readable as articles"
+    left_out = ""
+    if found.left_out:
+        counts = ", ".join(f"{n} {reason}" for reason, n in _counts(found.left_out).items())
+        left_out = f"; {len(found.left_out)} left out ({counts})"
+    if found.skips:
+        return (
+            f"nothing to index in {where}: {len(found.skips)} files skipped, none readable as "
+            f"articles{left_out}"
+        )
     return (
         f"nothing to index in {where}: no article files "
-        "(.txt, .md, .json, .jsonl, .html, feeds, .warc) found"
+        f"(.txt, .md, .json, .jsonl, .html, feeds, .warc) found{left_out}"
     )
 
 

@@ -470,7 +470,8 @@ def test_discover_walks_sorted_and_ids_are_relative_to_the_folder_parent(tmp_pat
     make_tree(news, {"b.txt": "x", "a/z.md": "x", "a/y.JSON": "x", "c.jsonl.gz": "x"})
     (tmp_path / "work").mkdir()
     monkeypatch.chdir(tmp_path / "work")
-    files, skips = discover(["../news"])
+    found = discover(["../news"])
+    files, skips = found.files, found.skips
     assert skips == []
     assert [f.id_base for f in files] == [
         "news/a/y.JSON",
@@ -485,7 +486,8 @@ def test_discover_walks_sorted_and_ids_are_relative_to_the_folder_parent(tmp_pat
 def test_discover_a_single_file_uses_its_name(tmp_path, monkeypatch):
     make_tree(tmp_path, {"deep/er/story.txt": "x"})
     monkeypatch.chdir(tmp_path)
-    files, skips = discover([Path("deep/er/story.txt")])
+    found = discover([Path("deep/er/story.txt")])
+    files, skips = found.files, found.skips
     assert (files, skips) == (
         [SourceFile(tmp_path / "deep/er/story.txt", "story.txt", "story")],
         [],
@@ -495,13 +497,14 @@ def test_discover_a_single_file_uses_its_name(tmp_path, monkeypatch):
 def test_discover_dot_is_named_after_the_current_folder(tmp_path, monkeypatch):
     make_tree(tmp_path / "here", {"a.txt": "x"})
     monkeypatch.chdir(tmp_path / "here")
-    files, _ = discover(["."])
+    files = discover(["."]).files
     assert [f.id_base for f in files] == ["here/a.txt"]
 
 
 def test_discover_skips_unsupported_and_ignores_hidden(tmp_path):
     make_tree(tmp_path, {"a.txt": "x", "photo.jpg": "x", ".hidden.txt": "x", ".git/b.txt": "x"})
-    files, skips = discover([tmp_path])
+    found = discover([tmp_path])
+    files, skips = found.files, found.skips
     assert [f.path.name for f in files] == ["a.txt"]
     assert skips == [Skip(str(tmp_path / "photo.jpg"), "unsupported type")]
 
@@ -526,7 +529,8 @@ def test_discover_single_unsupported_file_is_an_input_error(tmp_path):
 def test_discover_symlink_loop_terminates_with_one_skip(tmp_path):
     make_tree(tmp_path, {"news/a.txt": "x", "news/sub/b.txt": "x"})
     os.symlink("..", tmp_path / "news/sub/loop")
-    files, skips = discover([tmp_path / "news"])
+    found = discover([tmp_path / "news"])
+    files, skips = found.files, found.skips
     assert [f.id_base for f in files] == ["news/a.txt", "news/sub/b.txt"]
     assert [(s.path, s.reason) for s in skips] == [
         (str(tmp_path / "news/sub/loop"), "symlink loop")
@@ -537,7 +541,8 @@ def test_discover_follows_symlinks_but_takes_each_real_file_once(tmp_path):
     make_tree(tmp_path, {"news/a.txt": "x", "elsewhere/b.txt": "x"})
     os.symlink(tmp_path / "news/a.txt", tmp_path / "news/c-link.txt")
     os.symlink(tmp_path / "elsewhere", tmp_path / "news/linked")
-    files, skips = discover([tmp_path / "news", tmp_path / "news/a.txt", tmp_path / "elsewhere"])
+    found = discover([tmp_path / "news", tmp_path / "news/a.txt", tmp_path / "elsewhere"])
+    files, skips = found.files, found.skips
     assert skips == []
     assert [f.id_base for f in files] == ["news/a.txt", "news/linked/b.txt"]
 
@@ -545,7 +550,8 @@ def test_discover_follows_symlinks_but_takes_each_real_file_once(tmp_path):
 def test_discover_broken_symlink(tmp_path):
     make_tree(tmp_path, {"news/a.txt": "x"})
     os.symlink(tmp_path / "gone.txt", tmp_path / "news/broken.txt")
-    files, skips = discover([tmp_path / "news"])
+    found = discover([tmp_path / "news"])
+    files, skips = found.files, found.skips
     assert [f.id_base for f in files] == ["news/a.txt"]
     assert skips == [Skip(str(tmp_path / "news/broken.txt"), "unreadable", "broken symlink")]
 
@@ -561,15 +567,196 @@ def test_discover_unreadable_folder(tmp_path, monkeypatch):
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    files, skips = discover([tmp_path / "news"])
+    found = discover([tmp_path / "news"])
+    files, skips = found.files, found.skips
     assert [f.id_base for f in files] == ["news/a.txt"]
     assert skips == [Skip(str(locked), "unreadable", "Permission denied")]
+
+
+def left_out(found) -> list[tuple[str, str]]:
+    """What a walk left out by rule, as (path relative to its folder's parent, reason)."""
+    return sorted((s.path.split("/news/", 1)[-1], s.reason) for s in found.left_out)
+
+
+def test_discover_leaves_out_a_datasets_notes_beside_its_data(tmp_path):
+    notes = ["SOURCE.md", "README", "readme.rst", "License.txt", "LICENCE", "CHANGELOG.md"]
+    make_tree(tmp_path / "news", {name: "# About this dataset\n\nLicence." for name in notes})
+    make_tree(tmp_path / "news", {"data.jsonl": "{}", "README.txt.bak": "x"})
+    found = discover([tmp_path / "news"])
+    assert [f.id_base for f in found.files] == ["news/data.jsonl"]
+    assert left_out(found) == sorted((name, "dataset note") for name in notes)
+    assert found.skips == [Skip(str(tmp_path / "news/README.txt.bak"), "unsupported type")]
+
+
+def test_the_bbc_datasets_source_note_is_not_an_article():
+    folder = SHARED / "data" / "bbc_news"
+    if not folder.exists():
+        pytest.skip(f"shared BBC News not found at {folder}")
+    found = discover([folder])
+    assert [f.id_base for f in found.files] == ["bbc_news/bbc_news.jsonl.gz"]
+    assert found.left_out == [Skip(str(folder / "SOURCE.md"), "dataset note", "beside data files")]
+
+
+def test_discover_keeps_the_readme_of_a_folder_of_markdown_notes(tmp_path):
+    make_tree(tmp_path / "notes", {"README.md": "# Notes", "a.md": "# A", "sub/b.md": "# B"})
+    make_tree(tmp_path / "notes", {"sub/README.md": "# Sub", "sub/data.jsonl": "{}"})
+    found = discover([tmp_path / "notes"])
+    assert [f.id_base for f in found.files] == [
+        "notes/README.md",
+        "notes/a.md",
+        "notes/sub/b.md",
+        "notes/sub/data.jsonl",
+    ]
+    assert [(s.path, s.reason) for s in found.left_out] == [
+        (str(tmp_path / "notes/sub/README.md"), "dataset note")
+    ]
+
+
+def test_discover_counts_hidden_entries_and_reads_what_is_named(tmp_path):
+    make_tree(tmp_path / "news", {"a.txt": "x", ".DS_Store": "x", ".git/b.txt": "x"})
+    make_tree(tmp_path / "news", {"SOURCE.md": "x", ".draft.txt": "x"})
+    found = discover([tmp_path / "news"])
+    assert [f.id_base for f in found.files] == ["news/a.txt"]
+    assert left_out(found) == [
+        (".DS_Store", "hidden"),
+        (".draft.txt", "hidden"),
+        (".git", "hidden"),
+        ("SOURCE.md", "dataset note"),
+    ]
+    named = discover([tmp_path / "news/.draft.txt", tmp_path / "news/SOURCE.md"])
+    assert [f.id_base for f in named.files] == [".draft.txt", "SOURCE.md"]
+    assert named.left_out == []
+
+
+def test_exclude_patterns_are_gitignore_globs_relative_to_each_folder(tmp_path):
+    files = ["a.txt", "top.txt", "drafts/b.txt", "x/drafts/c.txt", "x/top.txt", "x/d.tmp.md"]
+    make_tree(tmp_path / "news", {name: "x" for name in files})
+    make_tree(tmp_path / "more", {"top.txt": "x", "e.tmp.md": "x"})
+    found = discover(
+        [tmp_path / "news", tmp_path / "more"], exclude=["drafts/", "/top.txt", "*.tmp.md"]
+    )
+    assert [f.id_base for f in found.files] == ["news/a.txt", "news/x/top.txt"]
+    assert sorted((s.path, s.reason, s.detail) for s in found.left_out) == [
+        (str(tmp_path / "more/e.tmp.md"), "--exclude", "*.tmp.md"),
+        (str(tmp_path / "more/top.txt"), "--exclude", "/top.txt"),
+        (str(tmp_path / "news/drafts"), "--exclude", "drafts/"),
+        (str(tmp_path / "news/top.txt"), "--exclude", "/top.txt"),
+        (str(tmp_path / "news/x/d.tmp.md"), "--exclude", "*.tmp.md"),
+        (str(tmp_path / "news/x/drafts"), "--exclude", "drafts/"),
+    ]
+    assert discover([tmp_path / "news/top.txt"], exclude=["/top.txt"]).files  # named: read
+
+
+def test_a_bad_exclude_pattern_is_an_input_error(tmp_path):
+    make_tree(tmp_path / "news", {"a.txt": "x"})
+    with pytest.raises(InputError, match="--exclude: .* gitignore syntax"):
+        discover([tmp_path / "news"], exclude=["\\"])
+
+
+def test_newssearchignore_files_leave_out_what_they_match(tmp_path):
+    make_tree(
+        tmp_path / "news",
+        {
+            ".newssearchignore": "# not news\n*.log.txt\nprivate/\n",
+            "a.txt": "x",
+            "run.log.txt": "x",
+            "private/p.txt": "x",
+            "sub/.newssearchignore": "!keep.log.txt\nold*\n",
+            "sub/keep.log.txt": "x",
+            "sub/other.log.txt": "x",
+            "sub/old.txt": "x",
+            "sub/new.txt": "x",
+            "other/old.txt": "x",
+        },
+    )
+    found = discover([tmp_path / "news"])
+    assert [f.id_base for f in found.files] == [
+        "news/a.txt",
+        "news/other/old.txt",  # the deeper file's patterns are for its own folder
+        "news/sub/keep.log.txt",  # taken back in by the deeper file
+        "news/sub/new.txt",
+    ]
+    root, sub = "news/.newssearchignore", "news/sub/.newssearchignore"
+    assert sorted((s.path, s.reason, s.detail) for s in found.left_out) == [
+        (str(tmp_path / "news/private"), ".newssearchignore", f"private/ in {root}"),
+        (str(tmp_path / "news/run.log.txt"), ".newssearchignore", f"*.log.txt in {root}"),
+        (str(tmp_path / "news/sub/old.txt"), ".newssearchignore", f"old* in {sub}"),
+        (str(tmp_path / "news/sub/other.log.txt"), ".newssearchignore", f"*.log.txt in {root}"),
+    ]
+    assert found.skips == []
+
+
+def test_a_malformed_or_linked_ignore_file_is_a_skip_and_the_walk_goes_on(tmp_path):
+    make_tree(tmp_path / "news", {".newssearchignore": "a.txt\n\\\n", "a.txt": "x"})
+    make_tree(tmp_path / "news", {"sub/b.txt": "x"})
+    make_tree(tmp_path / "elsewhere", {"patterns": "*.txt"})
+    os.symlink(tmp_path / "elsewhere/patterns", tmp_path / "news/sub/.newssearchignore")
+    found = discover([tmp_path / "news"])
+    assert [f.id_base for f in found.files] == ["news/a.txt", "news/sub/b.txt"]
+    assert found.skips == [
+        Skip(
+            str(tmp_path / "news/.newssearchignore"),
+            "malformed ignore file",
+            "line 2 is not gitignore syntax",
+        ),
+        Skip(str(tmp_path / "news/sub/.newssearchignore"), "unreadable", "not a regular file"),
+    ]
+
+
+# --- links that lead out of the folders given
+
+
+def test_a_link_out_of_the_folder_is_left_out_unless_links_are_followed(tmp_path):
+    secret = tmp_path / "private" / "shadow"
+    make_tree(tmp_path, {"private/shadow": "root:*:19000:0:99999:7:::\n", "news/a.txt": "x"})
+    make_tree(tmp_path, {"outside/b.txt": "x", "news/inside/c.txt": "x"})
+    os.symlink(secret, tmp_path / "news/shadow.txt")
+    os.symlink(tmp_path / "outside", tmp_path / "news/linked")
+    os.symlink(tmp_path / "news/inside", tmp_path / "news/also")  # stays inside: fine
+    os.symlink("../a.txt", tmp_path / "news/inside/same.txt")
+    found = discover([tmp_path / "news"])
+    assert [f.id_base for f in found.files] == ["news/a.txt", "news/also/c.txt"]
+    assert sorted((s.path, s.reason, s.detail) for s in found.left_out) == [
+        (str(tmp_path / "news/linked"), "link outside the folders", f"leads to {tmp_path}/outside"),
+        (str(tmp_path / "news/shadow.txt"), "link outside the folders", f"leads to {secret}"),
+    ]
+    followed = discover([tmp_path / "news"], follow_links=True)
+    assert [f.id_base for f in followed.files] == [
+        "news/a.txt",
+        "news/also/c.txt",
+        "news/linked/b.txt",
+        "news/shadow.txt",
+    ]
+    assert followed.left_out == []
+    # A link to another folder given is inside the folders given.
+    both = discover([tmp_path / "news", tmp_path / "outside"])
+    assert "news/linked/b.txt" in [f.id_base for f in both.files] and both.left_out == [
+        Skip(str(tmp_path / "news/shadow.txt"), "link outside the folders", f"leads to {secret}")
+    ]
+
+
+def test_followed_links_that_loop_through_another_folder_end(tmp_path):
+    make_tree(tmp_path, {"news/a.txt": "x", "outside/b.txt": "x"})
+    os.symlink(tmp_path / "outside", tmp_path / "news/out")
+    os.symlink(tmp_path / "news", tmp_path / "outside/back")
+    os.symlink("self", tmp_path / "news/self")
+    for follow in (False, True):
+        found = discover([tmp_path / "news"], follow_links=follow)
+        assert [f.id_base for f in found.files] == (
+            ["news/a.txt", "news/out/b.txt"] if follow else ["news/a.txt"]
+        )
+        loops = sorted(s.path for s in found.skips if s.reason == "symlink loop")
+        assert loops == (
+            [str(tmp_path / "news/out/back"), str(tmp_path / "news/self")]
+            if follow
+            else [str(tmp_path / "news/self")]
+        )
 
 
 def test_discover_real_seeds():
     if not SEED.exists():
         pytest.skip(f"shared seeds folder not found at {SEED.parent}")
-    files, skips = discover([SEED.parent])
+    files = discover([SEED.parent]).files
     assert "seeds/000_815593e774ae9b48.txt" in [f.id_base for f in files]
 
 

@@ -55,6 +55,65 @@ def test_skips_are_counted_by_reason(run, tmp_path: Path) -> None:
     assert "empty: " in result.stderr and "empty.txt" in result.stderr
 
 
+def test_the_summary_says_what_went_in_and_what_was_left_out(run, tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "bbc", {"SOURCE.md": "# BBC\n\nLicence: research only."})
+    (folder / "bbc.jsonl").write_text(
+        "".join(json.dumps({"title": f"T{i}", "text": f"story {i}"}) + "\n" for i in range(2))
+    )
+    write_articles(folder, {".notes.txt": "mine", "drafts/d.txt": "Draft\n\nNot yet."})
+    write_articles(folder, {"wire.txt": "Wire\n\nA story."})
+    (folder / ".newssearchignore").write_text("drafts/\n")
+    result = run("index", folder)
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[1:] == ["files: 1 .jsonl (2 articles), 1 .txt (1 article)"]
+    assert result.stderr.splitlines() == [
+        "left out 3: 1 .newssearchignore (drafts), 1 dataset note (SOURCE.md), "
+        "1 hidden (.notes.txt)"
+    ]
+    verbose = run("index", folder, "-v", "--exclude", "*.jsonl")
+    assert verbose.exit_code == 0
+    assert "0 added, 0 updated, 2 removed, 1 unchanged" in verbose.stdout
+    assert verbose.stderr.splitlines() == [
+        "left out 4: 1 --exclude (bbc.jsonl), 1 .newssearchignore (drafts), "
+        "1 dataset note (SOURCE.md), 1 hidden (.notes.txt); 2 articles indexed from them "
+        "before removed",
+        f"  hidden: {folder / '.notes.txt'}",
+        f"  dataset note: {folder / 'SOURCE.md'} (beside data files)",
+        f"  --exclude: {folder / 'bbc.jsonl'} (*.jsonl)",
+        f"  .newssearchignore: {folder / 'drafts'} (drafts/ in bbc/.newssearchignore)",
+    ]
+
+
+def test_a_link_out_of_the_folder_is_followed_only_when_asked(run, tmp_path: Path) -> None:
+    secret = write_articles(tmp_path / "etc", {"shadow": "root:*:19000:0:::\nbin:*:19000:0:::\n"})
+    folder = write_articles(tmp_path / "news", STORIES)
+    (folder / "shadow.txt").symlink_to(secret / "shadow")
+    result = run("index", folder)
+    assert "2 added" in result.stdout and "files: 2 .txt (2 articles)" in result.stdout
+    assert result.stderr.splitlines() == ["left out 1: 1 link outside the folders (shadow.txt)"]
+    assert "no passages match" in run("query", "root", "--mode", "lexical").stderr
+    followed = run("index", folder, "--follow-links")
+    assert "1 added" in followed.stdout and followed.stderr == ""
+    assert "root:" in run("query", "root", "--mode", "lexical").stdout
+
+
+def test_a_bad_exclude_pattern_is_one_line(run, tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "news", STORIES)
+    result = run("index", folder, "--exclude", "\\")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: --exclude: ") and len(result.stderr.splitlines()) == 1
+
+
+def test_nothing_left_to_index_says_what_was_left_out(run, tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "news", STORIES)
+    result = run("index", folder, "--exclude", "*.txt")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: nothing to index in {folder}: no article files (.txt, .md, .json, .jsonl, "
+        ".html, feeds, .warc) found; 2 left out (2 --exclude)"
+    )
+
+
 def test_query_ranks_the_defining_paragraph_first(run, indexed: Path) -> None:
     result = run("query", "Kataib Hezbollah")
     assert result.exit_code == 0

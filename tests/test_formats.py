@@ -689,7 +689,8 @@ def test_a_saved_page_indexes_only_the_page(tmp_path):
     (tmp_path / "news/page_files/ad.html").write_bytes(page("Buy now"))
     (tmp_path / "news/notes_files").mkdir()  # no notes.html beside it: an ordinary folder
     (tmp_path / "news/notes_files/n.txt").write_text("Note\nBody.")
-    files, skips = discover([tmp_path / "news"])
+    found = discover([tmp_path / "news"])
+    files, skips = found.files, found.skips
     assert [f.id_base for f in files] == ["news/notes_files/n.txt", "news/page.html"]
     assert skips == [
         Skip(str(tmp_path / "news/page_files"), "saved page assets", "the files of page.html")

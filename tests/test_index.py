@@ -130,6 +130,122 @@ def test_indexing_a_subfolder_removes_nothing_outside_it(ix: Index, corpus: Path
     assert ix.stats().articles == 3
 
 
+def test_the_report_counts_files_and_articles_by_format(ix: Index, corpus: Path) -> None:
+    (corpus / "wire.jsonl").write_text(
+        "".join(json.dumps({"title": f"T{i}", "text": f"story {i}"}) + "\n" for i in range(3))
+    )
+    report = ix.update([corpus])
+    assert report.files_by_format == {".txt": 2, ".jsonl": 1, ".md": 1}
+    assert report.articles_by_format == {".txt": 2, ".jsonl": 3, ".md": 1}
+    assert (report.added, report.unchanged, report.left_out) == (3, 3, ())
+
+
+def test_a_datasets_note_indexed_before_is_removed_once_left_out(
+    tmp_path: Path, fake: FakeEmbedder
+) -> None:
+    folder = write_articles(tmp_path / "bbc", {"SOURCE.md": "# BBC news\n\nLicence: research."})
+    (folder / "bbc.jsonl").write_text(json.dumps({"id": "b1", "title": "A", "text": "x"}) + "\n")
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        # What a run before dataset notes were left out made of this folder.
+        index.update([folder / "SOURCE.md", folder / "bbc.jsonl"])
+        assert index.stats().articles == 2
+        report = index.update([folder])
+        assert (report.removed, report.removed_left_out, report.unchanged) == (1, 1, 1)
+        assert [(Path(s.path).name, s.reason) for s in report.left_out] == [
+            ("SOURCE.md", "dataset note")
+        ]
+        assert index.stats().articles == 1
+        assert index.search("licence research", k=5, mode="lexical") == []
+
+
+def test_excluded_files_are_removed_and_give_up_their_ids(
+    tmp_path: Path, fake: FakeEmbedder
+) -> None:
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps({"id": "x", "title": "A", "text": "alpha"}) + "\n")
+    (folder / "b.jsonl").write_text(json.dumps({"id": "x", "title": "B", "text": "beta"}) + "\n")
+    write_articles(folder, {"drafts/d.txt": "Draft\n\nNot yet.", "c.txt": "C\n\ngamma"})
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        assert index.update([folder]).skip_counts() == {"duplicate id": 1}
+        assert index.article("x").title == "A"
+        # add() removes nothing, whatever is left out.
+        kept = index.add([folder], exclude=["drafts/"])
+        assert (kept.removed, index.stats().articles) == (0, 3)
+        report = index.update([folder], exclude=["a.jsonl", "drafts"])
+        assert (report.removed, report.removed_left_out, report.updated) == (1, 1, 1)
+        assert report.skipped == () and report.left_out_counts() == {"--exclude": 2}
+        article = index.article("x")  # b.jsonl's copy takes the id: nothing is lost
+        assert (article.title, Path(article.path).name) == ("B", "b.jsonl")
+        assert index.stats().articles == 2  # x and c
+        back = index.update([folder])  # not excluded any more: a.jsonl's x is a duplicate
+        assert (back.added, back.removed) == (1, 0) and back.skip_counts() == {"duplicate id": 1}
+
+
+def test_a_deleted_file_gives_its_ids_to_the_file_that_also_had_them(
+    tmp_path: Path, fake: FakeEmbedder
+) -> None:
+    folder = tmp_path / "dup"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps({"id": "x", "title": "A", "text": "alpha"}) + "\n")
+    (folder / "b.jsonl").write_text(json.dumps({"id": "x", "title": "B", "text": "beta"}) + "\n")
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        index.update([folder])
+        index.update([folder])  # b.jsonl unchanged, and still read: it holds a duplicate
+        (folder / "a.jsonl").unlink()
+        report = index.update([folder])
+        assert (report.removed, report.updated) == (0, 1)
+        assert index.article("x").title == "B"
+
+
+def test_a_link_out_of_the_folder_is_not_indexed(tmp_path: Path, fake: FakeEmbedder) -> None:
+    secret = write_articles(
+        tmp_path / "private", {"shadow": "root:*:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n"}
+    )
+    folder = write_articles(tmp_path / "news", STORIES)
+    os.symlink(secret / "shadow", folder / "shadow.txt")
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        report = index.update([folder])
+        assert report.added == 3 and report.left_out_counts() == {"link outside the folders": 1}
+        assert index.search("root", k=5, mode="lexical") == []
+        followed = index.update([folder], follow_links=True)
+        assert followed.added == 1 and followed.left_out == ()
+        assert index.article("news/shadow.txt").title.startswith("root:")
+        again = index.update([folder])  # not followed: it goes, as a deleted file would
+        assert (again.removed, again.removed_left_out, index.stats().articles) == (1, 1, 3)
+
+
+def test_an_engine_reads_only_what_discovery_kept(tmp_path: Path, fake: FakeEmbedder) -> None:
+    """``--engine ray`` gets its files from the same discovery: nothing left out reaches it."""
+    from search.write.planner import Reader
+
+    submitted: list[str] = []
+
+    class Recording(Reader):
+        def submit(self, sources: list) -> None:
+            submitted.extend(s.path.name for s in sources)
+
+    class Engine:
+        def embedder(self, local: FakeEmbedder, model: str) -> FakeEmbedder:
+            return local
+
+        def reader(self, settings: object) -> Reader:
+            return Recording()
+
+    folder = write_articles(tmp_path / "news", {**STORIES, "SOURCE.md": "# About", ".x.txt": "x"})
+    outside = write_articles(tmp_path / "private", {"shadow": "root:*\nbin:*\n"})
+    os.symlink(outside / "shadow", folder / "shadow.txt")
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        report = index.update([folder], exclude=["cocoa.txt"], engine=Engine())
+    assert sorted(submitted) == ["final.md", "iraq.txt"]
+    assert report.left_out_counts() == {
+        "--exclude": 1,
+        "dataset note": 1,
+        "hidden": 1,
+        "link outside the folders": 1,
+    }
+
+
 def test_remove_by_id(ix: Index) -> None:
     report = ix.remove(["news/cocoa.txt", "nope"])
     assert report.removed == ("news/cocoa.txt",) and report.not_found == ("nope",)

@@ -57,7 +57,7 @@ def cluster():
 
 
 def contents(path: Path) -> dict[tuple[str, int], tuple[str, np.ndarray]]:
-    """(article id, passage start) -> (passage text, vector), read through the public API."""
+    """(article id in its collection, passage start) -> (passage text, vector), read through the public API."""
     with Index.open(path) as ix:
         searcher = ix.searcher
 
@@ -67,7 +67,7 @@ def contents(path: Path) -> dict[tuple[str, int], tuple[str, np.ndarray]]:
             from search.query.searcher import passage_vectors
 
             vectors = passage_vectors(snapshot, np.asarray(ids, dtype=np.int64))
-            return {(rows[i].article_id, rows[i].start): (rows[i].text, vectors[i]) for i in ids}
+            return {(rows[i].local_id, rows[i].start): (rows[i].text, vectors[i]) for i in ids}
 
         return searcher.read(read)
 

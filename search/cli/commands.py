@@ -89,6 +89,19 @@ def index(
             "name). Ids are unique within a collection.",
         ),
     ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--exclude",
+            metavar="GLOB",
+            help="Leave out what this gitignore-style pattern matches, relative to each folder "
+            "(repeat for several; a .newssearchignore file in a folder does the same).",
+        ),
+    ] = None,
+    follow_links: Annotated[
+        bool,
+        typer.Option("--follow-links", help="Follow links that lead out of the folders given."),
+    ] = False,
     compact: Annotated[
         bool | None,
         typer.Option(
@@ -133,6 +146,8 @@ def index(
                 compact=compact,
                 keep_missing=keep_missing,
                 collection=collection,
+                exclude=exclude or (),
+                follow_links=follow_links,
                 progress=progress,
                 engine=cluster,
             )
@@ -148,6 +163,9 @@ def index(
                 else ""
             )
         )
+        typer.echo(output.formats_line(report.files_by_format, report.articles_by_format))
+        for line in output.left_out_lines(report, verbose):
+            typer.echo(line, err=True)
         if report.conflicts:
             # Never silent: which id, kept from which file, lost by which (docs/cli.md)
             key, kept, other = report.conflicts[0]

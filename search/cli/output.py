@@ -1,6 +1,7 @@
 """How hits look on a terminal, in a pipe and as JSON lines: shared by the CLI and its fast
 path through a running server, so both print the same bytes. Hits are dicts, as
-``dataclasses.asdict(Hit)`` makes them and as the server sends them."""
+``dataclasses.asdict(Hit)`` makes them and as the server sends them. Also the lines of an
+indexing run's summary that say what went in and what was left out."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from search.index import UpdateReport
 
 INDEX_KEPT = "the index keeps its last complete commit"  # said when a command is interrupted
 
@@ -59,6 +63,39 @@ def where_line(hit: Mapping[str, Any]) -> str:
     if copies:
         parts.append(f"+{copies} cop{'y' if copies == 1 else 'ies'}")
     return "  ".join(parts)
+
+
+def formats_line(files: Mapping[str, int], articles: Mapping[str, int]) -> str:
+    """``files: 1 .jsonl.gz (2,225 articles), 3 .html (3 articles)``: the files an indexing
+    run found by format, and the articles the index holds from them."""
+    return "files: " + ", ".join(
+        f"{n:,} {kind} ({_many(articles.get(kind, 0), 'article')})" for kind, n in files.items()
+    )
+
+
+def left_out_lines(report: UpdateReport, verbose: bool) -> list[str]:
+    """``left out 3: 2 hidden, 1 dataset note (SOURCE.md)``, with each path under it when
+    ``verbose``; nothing when nothing was left out."""
+    if not report.left_out:
+        return []
+    counts = report.left_out_counts()
+    named = {s.reason: os.path.basename(s.path) for s in report.left_out if counts[s.reason] == 1}
+    parts = [
+        f"{n} {reason}" + (f" ({named[reason]})" if reason in named else "")
+        for reason, n in counts.items()
+    ]
+    line = f"left out {len(report.left_out)}: {', '.join(parts)}"
+    if report.removed_left_out:
+        line += f"; {_many(report.removed_left_out, 'article')} indexed from them before removed"
+    lines = [line]
+    for skip in sorted(report.left_out, key=lambda s: s.path) if verbose else ():
+        detail = f" ({skip.detail})" if skip.detail else ""
+        lines.append(f"  {skip.reason}: {skip.path}{detail}")
+    return lines
+
+
+def _many(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def no_hits_line(index: str, articles: int, filtered: bool) -> str:

@@ -1,23 +1,52 @@
 """Finding the article files under the paths a user gives: ``discover``.
 
 A file is an article file when its name ends in one of ``SUPPORTED_SUFFIXES``. A folder
-is walked recursively, hidden entries left out, each real file taken once however it is
-reached; a browser's "Save page as" folder (``page_files/`` beside ``page.html``) is
-skipped as "saved page assets".
+is walked recursively, each real file taken once however it is reached. Some of what a
+walk meets is left out by rule, and counted (``Discovery.left_out``), with one of
+``LEFT_OUT_REASONS``:
+
+- ``hidden``: a file or folder whose name starts with ``.``;
+- ``--exclude``: what an ``exclude`` pattern matches (gitignore syntax, relative to each
+  folder given);
+- ``.newssearchignore``: what the patterns of a ``.newssearchignore`` file match (gitignore
+  syntax, relative to the folder that holds it; a deeper file's patterns win, and ``!``
+  takes a path back in);
+- ``dataset note``: a README, SOURCE, LICENSE (or LICENCE) or CHANGELOG, of any case, alone
+  or ending ``.md``, ``.txt`` or ``.rst``, in a folder that also holds data: a file of a
+  supported format other than Markdown (``.md``) that is not such a note itself. A folder
+  of Markdown files alone keeps its README (it may be someone's notes);
+- ``link outside the folders``: a link, to a file or a folder, whose target is not inside
+  any path given, unless ``follow_links``.
+
+What is given by name is read, whatever these rules say. A browser's "Save page as" folder
+(``page_files/`` beside ``page.html``) is skipped as "saved page assets".
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from search.domain.collections import check_collection_name, collection_name
 from search.errors import InputError
 from search.ingest.article import Skip, SourceFile, _strerror
 
-__all__ = ["SUPPORTED_SUFFIXES", "discover"]
+if TYPE_CHECKING:
+    from pathspec import GitIgnoreSpec
+
+__all__ = [
+    "IGNORE_FILE",
+    "LEFT_OUT_REASONS",
+    "SUPPORTED_SUFFIXES",
+    "Discovery",
+    "discover",
+    "file_format",
+]
 
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (
@@ -36,15 +65,39 @@ SUPPORTED_SUFFIXES: tuple[str, ...] = (
     ".warc.gz",
 )
 
+IGNORE_FILE = ".newssearchignore"
+MAX_IGNORE_BYTES = 1024 * 1024  # patterns, not data: a larger ignore file is a mistake
+
+HIDDEN, EXCLUDED, IGNORED = "hidden", "--exclude", IGNORE_FILE
+NOTE, LINK_OUTSIDE = "dataset note", "link outside the folders"
+LEFT_OUT_REASONS = (HIDDEN, EXCLUDED, IGNORED, NOTE, LINK_OUTSIDE)
+
+_NOTE_NAMES = frozenset({"readme", "source", "license", "licence", "changelog"})
+_NOTE_SUFFIXES = frozenset({"", ".md", ".txt", ".rst"})
+
+
+@dataclass(frozen=True)
+class Discovery:
+    """What ``discover`` found: the article files, what could not be used (``skips``) and
+    what was left out by rule (``left_out``, each with one of ``LEFT_OUT_REASONS``)."""
+
+    files: list[SourceFile]
+    skips: list[Skip] = field(default_factory=list)
+    left_out: list[Skip] = field(default_factory=list)
+
 
 def discover(
-    paths: Iterable[str | Path], collection: str | None = None
-) -> tuple[list[SourceFile], list[Skip]]:
+    paths: Iterable[str | Path],
+    *,
+    exclude: Iterable[str] = (),
+    follow_links: bool = False,
+    collection: str | None = None,
+) -> Discovery:
     """Find the article files under each path (a folder walked recursively, or a single file).
 
-    Raises ``InputError`` for a path that does not exist or a single file of an
-    unsupported type. Files met on the way that cannot be used become ``Skip``s, and so
-    does a ``page_files`` folder beside ``page.html`` (a saved page's images and ads).
+    Raises ``InputError`` for a path that does not exist, a single file of an unsupported
+    type, or an ``exclude`` pattern that is not gitignore syntax. Files met on the way that
+    cannot be used become ``skips``; what the module's rules leave out, ``left_out``.
     Ids are relative to the given folder's parent: ``discover(["../shared/seeds"])``
     gives ``seeds/000_815593e774ae9b48.txt``. Each file's articles belong to
     ``collection``, or by default to the collection named after the folder or file given
@@ -55,17 +108,36 @@ def discover(
         _check_given(path)
     if collection is not None:
         check_collection_name(collection)
-    walk = _Walk()
-    for path in given:
-        # Lexically normalised, so that "news", "./news" and "x/../news" are one path
-        # and "." still has a folder name.
-        absolute = Path(os.path.abspath(path))
-        walk.collection = collection or collection_name(absolute.name, folder=path.is_dir())
+    patterns = [exclude] if isinstance(exclude, str) else list(exclude)
+    try:
+        excluded = _spec(patterns) if patterns else None
+    except ValueError as error:
+        raise InputError(f"--exclude: {error} — use gitignore syntax, such as 'drafts/'") from None
+    # Lexically normalised, so that "news", "./news" and "x/../news" are one path and "."
+    # still has a folder name.
+    absolute = [Path(os.path.abspath(path)) for path in given]
+    inside = None if follow_links else [os.path.realpath(path) for path in absolute]
+    walk = _Walk(excluded, inside)
+    for path in absolute:
+        walk.collection = collection or collection_name(path.name, folder=path.is_dir())
         if path.is_dir():
-            walk.folder(absolute, absolute.name, frozenset())
+            walk.folder(_Place(path, path.name, ""), frozenset(), ())
         else:
-            walk.file(absolute, absolute.name)
-    return walk.files, walk.skips
+            walk.file(path, path.name)
+    return Discovery(walk.files, walk.skips, walk.left_out)
+
+
+def file_format(name: str) -> str | None:
+    """The supported suffix a file name ends in (``.jsonl.gz`` for ``a.JSONL.gz``), or None."""
+    lowered = name.lower()
+    # Longest first, so that "a.jsonl.gz" is not taken for some shorter suffix.
+    for suffix in _LONGEST_FIRST:
+        if lowered.endswith(suffix):
+            return suffix
+    return None
+
+
+_LONGEST_FIRST = sorted(SUPPORTED_SUFFIXES, key=len, reverse=True)
 
 
 def _check_given(path: Path) -> None:
@@ -75,93 +147,224 @@ def _check_given(path: Path) -> None:
         return
     if not path.is_file():
         raise InputError(f"{path} is not a file or folder")
-    if _suffix(path.name) is None:
+    if file_format(path.name) is None:
         raise InputError(
             f"{path} is not a supported file type (supported: {', '.join(SUPPORTED_SUFFIXES)})"
         )
 
 
-def _suffix(name: str) -> str | None:
-    lowered = name.lower()
-    # Longest first, so that "a.jsonl.gz" is not taken for some shorter suffix.
-    for suffix in sorted(SUPPORTED_SUFFIXES, key=len, reverse=True):
-        if lowered.endswith(suffix):
-            return suffix
-    return None
+def _spec(lines: list[str]) -> GitIgnoreSpec:
+    from pathspec import GitIgnoreSpec  # imported when there are patterns to match
+
+    return GitIgnoreSpec.from_lines(lines)
+
+
+def _matched(spec: GitIgnoreSpec, relative: str) -> tuple[bool | None, str]:
+    """Whether ``spec`` leaves ``relative`` out (None: no pattern speaks of it), and the
+    pattern that decided."""
+    result = spec.check_file(relative)
+    if result.include is None or result.index is None:
+        return None, ""
+    return result.include, str(spec.patterns[result.index].pattern)
+
+
+def _is_note(name: str) -> bool:
+    stem, suffix = os.path.splitext(name.lower())
+    return stem in _NOTE_NAMES and suffix in _NOTE_SUFFIXES
+
+
+def _is_data(name: str) -> bool:
+    return file_format(name) not in (None, ".md") and not _is_note(name)
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A path met on the walk: its id base (``news/a/b.txt``) and its path relative to the
+    folder given (``a/b.txt``), which patterns are matched against."""
+
+    path: Path
+    label: str
+    relative: str
+
+    def child(self, name: str) -> _Place:
+        relative = f"{self.relative}/{name}" if self.relative else name
+        return _Place(self.path / name, f"{self.label}/{name}", relative)
+
+
+@dataclass(frozen=True)
+class _IgnoreFile:
+    """The patterns of one ``.newssearchignore``, relative to the folder that holds it."""
+
+    folder: str  # relative to the folder given ("" for that folder)
+    spec: GitIgnoreSpec
+    label: str
+
+    def verdict(self, relative: str) -> tuple[bool | None, str]:
+        inner = relative[len(self.folder) + 1 :] if self.folder else relative
+        return _matched(self.spec, inner)
 
 
 class _Walk:
-    """The files and skips found so far, and what was already seen."""
+    """The files, skips and left-out paths found so far, and what was already seen."""
 
-    def __init__(self) -> None:
+    def __init__(self, exclude: GitIgnoreSpec | None, inside: list[str] | None) -> None:
         self.files: list[SourceFile] = []
         self.skips: list[Skip] = []
+        self.left_out: list[Skip] = []
+        self._exclude = exclude
+        self._inside = inside  # the real paths links may lead into (None: any)
         self._seen_files: set[tuple[int, int]] = set()
         self._walked_folders: set[str] = set()
         self.collection = ""
 
     def file(self, path: Path, id_base: str) -> None:
         try:
-            stat = path.stat()
+            status = path.stat()
         except OSError as err:
             self.skips.append(Skip(str(path), "unreadable", _strerror(err)))
             return
         # (device, inode) names the real file, however it was reached.
-        key = (stat.st_dev, stat.st_ino)
+        key = (status.st_dev, status.st_ino)
         if key not in self._seen_files:
             self._seen_files.add(key)
             self.files.append(SourceFile(path, id_base, self.collection))
 
-    def folder(self, path: Path, label: str, ancestors: frozenset[str]) -> None:
-        real = os.path.realpath(path)
+    def folder(
+        self, place: _Place, ancestors: frozenset[str], ignores: tuple[_IgnoreFile, ...]
+    ) -> None:
+        real = os.path.realpath(place.path)
         if real in ancestors:
-            self.skips.append(Skip(str(path), "symlink loop", f"leads back to {real}"))
+            self.skips.append(Skip(str(place.path), "symlink loop", f"leads back to {real}"))
             return
         if real in self._walked_folders:
             return  # reached again through a symlink: its files are already taken
         self._walked_folders.add(real)
         try:
-            with os.scandir(path) as scan:
+            with os.scandir(place.path) as scan:
                 entries = sorted(scan, key=lambda entry: entry.name)
         except OSError as err:
-            self.skips.append(Skip(str(path), "unreadable", _strerror(err)))
+            self.skips.append(Skip(str(place.path), "unreadable", _strerror(err)))
             return
-        inside = ancestors | {real}
         names = frozenset(entry.name for entry in entries)
+        if IGNORE_FILE in names:
+            ignores = (*ignores, *self._ignore_file(place))
+        kept: list[tuple[_Place, bool]] = []  # (where, is a folder), once the rules pass
+        beside_data = False  # a dataset's folder, whatever patterns leave out of it
         for entry in entries:
-            if not entry.name.startswith("."):
-                child_label = f"{label}/{entry.name}" if label else entry.name
-                self._entry(entry, path / entry.name, child_label, inside, names)
+            child = place.child(entry.name)
+            is_dir = self._kind(entry, child)
+            beside_data = beside_data or (is_dir is False and _is_data(entry.name))
+            if is_dir is not None and not self._left_out(entry, child, is_dir, ignores):
+                kept.append((child, is_dir))
+        for child, is_dir in kept:
+            if is_dir:
+                self._subfolder(child, names, ancestors | {real}, ignores)
+            elif beside_data and _is_note(child.path.name):
+                self._leave_out(child, NOTE, "beside data files")
+            elif file_format(child.path.name) is None:
+                self.skips.append(Skip(str(child.path), "unsupported type"))
+            else:
+                self.file(child.path, child.label)
 
-    def _entry(
+    def _subfolder(
         self,
-        entry: os.DirEntry[str],
-        path: Path,
-        label: str,
-        ancestors: frozenset[str],
+        place: _Place,
         siblings: frozenset[str],
+        ancestors: frozenset[str],
+        ignores: tuple[_IgnoreFile, ...],
     ) -> None:
+        page = _saved_page(place.path.name, siblings)
+        if page is None:
+            self.folder(place, ancestors, ignores)
+        else:  # images, scripts and ad frames of the page, not articles
+            self.skips.append(Skip(str(place.path), "saved page assets", f"the files of {page}"))
+
+    def _kind(self, entry: os.DirEntry[str], place: _Place) -> bool | None:
+        """True for a folder, False for a file, None for hidden entries and anything that
+        is neither (counted here)."""
+        if entry.name.startswith("."):
+            if entry.name != IGNORE_FILE:  # our own file, read as patterns
+                self._leave_out(place, HIDDEN)
+            return None
         try:
-            is_dir, is_file = entry.is_dir(), entry.is_file()
+            if entry.is_dir():
+                return True
+            if entry.is_file():
+                return False
         except OSError as err:  # a link that points back at itself, and the like
             reason = "symlink loop" if err.errno == errno.ELOOP else "unreadable"
-            self.skips.append(Skip(str(path), reason, _strerror(err)))
-            return
-        page = _saved_page(entry.name, siblings) if is_dir else None
-        if page is not None:
-            # Images, scripts and ad frames of the page, not articles.
-            self.skips.append(Skip(str(path), "saved page assets", f"the files of {page}"))
-        elif is_dir:
-            self.folder(path, label, ancestors)
-        elif is_file:
-            if _suffix(entry.name) is None:
-                self.skips.append(Skip(str(path), "unsupported type"))
-            else:
-                self.file(path, label)
-        elif entry.is_symlink():
-            self.skips.append(Skip(str(path), "unreadable", "broken symlink"))
+            self.skips.append(Skip(str(place.path), reason, _strerror(err)))
+            return None
+        if entry.is_symlink():
+            self.skips.append(Skip(str(place.path), "unreadable", "broken symlink"))
         else:
-            self.skips.append(Skip(str(path), "unsupported type", "not a regular file"))
+            self.skips.append(Skip(str(place.path), "unsupported type", "not a regular file"))
+        return None
+
+    def _left_out(
+        self,
+        entry: os.DirEntry[str],
+        place: _Place,
+        is_dir: bool,
+        ignores: tuple[_IgnoreFile, ...],
+    ) -> bool:
+        """Whether a rule leaves this entry out (then counted)."""
+        relative = place.relative + ("/" if is_dir else "")
+        if self._exclude is not None:
+            excluded, pattern = _matched(self._exclude, relative)
+            if excluded:
+                return self._leave_out(place, EXCLUDED, pattern)
+        for ignore in reversed(ignores):  # the deepest file that speaks of it decides
+            ignored, pattern = ignore.verdict(relative)
+            if ignored is not None:
+                if ignored:
+                    return self._leave_out(place, IGNORED, f"{pattern} in {ignore.label}")
+                break
+        if self._inside is not None and entry.is_symlink():
+            target = os.path.realpath(place.path)
+            if not any(_within(target, folder) for folder in self._inside):
+                return self._leave_out(place, LINK_OUTSIDE, f"leads to {target}")
+        return False
+
+    def _leave_out(self, place: _Place, reason: str, detail: str = "") -> bool:
+        self.left_out.append(Skip(str(place.path), reason, detail))
+        return True
+
+    def _ignore_file(self, place: _Place) -> tuple[_IgnoreFile, ...]:
+        """The folder's ``.newssearchignore``; a problem with it is a skip, and the walk
+        goes on without it."""
+        path = place.path / IGNORE_FILE
+        label = place.child(IGNORE_FILE).label
+        try:
+            status = path.lstat()
+            if not stat.S_ISREG(status.st_mode):  # never a link, a FIFO or a device
+                self.skips.append(Skip(str(path), "unreadable", "not a regular file"))
+                return ()
+            if status.st_size > MAX_IGNORE_BYTES:
+                self.skips.append(Skip(str(path), "too large", f"over {MAX_IGNORE_BYTES:,} bytes"))
+                return ()
+            lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+        except OSError as err:
+            self.skips.append(Skip(str(path), "unreadable", _strerror(err)))
+            return ()
+        try:
+            return (_IgnoreFile(place.relative, _spec(lines), label),)
+        except ValueError:  # said by line number: the file's text is never echoed
+            self.skips.append(Skip(str(path), "malformed ignore file", _bad_line(lines)))
+            return ()
+
+
+def _bad_line(lines: list[str]) -> str:
+    for number, line in enumerate(lines, 1):
+        try:
+            _spec([line])
+        except ValueError:
+            return f"line {number} is not gitignore syntax"
+    return "not gitignore syntax"
+
+
+def _within(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 def _saved_page(name: str, siblings: frozenset[str]) -> str | None:

@@ -29,9 +29,11 @@ in UTF-16 or UTF-32, which cannot be split into lines as bytes, is read whole un
 ``MAX_DOCUMENT_BYTES``.)
 
 A file or record that cannot be used becomes a ``Skip`` with one of these reasons:
-"unsupported type", "symlink loop", "saved page assets", "empty", "binary", "undecodable",
-"unreadable", "too large", "malformed JSON line", "malformed front matter",
-"malformed feed", "malformed WARC record", "invalid record", "no text".
+"unsupported type", "symlink loop", "saved page assets", "malformed ignore file", "empty",
+"binary", "undecodable", "unreadable", "too large", "malformed JSON line",
+"malformed front matter", "malformed feed", "malformed WARC record", "invalid record",
+"no text". What ``discover`` leaves out by rule (hidden files, patterns, a dataset's notes,
+links out of the folders given) is no skip: it is counted apart.
 Bad content never raises, and a problem partway through a file keeps what was read before it.
 """
 
@@ -40,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from search.ingest.article import Article, Skip, SourceFile, _Unusable
-from search.ingest.discover import _suffix
+from search.ingest.discover import file_format
 from search.ingest.formats.feeds import _read_feed
 from search.ingest.formats.html import _read_html
 from search.ingest.formats.records import _read_json, _read_jsonl
@@ -55,7 +57,7 @@ _Reader = Callable[[SourceFile], tuple[list[Article], list[Skip]]]
 
 def read_source(source: SourceFile) -> tuple[list[Article], list[Skip]]:
     """Read one file into articles; problems become Skips, never exceptions."""
-    suffix = _suffix(source.path.name)
+    suffix = file_format(source.path.name)
     if suffix is None:
         return [], [Skip(str(source.path), "unsupported type")]
     try:

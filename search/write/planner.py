@@ -3,6 +3,10 @@
 ``plan`` compares files and folders with what the store holds and returns a ``Plan``: the
 articles to (re)embed with their passages, the ones to remove, source files whose state to
 record or forget, and articles that only moved. Nothing here writes.
+
+A file that discovery now leaves out by rule (a pattern, a dataset's note, a link out of the
+folders) is, for the index, a file no longer there: its articles are removed as a deleted
+file's are, and another file may take their ids.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -89,6 +93,8 @@ class Plan:
     skipped: list[Skip] = field(default_factory=list)
     # Same-id conflicts in one collection: (collection/id, the file that won, the other).
     conflicts: list[tuple[str, str, str]] = field(default_factory=list)
+    held: dict[str, int] = field(default_factory=dict)  # source path -> its articles after
+    removed_left_out: int = 0  # of ``removals``: articles of files now left out
 
 
 Prepared = tuple[str, list[Span]]
@@ -135,11 +141,13 @@ def plan(
     remove_missing: bool,
     reader: Reader | None = None,
     move: bool = False,
+    left_out: Iterable[str] = (),
 ) -> Plan:
-    """The plan that brings the index in line with ``sources`` (found under ``roots``).
-    A file already indexed keeps its articles in their collection, unless ``move`` (the
-    collection was named for this run): they then move to the source's."""
-    planner = _Planner(store, embedder, settings, reader or Reader(), move)
+    """The plan that brings the index in line with ``sources`` (found under ``roots``);
+    ``left_out`` are the paths discovery left out by rule, files or whole folders. A file
+    already indexed keeps its articles in their collection, unless ``move`` (the collection
+    was named for this run): they then move to the source's."""
+    planner = _Planner(store, embedder, settings, reader or Reader(), left_out, move)
     return planner.run(sources, roots, remove_missing)
 
 
@@ -178,12 +186,19 @@ def prepare(
 
 class _Planner:
     def __init__(
-        self, store: Store, embedder: Embedder, settings: Settings, reader: Reader, move: bool
+        self,
+        store: Store,
+        embedder: Embedder,
+        settings: Settings,
+        reader: Reader,
+        left_out: Iterable[str],
+        move: bool,
     ) -> None:
         self.store, self.embedder, self.settings = store, embedder, settings
         self.reader, self.move = reader, move
         self.plan = Plan()
         self.claimed: dict[str, str] = {}  # article id -> the file that gave it in this run
+        self.left_out = frozenset(left_out)
 
     def run(self, sources: list[SourceFile], roots: list[Path], remove_missing: bool) -> Plan:
         plan, store = self.plan, self.store
@@ -196,11 +211,24 @@ class _Planner:
         if remove_missing:
             for root in roots:
                 for gone in store.sources_under(str(root)):
-                    if gone not in found and not os.path.exists(gone):
-                        plan.removals += sorted(set(store.articles_from(gone)) - set(self.claimed))
+                    if self._gone(gone, found):
+                        removed = set(store.articles_from(gone)) - set(self.claimed)
+                        plan.removals += sorted(removed)
+                        if self._is_left_out(gone):
+                            plan.removed_left_out += len(removed)
                         plan.forget.append(gone)
         plan.removals = sorted(set(plan.removals))
         return plan
+
+    def _is_left_out(self, path: str) -> bool:
+        """Whether discovery left this path out, or a folder above it."""
+        return bool(self.left_out) and any(
+            str(p) in self.left_out for p in (Path(path), *Path(path).parents)
+        )
+
+    def _gone(self, path: str, found: set[str]) -> bool:
+        """Whether a file the index knows is no longer part of the archive."""
+        return path not in found and (self._is_left_out(path) or not os.path.exists(path))
 
     def _claim(self, articles: dict[str, str] | set[str], path: str) -> None:
         """Mark already-indexed articles as taken, so no other file takes their ids."""
@@ -223,22 +251,24 @@ class _Planner:
         except OSError as error:
             plan.skipped.append(Skip(path, "unreadable", error.strerror or str(error)))
             self._claim(before, path)
+            plan.held[path] = len(before)
             return
         recorded = self.store.source_state(path) == (status.st_size, status.st_mtime_ns)
         if recorded and not self._other_collection(source, path):
             plan.unchanged += len(before)
             self._claim(before, path)
+            plan.held[path] = len(before)
             return
         read = self.reader.get(source)
         articles, skips = read.articles, read.skips
         plan.skipped += skips
         current: set[str] = set()
-        lost = False
+        lost = False  # an id left to another file
         collection = self._collection(source, path)
         for article in articles:
             key = article_key(collection, article.id)
             row = self.store.article(key)
-            owner = self.claimed.get(key) or _other_owner(row, path, found)
+            owner = self.claimed.get(key) or self._other_owner(row, path, found)
             if owner is not None:
                 self._conflict(key, owner, path)
                 lost = True
@@ -246,14 +276,26 @@ class _Planner:
             self.claimed[key] = path
             current.add(key)
             self._article(article, key, collection, row, path, read.prepared)
-        if skips or lost:
-            # Some records could not be read, or lost their id to another file's: keep the
-            # articles they were, and read the file again next run (which says so again)
-            # rather than record it as done.
-            self._claim({i for i in before if i not in current}, path)
+        plan.held[path] = len(current)
+        if skips:
+            # Some records could not be read: keep the articles they were, and read the
+            # file again next run rather than record it as done.
+            kept = {i for i in before if i not in current and i not in self.claimed}
+            self._claim(kept, path)
+            plan.held[path] += len(kept)
             return
         plan.removals += sorted(set(before) - current)
-        plan.sources.append((len(plan.changes) - 1, path, status.st_size, status.st_mtime_ns))
+        if not lost:
+            plan.sources.append((len(plan.changes) - 1, path, status.st_size, status.st_mtime_ns))
+        # else read again next run, unchanged or not: it takes the id back when the file that
+        # holds it is deleted or left out, rather than the article being lost with that file.
+
+    def _other_owner(self, row: ArticleRow | None, path: str, found: set[str]) -> str | None:
+        """The file that already holds this article, if it is another file still there (and
+        not left out by this run's rules)."""
+        if row is None or row.path == path or self._gone(row.path, found):
+            return None  # new, its own, or its old file is gone: the article moves here
+        return row.path
 
     def _conflict(self, key: str, owner: str, path: str) -> None:
         """An id another file of the same collection gives too: that file keeps it."""
@@ -317,12 +359,3 @@ def content_hash(article: Article) -> str:
     return hashlib.sha256(
         json.dumps(fields, ensure_ascii=False, sort_keys=True).encode()
     ).hexdigest()
-
-
-def _other_owner(row: ArticleRow | None, path: str, found: set[str]) -> str | None:
-    """The file that already holds this article, if it is another file still there."""
-    if row is None or row.path == path:
-        return None
-    if row.path in found or os.path.exists(row.path):
-        return row.path
-    return None  # its old file is gone: the article has moved here
