@@ -57,7 +57,8 @@ def cluster():
 
 
 def contents(path: Path) -> dict[tuple[str, int], tuple[str, np.ndarray]]:
-    """(article id in its collection, passage start) -> (passage text, vector), read through the public API."""
+    """(article id in its collection, passage start) -> (passage text, vector), read
+    through the public API."""
     with Index.open(path) as ix:
         searcher = ix.searcher
 
