@@ -256,10 +256,11 @@ def test_info_gives_outlets_span_and_fields(tmp_path: Path, cli) -> None:
     assert stats["fields"]["topics"] == [["crude", 2], ["grain", 1]]
 
 
-def test_write_articles_helper_is_unchanged(tmp_path: Path) -> None:
-    # Files given one by one fill collections named after them, without their suffixes.
-    write_articles(tmp_path / "d", {"story.txt": "Title\n\nBody."})
+def test_a_file_given_alone_fills_the_collection_named_after_it(tmp_path: Path) -> None:
+    write_articles(tmp_path / "d", {"story.txt": "Title\n\nBody.", "w.jsonl.gz": ""})
     from search.ingest.discover import discover
 
-    files, _ = discover([tmp_path / "d" / "story.txt"])
-    assert [f.collection for f in files] == ["story"]
+    alone = discover([tmp_path / "d" / "story.txt", tmp_path / "d" / "w.jsonl.gz"])
+    assert [f.collection for f in alone.files] == ["story", "w"]
+    named = discover([tmp_path / "d"], collection="mine")
+    assert {f.collection for f in named.files} == {"mine"}
