@@ -220,3 +220,32 @@ def test_the_socket_is_private_and_needs_no_token(
         got = newssearch("query", "OPEC", "--mode", "dense", "-i", str(wire_index), env=env)
         assert got.returncode == 0 and "opec" in got.stdout  # the server answered
     assert not path.exists()
+
+
+@pytest.mark.process
+def test_bytes_that_are_not_utf8_never_reach_the_server(
+    wire_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contract refuses them first, so the CLI says so itself, as without a server (they
+    once went on to be percent-encoded for the server, and raised there)."""
+    env = {"NEWSSEARCH_RUN_DIR": str(tmp_path / "run"), "NEWSSEARCH_INDEX": str(wire_index)}
+    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", env["NEWSSEARCH_RUN_DIR"])
+    cases = [
+        [b"oil", b"--source", b"Reuters\xff"],
+        [b"oil", b"--where", b"topics=\xff"],
+        [b"oil", b"--since", b"\xff"],
+        [b"oil", b"--until", b"1987\xff"],
+        [b"oil \xff"],
+    ]
+    with running_server(wire_index, env=env):
+        assert local_socket.find_server(wire_index) is not None
+        for args in cases:
+            served = newssearch("query", *args, env=env)  # type: ignore[arg-type]
+            alone = newssearch("query", *args, env={**env, "NEWSSEARCH_NO_SERVER": "1"})  # type: ignore[arg-type]
+            assert (served.returncode, served.stderr.count("\n")) == (3, 1), (args, served.stderr)
+            assert "is not valid text" in served.stderr
+            assert (served.returncode, served.stdout, served.stderr) == (
+                alone.returncode,
+                alone.stdout,
+                alone.stderr,
+            )

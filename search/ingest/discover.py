@@ -13,6 +13,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from search.domain.text import is_text, shown
 from search.errors import InputError
 from search.ingest.article import Skip, SourceFile, _strerror
 
@@ -61,6 +62,8 @@ def discover(paths: Iterable[str | Path]) -> tuple[list[SourceFile], list[Skip]]
 
 
 def _check_given(path: Path) -> None:
+    if not is_text(os.path.abspath(path)):  # an article's path is stored as UTF-8 text
+        raise InputError(f"{shown(os.path.abspath(path))} is not a UTF-8 path — rename it")
     if not path.exists():
         raise InputError(f"no such file or folder: {path}")
     if path.is_dir():
@@ -120,7 +123,9 @@ class _Walk:
         inside = ancestors | {real}
         names = frozenset(entry.name for entry in entries)
         for entry in entries:
-            if not entry.name.startswith("."):
+            if not entry.name.startswith(".") and not is_text(entry.name):
+                self.skips.append(Skip(shown(path / entry.name), "name not UTF-8"))
+            elif not entry.name.startswith("."):
                 child_label = f"{label}/{entry.name}" if label else entry.name
                 self._entry(entry, path / entry.name, child_label, inside, names)
 

@@ -38,6 +38,7 @@ from search.errors import InputError, SearchError
 from search.query.contract import HTTP, MAX_SERVED_K, SearchRequest
 from search.serve import local_socket
 from search.serve.service import Service, status_of
+from search.storage.folder import check_path
 
 WEB = Path(__file__).with_name("web")
 DOCS_ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"})
@@ -343,6 +344,7 @@ def serve(
     HTTP server."""
     import uvicorn
 
+    check_path(path)  # before anything is made or said with it
     sock = bind(host, port)  # first: a busy port is said before the model loads
     cluster = None
     private = None

@@ -31,6 +31,7 @@ from search.errors import SearchError
 from search.index import ArticleDetail, IndexStats
 from search.query.contract import MAX_SERVED_K, MCP, MODES, UNITS, Hit, SearchRequest
 from search.serve.service import Service
+from search.storage.folder import check_path
 
 INSTRUCTIONS = """\
 Search a news archive by meaning and by words. Start with `search`: each hit is a passage \
@@ -227,6 +228,7 @@ def run(index: Path) -> None:
     """Serve the index at ``index`` over stdio until the client closes stdin. The index is
     opened and the model loaded at start; a server started before ``newssearch index`` has
     built anything says so to each call, and answers once there is an index."""
+    check_path(index)  # one that can never be opened is said now, not to each call
     service = Service(index)
     try:
         make_server(service).run("stdio")
