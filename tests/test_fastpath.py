@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -249,3 +251,37 @@ def test_bytes_that_are_not_utf8_never_reach_the_server(
                 alone.stdout,
                 alone.stderr,
             )
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_server_stopped_by_a_signal_removes_its_socket(
+    wire_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: signal.Signals
+) -> None:
+    run = tmp_path / "run"
+    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", str(run))
+    script = Path(__file__).with_name("server_process.py")
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(wire_index)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NEWSSEARCH_RUN_DIR": str(run)},
+    )
+    try:
+        assert process.stdout is not None
+        started = process.stdout.readline()
+        assert " at http://" in started, started + process.stdout.read()
+        url = started.split(" at ", 1)[1].split("/ ", 1)[0]
+        with urllib.request.urlopen(url + "/api/health", timeout=30) as answer:
+            assert answer.status == 200  # uvicorn is serving: the signal is its to handle
+        assert local_socket.find_server(wire_index) is not None
+        process.send_signal(stop)
+        code = process.wait(timeout=30)
+        said = process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (code, said) == (0, "")  # a clean stop, not a signal's death
+    assert list(run.iterdir()) == []  # the socket's file went with it
