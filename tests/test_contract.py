@@ -229,10 +229,17 @@ def test_every_door_refuses_an_id_that_is_not_utf8(news: Path, cli: Callable[...
     with pytest.raises(InputError) as refused:
         service.article("\udcff")
     assert str(refused.value) == f"article_id {said}"
+    server = make_server(service)
+    for tool in ("show_article", "similar_articles"):
+        result = anyio.run(server.call_tool, tool, {"id": "news/oil.txt\ud800"})
+        assert result.is_error and result.content[0].text == f"id {said}", tool
     service.close()
 
 
-def test_http_takes_a_urls_text_and_quotes_it() -> None:
+def test_mcp_takes_json_types_as_they_are_and_http_takes_a_urls_text() -> None:
+    for loose in ({"k": "5"}, {"k": True}, {"every_copy": "yes"}, {"every_copy": 1}):
+        with pytest.raises(QueryError):
+            SearchRequest.make("oil", door=MCP, **loose)
     from_url = SearchRequest.make("oil", k="5", every_copy="yes", door=HTTP)
     assert (from_url.k, from_url.every_copy) == (5, True)
     assert contract.checked_k("0005", HTTP) == 5

@@ -107,7 +107,9 @@ CLI = Door(
 # The CLI's words, a server's limits (else: the CLI), and the URL's text it sends.
 FAST_PATH = replace(CLI, served=True, loose=True)
 HTTP = Door(sources="source", every_copy="all", served=True, loose=True)
-MCP = Door(every_copy="all", served=True, loose=True)
+MCP = Door(  # JSON has types: `k: true` or `all: "yes"` is refused, not read as 1 and true
+    every_copy="all", article="id", ids="ids are the article_id of search's hits", served=True
+)
 
 
 @dataclass(frozen=True)
