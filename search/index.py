@@ -35,7 +35,6 @@ import numpy as np
 
 from search.embedding import Embedder, load_embedder
 from search.errors import (
-    ArticleNotFoundError,
     IndexCorruptError,
     InputError,
     ModelMismatchError,
@@ -43,7 +42,13 @@ from search.errors import (
 from search.ingest.article import Skip
 from search.ingest.chunking import paragraph_text
 from search.ingest.discover import Discovery, discover, file_format
-from search.query.contract import Hit, SearchRequest, checked_k
+from search.query.contract import (
+    Hit,
+    SearchRequest,
+    checked_article_id,
+    checked_k,
+    unknown_article,
+)
 from search.query.searcher import Searcher, Snapshot
 from search.storage import folder as storage
 from search.storage import lexical, migrations
@@ -420,6 +425,8 @@ class Index:
         always). A later indexing run of their files adds them again. An id that several
         collections hold is an ``InputError``, and nothing is removed."""
         wanted = list(dict.fromkeys([ids] if isinstance(ids, str) else ids))
+        for article_id in wanted:
+            checked_article_id(article_id)
         with self._writing() as writer:
             keys = {ref: _one_article(writer.store.find_articles(ref), ref) for ref in wanted}
             found = set(writer.remove([key for key in keys.values() if key is not None]))
@@ -601,14 +608,10 @@ class Index:
                 collection=row.collection,
             )
 
-        if not isinstance(article_id, str) or not article_id:
-            raise InputError("an article id is a non-empty string, as `query --json` shows it")
+        checked_article_id(article_id)
         found = self._searcher.read_rows(read)
         if found is None:
-            raise ArticleNotFoundError(
-                f"no article with id {article_id!r} in {self.path} — ids are shown by "
-                "`newssearch query --json`"
-            )
+            raise unknown_article(article_id, self.path)
         return found
 
     def similar(self, article_id: str, k: int = 10) -> list[Hit]:

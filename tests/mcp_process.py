@@ -11,7 +11,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# The checkout this file is in, whatever the environment: the SDK's stdio client starts a
+# server with a bare environment (no PYTHONPATH), which would import an installed copy.
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1])]
 
 from fakes import FakeEmbedder  # noqa: E402
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import write_articles
+from conftest import FakeEmbedder, one_line_error, write_articles
 from typer.testing import CliRunner
 
+from search import Index
 from search.cli.commands import app
 
 STORIES = {
@@ -217,3 +221,78 @@ def test_compact_is_chosen_when_an_index_is_made(run, tmp_path: Path) -> None:
     refused = run("index", folder, "--full")
     assert refused.exit_code == 2
     assert refused.stderr.count("\n") == 1 and "created with --compact" in refused.stderr
+
+
+# A name that is not UTF-8, as Python hands it over: "\udcff" stands for the byte 0xff.
+NOT_UTF8 = "caf\udce9"
+
+
+def test_index_into_a_path_that_is_not_utf8_makes_nothing(run, tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "news", STORIES)
+    result = run("index", folder, "--index", tmp_path / NOT_UTF8 / "index")
+    line = one_line_error(result, 2)
+    assert line == (
+        f"error: the index path {tmp_path}/caf\\xe9/index is not UTF-8 — rename it, or choose "
+        "another --index"
+    )
+    assert os.listdir(tmp_path) == ["news"]  # no folder made, not even the parent
+
+
+def test_paths_to_index_that_are_not_utf8(run, tmp_path: Path) -> None:
+    folder = write_articles(tmp_path / "news", STORIES)
+    (folder / f"{NOT_UTF8}.txt").write_text("Bad name\n\nA file whose name is not UTF-8.\n")
+    (tmp_path / NOT_UTF8).mkdir()
+    (tmp_path / NOT_UTF8 / "a.txt").write_text("Fine\n\nA file in a folder whose name is not.\n")
+    refused = run("index", tmp_path / NOT_UTF8)
+    assert one_line_error(refused, 2) == (
+        f"error: {tmp_path}/caf\\xe9 is not a UTF-8 path — rename it"
+    )
+    assert not (tmp_path / "index").exists()  # the first run failed: no index left behind
+    result = run("index", folder, "-v")
+    assert result.exit_code == 0
+    assert "2 added" in result.stdout  # the others are indexed; that one is counted
+    assert "skipped 1: 1 name not UTF-8" in result.stderr
+    assert f"name not UTF-8: {folder}/caf\\xe9.txt" in result.stderr
+
+
+@pytest.mark.process
+def test_arguments_that_are_not_utf8_get_one_line_not_a_traceback(
+    tmp_path: Path, fake: FakeEmbedder
+) -> None:
+    """The real command, given bytes that are not UTF-8 ($'\\xff' in a shell)."""
+    folder = write_articles(tmp_path / "news", STORIES)
+    (folder / "wire.jsonl").write_text(
+        json.dumps({"id": "w1", "title": "Cocoa", "text": "Cocoa rains.", "label": "soft"}) + "\n"
+    )
+    index = tmp_path / "index"
+    with Index.create(index, model=fake) as ix:
+        ix.add(folder)
+    bad, lexical = b"\xff", [b"--mode", b"lexical"]
+    elsewhere = os.fsencode(tmp_path) + b"/idx\xff"
+    not_text = "is not valid text (invalid UTF-8, or a lone surrogate) — retype it"
+    cases = [
+        ([b"show", bad], 2, f"ID {not_text}"),
+        ([b"similar", bad], 2, f"ID {not_text}"),
+        ([b"remove", b"news/iraq.txt", bad], 2, f"ID {not_text}"),
+        ([b"query", b"oil", *lexical, b"--where", b"label=\xff"], 3, f"--where {not_text}"),
+        ([b"query", b"oil", *lexical, b"--source", bad], 3, f"--source {not_text}"),
+        ([b"query", b"oil", *lexical, b"--since", bad], 3, f"--since {not_text}"),
+        ([b"query", bad, *lexical], 3, f"the query {not_text}"),
+        ([b"serve", b"--port", b"0", b"--host", bad], 2, f"--host {not_text}"),
+        ([b"serve", b"--port", b"0", b"--token", bad], 2, f"--token {not_text}"),
+        ([b"serve", b"--port", b"0", b"--index", elsewhere], 2, "the index path"),
+        ([b"mcp", b"--index", elsewhere], 2, "the index path"),
+        ([b"info", b"--index", elsewhere], 2, "the index path"),
+    ]
+    command = Path(sys.executable).with_name("newssearch")
+    env = {**os.environ, "NEWSSEARCH_INDEX": str(index), "NEWSSEARCH_NO_SERVER": "1"}
+    for args, code, message in cases:
+        done = subprocess.run(
+            [command, *args], capture_output=True, timeout=120, env=env, stdin=subprocess.DEVNULL
+        )
+        said = done.stderr.decode("utf-8", "backslashreplace")
+        assert (done.returncode, said.count("\n")) == (code, 1), (args, said)
+        assert said.startswith(f"error: {message}"), (args, said)
+    assert "idx\udcff" not in os.listdir(tmp_path)
+    with Index.open(index) as ix:
+        assert ix.stats().articles == 3  # nothing was removed

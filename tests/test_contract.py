@@ -15,9 +15,9 @@ from typing import Any
 
 import anyio
 import pytest
-from conftest import FakeEmbedder, write_articles
+from conftest import FakeEmbedder, one_line_error, write_articles
 
-from search import Index, QueryError
+from search import Index, InputError, QueryError
 from search.cli import fastpath
 from search.query import contract
 from search.query.contract import CLI, FAST_PATH, HTTP, MCP, PYTHON, Door, Hit, SearchRequest
@@ -30,6 +30,12 @@ BAD = [
     ("empty", {"text": "   "}, None, "the query is empty — give some words to search for"),
     ("k zero", {"k": 0}, "k", "{name} must be a whole number from 1 to {limit}, not 0"),
     ("k huge", {"k": 5000}, "k", "{name} must be a whole number from 1 to {limit}, not 5000"),
+    (  # as the user gave it, not as a number it was turned into
+        "k ten digits",
+        {"k": 1_000_000_000},
+        "k",
+        "{name} must be a whole number from 1 to {limit}, not 1000000000",
+    ),
     (
         "since",
         {"since": "yesterday"},
@@ -91,14 +97,15 @@ def python_door(index: Path) -> Callable[[dict[str, Any]], str]:
 
 def cli_door(cli: Callable[..., Any], index: Path) -> Callable[[dict[str, Any]], str]:
     flags = {"k": "--top", "mode": "--mode", "by": "--by", "since": "--since", "until": "--until"}
+    repeated = {"where": "--where", "sources": "--source"}
 
     def ask(given: dict[str, Any]) -> str:
         args: list[Any] = ["query", given.get("text", "oil"), "--index", index]
         for key, value in given.items():
             if key in flags:
                 args += [flags[key], value]
-            elif key == "where":
-                args += [arg for v in value for arg in ("--where", v)]
+            elif key in repeated:
+                args += [arg for v in value for arg in (repeated[key], v)]
         result = cli(*args)
         assert result.exit_code != 0
         if result.exit_code == 2:  # typer refuses a choice before any code of ours runs
@@ -176,6 +183,70 @@ def test_the_fast_path_leaves_refused_queries_to_the_cli(
     options = {"top" if key == "k" else key: value for key, value in given.items()}
     options = {k: (v if isinstance(v, list) else str(v)) for k, v in options.items()}
     assert not fastpath._usable(options, given.get("text", "oil"))
+
+
+# Text that is not UTF-8: bytes on a command line ($'\xff' arrives as "\udcff"), or a lone
+# surrogate in JSON ("\ud800"). A URL cannot carry either: it is UTF-8, percent-encoded.
+NOT_TEXT = [
+    ("query", {"text": "oil \udcff"}, "the query"),
+    ("since", {"since": "\udcff"}, "since"),
+    ("until", {"until": "1987\ud800"}, "until"),
+    ("sources", {"sources": ["Reuters\udcff"]}, "sources"),
+    ("where", {"where": ["topics=\udcff"]}, "where"),
+]
+
+
+@pytest.mark.parametrize(("case", "given", "parameter"), NOT_TEXT, ids=[n[0] for n in NOT_TEXT])
+def test_every_door_refuses_text_that_is_not_utf8_in_the_same_words(
+    case: str, given: dict[str, Any], parameter: str, news: Path, cli: Callable[..., Any]
+) -> None:
+    doors = {
+        "python": (PYTHON, python_door(news)),
+        "cli": (CLI, cli_door(cli, news)),
+        "mcp": (MCP, mcp_door(news)),
+    }
+    for name, (door, ask) in doors.items():
+        named = getattr(door, parameter, parameter)
+        message = f"{named} is not valid text (invalid UTF-8, or a lone surrogate) — retype it"
+        assert ask(given) == message, name
+    # The fast path leaves it to the CLI, which says so: it never reaches a server.
+    options = {"top" if key == "k" else key: value for key, value in given.items()}
+    options["source"] = options.pop("sources", [])
+    assert not fastpath._usable(options, given.get("text", "oil"))
+
+
+def test_every_door_refuses_an_id_that_is_not_utf8(news: Path, cli: Callable[..., Any]) -> None:
+    said = "is not valid text (invalid UTF-8, or a lone surrogate) — retype it"
+    with Index.open(news) as ix:
+        for call in (ix.article, ix.similar, ix.remove):
+            with pytest.raises(InputError) as refused:
+                call("oil.txt\udcff")  # type: ignore[operator]
+            assert str(refused.value) == f"article_id {said}"
+    for command in ("show", "similar", "remove"):
+        result = cli(command, "news/oil.txt\udcff", "--index", news)
+        assert one_line_error(result, 2) == f"error: ID {said}", command
+    service = Service(news)
+    with pytest.raises(InputError) as refused:
+        service.article("\udcff")
+    assert str(refused.value) == f"article_id {said}"
+    server = make_server(service)
+    for tool in ("show_article", "similar_articles"):
+        result = anyio.run(server.call_tool, tool, {"id": "news/oil.txt\ud800"})
+        assert result.is_error and result.content[0].text == f"id {said}", tool
+    service.close()
+
+
+def test_mcp_takes_json_types_as_they_are_and_http_takes_a_urls_text() -> None:
+    for loose in ({"k": "5"}, {"k": True}, {"every_copy": "yes"}, {"every_copy": 1}):
+        with pytest.raises(QueryError):
+            SearchRequest.make("oil", door=MCP, **loose)
+    from_url = SearchRequest.make("oil", k="5", every_copy="yes", door=HTTP)
+    assert (from_url.k, from_url.every_copy) == (5, True)
+    assert contract.checked_k("0005", HTTP) == 5
+    with pytest.raises(QueryError, match=r"not 1000000000000000000000$"):
+        contract.checked_k("1" + "0" * 21, FAST_PATH)
+    with pytest.raises(QueryError, match=r"not 9999999999.*\.\.\.$"):
+        contract.checked_k("9" * 5000, HTTP)  # past Python's 4,300 digits: never parsed
 
 
 def test_a_served_door_bounds_what_the_library_allows() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -220,3 +222,66 @@ def test_the_socket_is_private_and_needs_no_token(
         got = newssearch("query", "OPEC", "--mode", "dense", "-i", str(wire_index), env=env)
         assert got.returncode == 0 and "opec" in got.stdout  # the server answered
     assert not path.exists()
+
+
+@pytest.mark.process
+def test_bytes_that_are_not_utf8_never_reach_the_server(
+    wire_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contract refuses them first, so the CLI says so itself, as without a server (they
+    once went on to be percent-encoded for the server, and raised there)."""
+    env = {"NEWSSEARCH_RUN_DIR": str(tmp_path / "run"), "NEWSSEARCH_INDEX": str(wire_index)}
+    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", env["NEWSSEARCH_RUN_DIR"])
+    cases = [
+        [b"oil", b"--source", b"Reuters\xff"],
+        [b"oil", b"--where", b"topics=\xff"],
+        [b"oil", b"--since", b"\xff"],
+        [b"oil", b"--until", b"1987\xff"],
+        [b"oil \xff"],
+    ]
+    with running_server(wire_index, env=env):
+        assert local_socket.find_server(wire_index) is not None
+        for args in cases:
+            served = newssearch("query", *args, env=env)  # type: ignore[arg-type]
+            alone = newssearch("query", *args, env={**env, "NEWSSEARCH_NO_SERVER": "1"})  # type: ignore[arg-type]
+            assert (served.returncode, served.stderr.count("\n")) == (3, 1), (args, served.stderr)
+            assert "is not valid text" in served.stderr
+            assert (served.returncode, served.stdout, served.stderr) == (
+                alone.returncode,
+                alone.stdout,
+                alone.stderr,
+            )
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_server_stopped_by_a_signal_removes_its_socket(
+    wire_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: signal.Signals
+) -> None:
+    run = tmp_path / "run"
+    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", str(run))
+    script = Path(__file__).with_name("server_process.py")
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(wire_index)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NEWSSEARCH_RUN_DIR": str(run)},
+    )
+    try:
+        assert process.stdout is not None
+        started = process.stdout.readline()
+        assert " at http://" in started, started + process.stdout.read()
+        url = started.split(" at ", 1)[1].split("/ ", 1)[0]
+        with urllib.request.urlopen(url + "/api/health", timeout=30) as answer:
+            assert answer.status == 200  # uvicorn is serving: the signal is its to handle
+        assert local_socket.find_server(wire_index) is not None
+        process.send_signal(stop)
+        code = process.wait(timeout=30)
+        said = process.stdout.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (code, said) == (0, "")  # a clean stop, not a signal's death
+    assert list(run.iterdir()) == []  # the socket's file went with it

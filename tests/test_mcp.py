@@ -1,17 +1,19 @@
 """``newssearch mcp`` driven through the MCP SDK's own stdio client, as an agent's client
 runs it: a real process (tests/mcp_process.py, fake embedder; the real command in the slow
 test), its four tools listed with their schemas and each called, errors answered as tool
-errors, and nothing but protocol on its stdout."""
+errors, and nothing but protocol on its stdout. Raw JSON-RPC lines check that every request
+gets exactly one reply, whatever the line holds."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import queue
 import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -356,6 +358,177 @@ def test_stdout_carries_only_protocol_and_the_server_ends_with_stdin(news: Path)
     assert "Traceback" not in errors
 
 
+async def test_arguments_are_taken_strictly_and_refused_in_one_line(news: Path) -> None:
+    """JSON's types as they are: the SDK alone would take `true` for 1 and "yes" for true,
+    and answer a wrong type with a multi-line validation report."""
+    async with connected(fake_server(news)) as session:
+        k_true = await failure(session, "search", query="oil", k=True)
+        all_yes = await failure(session, "search", query="oil", all="yes")
+        k_text = await failure(session, "search", query="oil", k="5")
+        k_float = await failure(session, "similar_articles", id="opec-1", k=2.0)
+        list_as_text = await failure(session, "search", query="oil", sources='["Reuters"]')
+        not_strings = await failure(session, "search", query="oil", where=["topics=crude", 5])
+        id_number = await failure(session, "show_article", id=5)
+        unknown = await failure(session, "search", query="oil", limit=5)
+        missing = await failure(session, "show_article")
+        two = await failure(session, "search", query=["oil"], by=1)
+        still = await answer(session, "search", query="wheat harvest", k=1, all=False)
+    assert k_true == "k must be a whole number, not true"
+    assert all_yes == 'all must be true or false, not "yes"'
+    assert k_text == 'k must be a whole number, not "5"'
+    assert k_float == "k must be a whole number, not 2.0"
+    assert list_as_text == 'sources must be a list of strings or null, not "[\\"Reuters\\"]"'
+    assert not_strings == 'where must be a list of strings or null, not ["topics=crude", 5]'
+    assert id_number == "id must be a string, not 5"
+    assert unknown == (
+        "unknown argument 'limit' — search takes query, k, mode, since, until, sources, "
+        "where, by, all"
+    )
+    assert missing == "id is required"
+    assert two == 'query must be a string, not ["oil"]; by must be a string, not 1'
+    assert still["hits"][0]["article_id"] == "grain"
+
+
+async def test_tool_errors_speak_of_the_tools_not_of_cli_commands(news: Path) -> None:
+    async with connected(fake_server(news)) as session:
+        unknown = await failure(session, "show_article", id="nope")
+        unknown_similar = await failure(session, "similar_articles", id="nope")
+        empty_id = await failure(session, "show_article", id="")
+        blank_source = await failure(session, "search", query="oil", sources=[" "])
+    ids = "ids are the article_id of search's hits"
+    assert unknown == unknown_similar == f"no article with id 'nope' in {news} — {ids}"
+    assert empty_id == f"id must be an article id, a non-empty text — {ids}"
+    assert blank_source == "sources takes an outlet's name, as a hit's source gives it"
+    for line in (unknown, empty_id, blank_source):
+        assert "newssearch" not in line and "`" not in line and "--" not in line, line
+
+
+class RawServer:
+    """A server process spoken to in raw lines of bytes, with no SDK between. Each reply is
+    waited for with a timeout, so a reply that never comes fails the test, not hangs it."""
+
+    def __init__(self, index: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(SCRIPT), str(index)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line)
+
+    def send(self, line: bytes) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + b"\n")
+        self.process.stdin.flush()
+
+    def reply(self, timeout: float = 30) -> dict[str, Any]:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no reply in {timeout} s") from None
+        return json.loads(line)
+
+    def ask(self, number: int, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        message = {"jsonrpc": "2.0", "id": number, "method": method, "params": params}
+        self.send(json.dumps(message).encode())
+        return self.reply()
+
+    def close(self) -> tuple[int, list[bytes], bytes]:
+        """Close stdin; the exit code, any lines still unread, and stderr."""
+        assert self.process.stdin is not None and self.process.stderr is not None
+        self.process.stdin.close()
+        try:
+            code = self.process.wait(timeout=30)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+                self.process.wait()
+        errors = self.process.stderr.read()
+        threading.Event().wait(0.2)  # the reader thread's last lines, if any
+        return code, list(self._lines.queue), errors
+
+
+@contextlib.contextmanager
+def raw_server(index: Path) -> Iterator[RawServer]:
+    server = RawServer(index)
+    try:
+        info = {"name": "raw-test", "version": "0"}
+        params = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": info}
+        assert server.ask(1, "initialize", params)["result"]["serverInfo"]["name"] == "newssearch"
+        server.send(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}')
+        yield server
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+LONE_SURROGATE_QUERY = (
+    b'{"jsonrpc": "2.0", "id": 4, "method": "tools/call", '
+    b'"params": {"name": "search", "arguments": {"query": "oil \\ud800"}}}'
+)
+# (line, the id its error answers, the JSON-RPC error code)
+NOT_REQUESTS = [
+    (b"not json", None, -32700),
+    (b'{"jsonrpc": "2.0", "id": 2, "method": "ping"', None, -32700),  # cut short
+    (b'\xff\xfe{"jsonrpc": "2.0", "id": 2, "method": "ping"}', None, -32700),  # not UTF-8
+    (b"[" * 100_000, None, -32700),  # nested past any parser's depth
+    (b"{}", None, -32600),
+    (b"[]", None, -32600),
+    (b'[{"jsonrpc": "2.0", "id": 2, "method": "ping"}]', None, -32600),  # a batch
+    (b"42", None, -32600),
+    (b'{"jsonrpc": "2.0", "id": true, "method": "ping"}', None, -32600),  # not an id
+    (b'{"jsonrpc": "2.0", "id": null, "method": "ping"}', None, -32600),
+    (b'{"jsonrpc": "2.0", "id": "\\udfff", "method": "ping"}', None, -32600),
+    (b'{"jsonrpc": "1.0", "id": 3, "method": "ping"}', 3, -32600),
+    (b'{"jsonrpc": "2.0", "id": 3, "method": "ping", "params": 7}', 3, -32600),
+    (LONE_SURROGATE_QUERY, 4, -32602),
+    (b'{"jsonrpc": "2.0", "id": "five", "method": "\\ud800"}', "five", -32600),
+]
+
+
+def test_a_line_that_is_no_request_gets_one_error_reply(news: Path) -> None:
+    with raw_server(news) as server:
+        refused = []
+        for line, _, _ in NOT_REQUESTS:
+            server.send(line)
+            refused.append(server.reply())
+        # What needs no reply gets none: a blank line, and a response to no request of ours.
+        server.send(b"")
+        server.send(b'{"jsonrpc": "2.0", "id": 77, "result": {}}')
+        server.send(b'{"id": 78, "result": {}}')
+        assert server.ask(9, "ping", {}) == {"jsonrpc": "2.0", "id": 9, "result": {}}
+        arguments = {"query": "wheat harvest", "k": 1}
+        found = server.ask(10, "tools/call", {"name": "search", "arguments": arguments})
+        code_at_exit, unread, errors = server.close()
+    for (line, ident, code), reply in zip(NOT_REQUESTS, refused, strict=True):
+        assert reply["jsonrpc"] == "2.0" and "result" not in reply, line[:80]
+        assert (reply["id"], reply["error"]["code"]) == (ident, code), (line[:80], reply)
+        assert "\n" not in reply["error"]["message"]
+    assert found["result"]["structuredContent"]["hits"][0]["article_id"] == "grain"
+    assert (code_at_exit, unread) == (0, []), errors  # exactly one reply to each request
+    assert b"Traceback" not in errors
+
+
+def test_a_pair_of_surrogates_is_one_character_and_is_answered(news: Path) -> None:
+    """Only a lone surrogate is refused: JSON spells a character beyond the BMP as a pair."""
+    with raw_server(news) as server:
+        arguments = {"query": "wheat harvest \U0001f33e", "k": 1, "mode": "lexical"}
+        line = json.dumps({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                           "params": {"name": "search", "arguments": arguments}})  # fmt: skip
+        assert "\\ud83c\\udf3e" in line  # json.dumps escapes it as a pair
+        server.send(line.encode())
+        found = server.reply()
+        server.close()
+    assert found["result"]["structuredContent"]["hits"][0]["article_id"] == "grain"
+
+
 @pytest.mark.slow
 async def test_the_real_command_finds_the_seed_article(tmp_path: Path) -> None:
     seeds = need_shared("seeds")
@@ -363,7 +536,11 @@ async def test_the_real_command_finds_the_seed_article(tmp_path: Path) -> None:
     with Index.open_or_create(index) as ix:
         ix.update([seeds])
     command = Path(sys.executable).with_name("newssearch")
-    server = StdioServerParameters(command=str(command), args=["mcp", "--index", str(index)])
+    # PYTHONPATH: this checkout's code, not an installed copy (the client's environment is bare)
+    checkout = {"PYTHONPATH": str(SCRIPT.parents[1])}
+    server = StdioServerParameters(
+        command=str(command), args=["mcp", "--index", str(index)], env=checkout
+    )
     async with connected(server) as session:
         found = await answer(session, "search", query="Kataib Hezbollah", k=3)
         stats = await answer(session, "index_stats")

@@ -15,8 +15,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from search.cli import output
-from search.errors import SearchError
-from search.query.contract import CLI, MODES, UNITS, SearchRequest
+from search.domain.text import is_text, not_text
+from search.errors import InputError, SearchError
+from search.query.contract import (
+    CLI,
+    MODES,
+    UNITS,
+    SearchRequest,
+    checked_article_id,
+    checked_k,
+)
 
 if TYPE_CHECKING:
     from search.index import IndexStats
@@ -256,6 +264,8 @@ def show(
     """Print a whole article: its metadata, copies and numbered paragraphs."""
     from search.index import Index
 
+    with _reported():
+        checked_article_id(article_id, CLI)
     with _reported(), Index.open(index) as ix:
         article = ix.article(article_id)
     if json_lines:
@@ -289,6 +299,9 @@ def similar(
     """Print the articles most like one, best first (its own copies left out)."""
     from search.index import Index
 
+    with _reported():
+        checked_article_id(article_id, CLI)
+        checked_k(top, CLI)
     with _reported(), Index.open(index) as ix:
         hits = ix.similar(article_id, k=top)
     if json_lines:
@@ -343,6 +356,14 @@ def serve(
     if not 0 <= port <= 65535:
         typer.echo(f"error: --port {port} is not a port number (0 to 65535)", err=True)
         raise typer.Exit(2)
+    with _reported():  # each would fail deep inside: binding, or comparing a token
+        for name, value in [
+            ("--host", host),
+            ("--token", token or ""),
+            *(("--cors", c) for c in cors or ()),
+        ]:
+            if not is_text(value):
+                raise InputError(not_text(name))
     server.warn_if_exposed(host, lambda line: typer.echo(line, err=True))
     with _reported("the server stopped"):
         server.serve(
@@ -380,6 +401,9 @@ def remove(
     """Delete articles from the index."""
     from search.index import Index
 
+    with _reported():
+        for article_id in ids:
+            checked_article_id(article_id, CLI)
     with _reported(), Index.open(index) as ix:
         report = ix.remove(ids)
         typer.echo(f"removed {len(report.removed)} articles")

@@ -201,7 +201,7 @@ def _sources(sources: Iterable[str] | str | None, name: str) -> tuple[str, ...]:
         return ()
     listed = [sources] if isinstance(sources, str) else list(sources)
     if not all(isinstance(s, str) and s.strip() for s in listed):
-        raise QueryError(f"{name} takes an outlet's name, as `show` prints it")
+        raise QueryError(f"{name} takes an outlet's name, as a hit's source gives it")
     return tuple(dict.fromkeys(outlet_key(s) for s in listed))
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from search.domain.collections import check_collection_name, collection_name
+from search.domain.text import is_text, shown
 from search.errors import InputError
 from search.ingest.article import Skip, SourceFile, _strerror
 
@@ -141,6 +142,8 @@ _LONGEST_FIRST = sorted(SUPPORTED_SUFFIXES, key=len, reverse=True)
 
 
 def _check_given(path: Path) -> None:
+    if not is_text(os.path.abspath(path)):  # an article's path is stored as UTF-8 text
+        raise InputError(f"{shown(os.path.abspath(path))} is not a UTF-8 path — rename it")
     if not path.exists():
         raise InputError(f"no such file or folder: {path}")
     if path.is_dir():
@@ -251,6 +254,9 @@ class _Walk:
         kept: list[tuple[_Place, bool]] = []  # (where, is a folder), once the rules pass
         beside_data = False  # a dataset's folder, whatever patterns leave out of it
         for entry in entries:
+            if not entry.name.startswith(".") and not is_text(entry.name):
+                self.skips.append(Skip(shown(place.path / entry.name), "name not UTF-8"))
+                continue
             child = place.child(entry.name)
             is_dir = self._kind(entry, child)
             beside_data = beside_data or (is_dir is False and _is_data(entry.name))

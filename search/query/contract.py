@@ -26,7 +26,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from search.domain.filters import Filter
-from search.errors import InputError, QueryError
+from search.domain.text import is_text, not_text
+from search.errors import ArticleNotFoundError, InputError, QueryError
 
 __all__ = [
     "CLI",
@@ -47,6 +48,7 @@ __all__ = [
     "SearchRequest",
     "checked_article_id",
     "checked_k",
+    "unknown_article",
 ]
 
 MODES = ("hybrid", "dense", "lexical")
@@ -56,16 +58,17 @@ MAX_SERVED_K = 1000  # hits one request to a server may ask for
 MAX_QUERY_CHARS = 2000  # a served query's length: a paragraph, not a document
 MAX_FILTER_VALUES = 64  # outlets and field values in one served request
 MAX_DAY_CHARS = 64  # a served since or until
-MAX_ID_CHARS = 4096  # an article id's length (a path inside the archive)
+MAX_ID_CHARS = 4096  # a served article id's length (a path inside the archive)
 
 _FLAGS = {"": True, "1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 @dataclass(frozen=True)
 class Door:
-    """How one door names a request's parameters, and the limits it applies. A served door
-    (``served``) takes loose values, as a URL or JSON gives them (``k="5"``), and bounds
-    the query's length, the number of filter values and the days' length."""
+    """How one door names a request's parameters and an article id (``article``), where its
+    user finds ids (``ids``), and the limits it applies. A served door (``served``) bounds
+    the query's length, the number of filter values and the days' length; a loose one
+    (``loose``) takes values as a URL gives them, all text (``k="5"``, ``all="yes"``)."""
 
     k: str = "k"
     mode: str = "mode"
@@ -76,7 +79,10 @@ class Door:
     where: str = "where"
     every_copy: str = "every_copy"
     collections: str = "collections"
+    article: str = "article_id"
+    ids: str = "ids are shown by `newssearch query --json`"
     served: bool = False
+    loose: bool = False
 
     @property
     def max_k(self) -> int:
@@ -97,11 +103,15 @@ CLI = Door(
     sources="--source",
     where="--where",
     every_copy="--all",
+    article="ID",
     collections="--collection",
 )
-FAST_PATH = replace(CLI, served=True)  # the CLI's words, a server's limits (else: the CLI)
-HTTP = Door(sources="source", every_copy="all", collections="collection", served=True)
-MCP = Door(every_copy="all", served=True)
+# The CLI's words, a server's limits (else: the CLI), and the URL's text it sends.
+FAST_PATH = replace(CLI, served=True, loose=True)
+HTTP = Door(sources="source", every_copy="all", collections="collection", served=True, loose=True)
+MCP = Door(  # JSON has types: `k: true` or `all: "yes"` is refused, not read as 1 and true
+    every_copy="all", article="id", ids="ids are the article_id of search's hits", served=True
+)
 
 
 @dataclass(frozen=True)
@@ -163,7 +173,7 @@ class SearchRequest:
             k=top,
             mode=chosen_mode,
             by=unit,
-            every_copy=_flag(every_copy, door.every_copy, loose=door.served),
+            every_copy=_flag(every_copy, door.every_copy, loose=door.loose),
             since=_iso(first),
             until=_iso(last),
             sources=outlets,
@@ -208,14 +218,21 @@ class Hit:
 
 def checked_k(value: object, door: Door = PYTHON) -> int:
     """How many hits a door asked for (``similar``'s count too), or a ``QueryError``."""
-    return _whole_number(value, door.k, door.max_k, loose=door.served)
+    return _whole_number(value, door.k, door.max_k, loose=door.loose)
 
 
-def checked_article_id(value: object) -> str:
+def checked_article_id(value: object, door: Door = PYTHON) -> str:
     """An article id as a door was given it, or an ``InputError``."""
-    if not isinstance(value, str) or not value or len(value) > MAX_ID_CHARS:
-        raise InputError("an article id is a non-empty string, as `query --json` shows it")
+    if not isinstance(value, str) or not value or (door.served and len(value) > MAX_ID_CHARS):
+        raise InputError(f"{door.article} must be an article id, a non-empty text — {door.ids}")
+    if not is_text(value):
+        raise InputError(not_text(door.article))
     return value
+
+
+def unknown_article(article_id: str, index: object, door: Door = PYTHON) -> ArticleNotFoundError:
+    """The error for an id that names no article in ``index``, in the door's words."""
+    return ArticleNotFoundError(f"no article with id {article_id!r} in {index} — {door.ids}")
 
 
 def _text(text: object, door: Door) -> str:
@@ -225,23 +242,22 @@ def _text(text: object, door: Door) -> str:
         raise QueryError(
             f"the query is {len(text):,} characters long; the limit is {MAX_QUERY_CHARS:,}"
         )
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise QueryError(
-            "the query is not valid text (invalid UTF-8, or a lone surrogate) — retype it"
-        ) from None
+    if not is_text(text):
+        raise QueryError(not_text("the query"))
     return text
 
 
 def _whole_number(value: object, name: str, limit: int, *, loose: bool) -> int:
-    if loose and isinstance(value, str):
-        text = value.strip()
-        if not text.isascii() or not text.isdigit():
-            raise QueryError(f"{name} must be a whole number from 1 to {limit:,}, not {value!r}")
-        value = int(text) if len(text) <= 9 else limit + 1
+    given = _short(value)
+    if loose and isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        digits = value.strip()
+        given = digits if len(digits) <= 60 else digits[:57] + "..."
+        # Any number of digits beyond the limit's is beyond the limit: not parsed (a
+        # long enough string is slow to parse, and Python refuses past 4,300 digits).
+        significant = digits.lstrip("0") or "0"
+        value = int(significant) if len(significant) <= len(str(limit)) else limit + 1
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
-        raise QueryError(f"{name} must be a whole number from 1 to {limit:,}, not {value!r}")
+        raise QueryError(f"{name} must be a whole number from 1 to {limit:,}, not {given}")
     return value
 
 
@@ -259,6 +275,8 @@ def _day_text(value: object, name: str, door: Door) -> Any:
         return value
     if not isinstance(value, str) or (door.served and len(value) > MAX_DAY_CHARS):
         raise QueryError(f"{name} must be a day such as 1987-03-01, not {_short(value)}")
+    if not is_text(value):
+        raise QueryError(not_text(name))
     return value
 
 
@@ -279,6 +297,8 @@ def _texts(values: object, name: str, door: Door) -> tuple[str, ...]:
     for value in found:
         if not isinstance(value, str) or not value or len(value) > MAX_QUERY_CHARS:
             raise QueryError(f"each {name} value must be a non-empty text, not {_short(value)}")
+        if not is_text(value):
+            raise QueryError(not_text(name))
     return found
 
 

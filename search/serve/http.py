@@ -13,13 +13,16 @@ the page, which then keeps it in a cookie for the page's own requests.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import ipaddress
 import logging
 import os
+import signal
 import socket
+import threading
 import urllib.parse
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,6 +41,7 @@ from search.errors import InputError, SearchError
 from search.query.contract import HTTP, MAX_SERVED_K, SearchRequest
 from search.serve import local_socket
 from search.serve.service import Service, status_of
+from search.storage.folder import check_path
 
 WEB = Path(__file__).with_name("web")
 DOCS_ASSETS = frozenset({"swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png"})
@@ -328,6 +332,27 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+@contextlib.contextmanager
+def _stopped_by_sigterm() -> Iterator[None]:
+    """SIGTERM stops the server as Ctrl-C does, through the same ``finally`` (which removes
+    the private socket's file). uvicorn catches both while it runs, and raises the signal
+    again once it has shut down: SIGTERM's default action would then end the process before
+    any ``finally`` ran."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach only the main thread, and only it may handle them
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@_stopped_by_sigterm()
 def serve(
     path: Path,
     *,
@@ -347,6 +372,7 @@ def serve(
     HTTP server."""
     import uvicorn
 
+    check_path(path)  # before anything is made or said with it
     sock = bind(host, port)  # first: a busy port is said before the model loads
     cluster = None
     private = None

@@ -7,6 +7,12 @@ Four read-only tools answer through the same ``Service`` as the HTTP API, so a h
 ``SearchError`` is the tool's error: its one-line message with ``isError`` set, and the
 server goes on answering.
 
+Arguments are taken as their JSON types, strictly: ``k: true`` or ``all: "yes"`` is refused
+(the SDK would read them as 1 and true), and so is an unknown argument, each in one line
+that names it; their values are then checked by the query contract's ``MCP`` door. Every
+line on stdin gets its reply, an error one for a line that is no request
+(``search.serve.mcp_stdio``).
+
 Only protocol reaches stdout: while the SDK serves it points the process's stdout at
 stderr, and the model is loaded inside that, so a library's stray output cannot corrupt the
 stream. The tools are plain functions, which the SDK runs in worker threads.
@@ -22,15 +28,18 @@ from pathlib import Path
 from typing import Annotated, Any, TypedDict, TypeVar
 
 import anyio.to_thread
-from mcp.server.mcpserver import MCPServer
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
+from pydantic import Field, ValidationError
 
 from search._version import __version__
 from search.errors import SearchError
 from search.index import ArticleDetail, IndexStats
 from search.query.contract import MAX_SERVED_K, MCP, MODES, UNITS, Hit, SearchRequest
+from search.serve.mcp_stdio import stdio_streams
 from search.serve.service import Service
+from search.storage.folder import check_path
 
 INSTRUCTIONS = """\
 Search a news archive by meaning and by words. Start with `search`: each hit is a passage \
@@ -141,7 +150,7 @@ def make_server(service: Service) -> MCPServer[None]:
         await anyio.to_thread.run_sync(service.warm)
         yield
 
-    server: MCPServer[None] = MCPServer(
+    server = _StrictServer(
         "newssearch",
         title="newssearch",
         instructions=INSTRUCTIONS,
@@ -206,7 +215,7 @@ def make_server(service: Service) -> MCPServer[None]:
         """The whole article with this id: title, published, source, url, fields, its
         `paragraphs` in order (a hit's `paragraph` counts them from 1) and `duplicates`,
         the ids of its wire copies."""
-        return _answer(lambda: service.article(id))
+        return _answer(lambda: service.article(id, door=MCP))
 
     @tool("Find similar articles")
     def similar_articles(
@@ -228,13 +237,71 @@ def make_server(service: Service) -> MCPServer[None]:
     return server
 
 
+class _StrictServer(MCPServer[None]):
+    """The SDK's server, with a reply to every line of stdin and strict argument types."""
+
+    async def run_stdio_async(self) -> None:
+        async with stdio_streams() as (read, write):
+            lowlevel = self._lowlevel_server
+            await lowlevel.run(read, write, lowlevel.create_initialization_options())
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[None, Any] | None = None
+    ) -> CallToolResult | InputRequiredResult:
+        tool = self._tool_manager.get_tool(name)
+        refused = None if tool is None else _refusal(tool, arguments)
+        if refused is not None:
+            return _failure(refused)
+        return await super().call_tool(name, arguments, context)
+
+
+def _refusal(tool: Tool, arguments: dict[str, Any]) -> str | None:
+    """One line naming each argument that is unknown, missing or not of its schema's type;
+    None when every one is. No JSON value stands for another type's."""
+    known: dict[str, Any] = tool.parameters.get("properties", {})
+    for name in arguments:
+        if name not in known:
+            return f"unknown argument {name!r} — {tool.name} takes {', '.join(known) or 'none'}"
+    try:
+        tool.fn_metadata.arg_model.model_validate(arguments, strict=True)
+    except ValidationError as error:
+        problems = error.errors()
+        names = dict.fromkeys(str(problem["loc"][0]) for problem in problems if problem["loc"])
+        return "; ".join(
+            f"{name} must be {_kind(known[name])}, not {_given(arguments[name])}"
+            if name in arguments
+            else f"{name} is required"
+            for name in names
+        )
+    return None
+
+
+_KINDS = {"integer": "a whole number", "boolean": "true or false", "string": "a string",
+          "array": "a list of strings", "null": "null"}  # fmt: skip
+
+
+def _kind(schema: dict[str, Any]) -> str:
+    """What a property's schema takes, in words: "a string or null"."""
+    kinds = [part.get("type") for part in schema.get("anyOf", [schema])]
+    return " or ".join(_KINDS.get(str(kind), str(kind)) for kind in kinds)
+
+
+def _given(value: object) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _failure(message: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+
+
 def _answer(ask: Callable[[], dict[str, Any]]) -> CallToolResult:
     """The tool's result: the service's answer as structured content and as JSON text, or
     a ``SearchError``'s one line as the tool's error."""
     try:
         result = ask()
     except SearchError as error:
-        return CallToolResult(content=[TextContent(type="text", text=str(error))], is_error=True)
+        return _failure(str(error))
     text = json.dumps(result, ensure_ascii=False)
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=result)
 
@@ -243,6 +310,7 @@ def run(index: Path) -> None:
     """Serve the index at ``index`` over stdio until the client closes stdin. The index is
     opened and the model loaded at start; a server started before ``newssearch index`` has
     built anything says so to each call, and answers once there is an index."""
+    check_path(index)  # one that can never be opened is said now, not to each call
     service = Service(index)
     try:
         make_server(service).run("stdio")

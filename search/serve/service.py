@@ -13,9 +13,10 @@ as there is an index. New commits need nothing: the searcher reads each query's 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ from search.query.contract import (
     SearchRequest,
     checked_article_id,
     checked_k,
+    unknown_article,
 )
 from search.storage.folder import Reopening
 
@@ -114,19 +116,30 @@ class Service:
         hits = self._answer(lambda index: index.search(request))
         return {"hits": [dataclasses.asdict(hit) for hit in hits], "took_ms": _since(started)}
 
-    def article(self, article_id: object) -> dict[str, Any]:
-        """The whole article, as ``show --json`` prints it."""
-        checked = checked_article_id(article_id)
-        return dataclasses.asdict(self._answer(lambda index: index.article(checked)))
+    def article(self, article_id: object, *, door: Door = HTTP) -> dict[str, Any]:
+        """The whole article, as ``show --json`` prints it; the id is checked, and an
+        unknown one told, as ``door`` takes it."""
+        checked = checked_article_id(article_id, door)
+        with self._unknown_as(door, checked):
+            return dataclasses.asdict(self._answer(lambda index: index.article(checked)))
 
     def similar(self, article_id: object, k: object = 10, *, door: Door = HTTP) -> dict[str, Any]:
-        """``{"hits": [...], "took_ms": ...}``: the articles most like this one; ``k`` is
-        checked as ``door`` takes it."""
-        checked = checked_article_id(article_id)
+        """``{"hits": [...], "took_ms": ...}``: the articles most like this one; the id
+        and ``k`` are checked as ``door`` takes them."""
+        checked = checked_article_id(article_id, door)
         top = checked_k(k, door)
         started = time.perf_counter()
-        hits = self._answer(lambda index: index.similar(checked, k=top))
+        with self._unknown_as(door, checked):
+            hits = self._answer(lambda index: index.similar(checked, k=top))
         return {"hits": [dataclasses.asdict(hit) for hit in hits], "took_ms": _since(started)}
+
+    @contextlib.contextmanager
+    def _unknown_as(self, door: Door, article_id: str) -> Iterator[None]:
+        """An unknown id said in the door's words: where its user finds ids."""
+        try:
+            yield
+        except ArticleNotFoundError:
+            raise unknown_article(article_id, self.path, door) from None
 
     def stats(self) -> dict[str, Any]:
         """What ``info --json`` prints."""

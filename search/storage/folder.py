@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Generic, TypeVar
 
+from search.domain.text import is_text, shown
 from search.errors import (
     IndexCorruptError,
     IndexLockedError,
@@ -37,6 +38,7 @@ __all__ = [
     "MANIFEST",
     "STORE",
     "check_folder",
+    "check_path",
     "is_ours",
     "lock",
     "map_file",
@@ -273,6 +275,7 @@ def map_file(path: Path, expected_bytes: int) -> mmap.mmap:
 
 def check_folder(path: Path, *, for_writing: bool) -> None:
     """One clear line for an ``--index`` that cannot be an index folder."""
+    check_path(path)
     if path.is_symlink() and not path.exists():
         raise (InputError if for_writing else IndexNotFoundError)(
             f"no index at {path}: it is a symbolic link to nothing — point --index at a folder"
@@ -289,6 +292,16 @@ def check_folder(path: Path, *, for_writing: bool) -> None:
             raise IndexWriteError(
                 f"cannot create {path}: {parent} is not writable — choose another --index"
             )
+
+
+def check_path(path: Path) -> None:
+    """Refuse an index path that is not UTF-8 before anything is made or read there:
+    SQLite and tantivy cannot open it, nor can a URL or a message carry it."""
+    where = os.path.abspath(path)
+    if not is_text(where):
+        raise InputError(
+            f"the index path {shown(where)} is not UTF-8 — rename it, or choose another --index"
+        )
 
 
 _T = TypeVar("_T")
