@@ -382,7 +382,7 @@ async def test_arguments_are_taken_strictly_and_refused_in_one_line(news: Path) 
     assert id_number == "id must be a string, not 5"
     assert unknown == (
         "unknown argument 'limit' — search takes query, k, mode, since, until, sources, "
-        "where, by, all"
+        "where, by, all, collections"
     )
     assert missing == "id is required"
     assert two == 'query must be a string, not ["oil"]; by must be a string, not 1'

@@ -164,7 +164,8 @@ def check_article(page: Page) -> str:
     """The article the search found, whole, its paragraph highlighted and in view; its id."""
     expect(page.locator(".para.hit")).to_have_count(1)
     assert urlsplit(page.url).path == "/article"
-    article_id = query_of(page.url)["id"][0]
+    # COLLECTION/ID, as the page links it (a shared link may give the id alone)
+    article_id = query_of(page.url)["id"][0].removeprefix("news/")
     assert article_id in ("opec-1", "opec-2")
     expect(page.locator("#article-title")).to_have_text("OPEC holds its output quota")
     expect(page.locator("#article-body .para")).to_have_count(FILLER + 2)  # the whole text
@@ -177,18 +178,22 @@ def check_article(page: Page) -> str:
     assert page.evaluate("window.scrollY") > 0
     assert hit.is_visible() and in_viewport(page, ".para.hit")
     # Its copy (the other outlet's) and a similar article are listed, as links.
-    other = "opec-2" if article_id == "opec-1" else "opec-1"
+    other = "news/opec-2" if article_id == "opec-1" else "news/opec-1"
     copy_link = page.locator("#copies-list a")
     expect(copy_link).to_have_count(1)
     assert query_of(copy_link.get_attribute("href") or "")["id"] == [other]
     expect(page.locator("#copies-list")).to_contain_text(
-        "Wire Two" if other == "opec-2" else "Wire One"
+        "Wire Two" if other == "news/opec-2" else "Wire One"
     )
     similar = page.locator("#similar-list a")  # every other story, not the copy
     expect(similar).to_have_count(len(ARTICLES) + 1 - 2)
     expect(page.locator("#similar-list")).to_contain_text("Crude prices rise on Gulf tension")
     hrefs = similar.evaluate_all("links => links.map(a => a.href)")
-    assert {query_of(href)["id"][0] for href in hrefs} == {"gulf", "grain", "hostile"}
+    assert {query_of(href)["id"][0] for href in hrefs} == {
+        "news/gulf",
+        "news/grain",
+        "news/hostile",
+    }
     return article_id
 
 
@@ -309,7 +314,7 @@ def test_the_form_s_filters_reach_the_url_and_the_results(page: Page) -> None:
     expect(page.locator("#status")).to_contain_text("articles for")
     links = page.locator("#results h2 a").evaluate_all("links => links.map(a => a.href)")
     ids = [query_of(link)["id"][0] for link in links]
-    assert sorted(ids) == sorted(article["id"] for article in [*ARTICLES, HOSTILE])
+    assert sorted(ids) == sorted(f"news/{article['id']}" for article in [*ARTICLES, HOSTILE])
 
 
 def test_a_bad_filter_shows_the_server_s_message(page: Page) -> None:
