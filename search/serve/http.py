@@ -37,6 +37,7 @@ from search._version import __version__
 from search.errors import InputError, SearchError
 from search.query.contract import HTTP, MAX_SERVED_K, SearchRequest
 from search.serve import local_socket
+from search.serve.http_connection import REQUEST_TIMEOUT, bounded_h11
 from search.serve.service import Service, status_of
 
 WEB = Path(__file__).with_name("web")
@@ -336,11 +337,13 @@ def serve(
     shards: int | None = None,
     replicas: int = 1,
     ray_address: str | None = None,
+    request_timeout: float = REQUEST_TIMEOUT,
 ) -> None:
     """Serve the index at ``path`` until interrupted; while it runs, the CLI's fast path
     finds it through a private Unix socket (``local_socket.listen_privately``). With
     ``shards``, the index is served sharded on Ray Serve (``ray_serve``), behind the same
-    HTTP server."""
+    HTTP server. A client has ``request_timeout`` seconds to send each whole request, and
+    a request's head is bounded (``http_connection``)."""
     import uvicorn
 
     sock = bind(host, port)  # first: a busy port is said before the model loads
@@ -372,6 +375,7 @@ def serve(
         address = f"http://{shown}:{bound_port}"
         config = uvicorn.Config(
             app,
+            http=bounded_h11(request_timeout),
             log_level="warning",
             access_log=False,
             server_header=False,
