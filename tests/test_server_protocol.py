@@ -1,5 +1,6 @@
 """The HTTP server as a client on the wire meets it: a request is bounded in size and in
-time before anything reads it."""
+time before anything reads it, and ``/openapi.json`` says what the server answers and
+takes."""
 
 from __future__ import annotations
 
@@ -11,15 +12,31 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
+import jsonschema_rs
 import pytest
 from conftest import FakeEmbedder, running_server
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from test_news import make_records, wire_records, write_jsonl
 from test_server import get
 
-from search import Index
-from search.query.contract import MAX_FILTER_VALUES, MAX_QUERY_CHARS
+from search import Index, QueryError
+from search.query.contract import (
+    FLAGS,
+    HTTP,
+    MAX_FILTER_VALUES,
+    MAX_ID_CHARS,
+    MAX_QUERY_CHARS,
+    MAX_SERVED_K,
+    MODES,
+    UNITS,
+    SearchRequest,
+)
+from search.serve.http import make_app
 from search.serve.http_connection import MAX_HEAD_BYTES
+from search.serve.service import Service
 
 MB = 1 << 20
 
@@ -169,3 +186,152 @@ def test_a_request_that_does_not_arrive_in_time_is_closed(wire_index: Path, tmp_
             response = connection.getresponse()
             assert response.status == 200 and len(json.loads(response.read())["hits"]) == 3
         connection.close()
+
+
+# ---------------------------------------------------------------------------
+# /openapi.json: every status the server answers, and parameters as wide as the contract
+
+
+@pytest.fixture
+def client(wire_index: Path, fake: FakeEmbedder):
+    from fastapi.testclient import TestClient
+
+    service = Service(wire_index, model=fake)
+    with TestClient(make_app(service), base_url="http://127.0.0.1") as client:
+        yield client
+    service.close()
+
+
+def _operation(schema: dict[str, Any], path: str) -> dict[str, Any]:
+    return schema["paths"][path]["get"]
+
+
+def _parameter(schema: dict[str, Any], path: str, name: str) -> dict[str, Any]:
+    [found] = [p for p in _operation(schema, path).get("parameters", []) if p["name"] == name]
+    return found
+
+
+def test_every_status_answered_is_in_the_schema(
+    wire_index: Path, fake: FakeEmbedder, tmp_path: Path
+) -> None:
+    """Each answer's status is one its operation lists, with an ``Error`` body for an error
+    (the schema listed only 200 and a 422 the server never sends)."""
+    from fastapi.testclient import TestClient
+
+    asked = [
+        ("/api/search", "/api/search?q=oil", {}, 200),
+        ("/api/search", "/api/search?q=", {}, 400),
+        ("/api/search", "/api/search?q=oil&k=0", {}, 400),
+        ("/api/search", "/api/search?q=oil", {"host": "attacker.example"}, 421),
+        ("/api/articles/{article_id}", "/api/articles/opec-1", {}, 200),
+        ("/api/articles/{article_id}", "/api/articles/nope", {}, 404),
+        ("/api/articles/{article_id}/similar", "/api/articles/nope/similar", {}, 404),
+        ("/api/articles/{article_id}/similar", "/api/articles/opec-1/similar?k=x", {}, 400),
+        ("/api/stats", "/api/stats", {}, 200),
+        ("/api/health", "/api/health", {}, 200),
+    ]
+    services = {
+        "index": Service(wire_index, model=fake),
+        "none": Service(tmp_path / "missing", model=fake),
+    }
+    apps = {
+        "index": make_app(services["index"]),
+        "token": make_app(services["index"], token="s3cret"),
+        "none": make_app(services["none"]),
+    }
+    asked += [(path, url, {}, 503) for path, url, _, status in asked[:1] + asked[-2:]]
+    asked += [("/api/search", "/api/search?q=oil", {}, 401)]
+    for path, url, headers, status in asked:
+        app = {503: "none", 401: "token"}.get(status, "index")
+        with TestClient(apps[app], base_url="http://127.0.0.1") as client:
+            response = client.get(url, headers=headers)
+            schema = client.get("/openapi.json", headers={"authorization": "Bearer s3cret"})
+        assert response.status_code == status, (url, response.text)
+        documented = _operation(schema.json(), path)["responses"]
+        assert str(status) in documented, (url, status, sorted(documented))
+        body = documented[str(status)]["content"]["application/json"]["schema"]
+        if status >= 400:
+            assert body == {"$ref": "#/components/schemas/Error"}
+            assert set(response.json()) <= {"error", "exit_code", "index"}
+    for service in services.values():
+        service.close()
+    for app in apps.values():
+        for path in app.openapi()["paths"].values():
+            assert "422" not in path["get"]["responses"]  # FastAPI's, never sent: errors are 400
+
+
+def test_the_parameters_are_typed_as_the_contract_takes_them(client) -> None:
+    schema = client.get("/openapi.json").json()
+    q = _parameter(schema, "/api/search", "q")
+    assert q["required"] is True
+    assert (q["schema"]["minLength"], q["schema"]["maxLength"]) == (1, MAX_QUERY_CHARS)
+    for path in ["/api/search", "/api/articles/{article_id}/similar"]:
+        k = _parameter(schema, path, "k")["schema"]
+        assert (k["type"], k["minimum"], k["maximum"]) == ("integer", 1, MAX_SERVED_K)
+    assert _parameter(schema, "/api/search", "mode")["schema"]["enum"] == list(MODES)
+    assert _parameter(schema, "/api/search", "by")["schema"]["enum"] == list(UNITS)
+    article_id = _parameter(schema, "/api/articles/{article_id}", "article_id")
+    assert article_id["in"] == "path" and article_id["schema"]["maxLength"] == MAX_ID_CHARS
+
+
+_SCHEMA: dict[str, Any] = {}
+
+
+def _valid(name: str, value: object) -> bool:
+    """Whether ``value`` is valid for /api/search's parameter ``name`` by its schema, read
+    as schemathesis reads it (jsonschema_rs: JSON Schema's own regular expressions)."""
+    if not _SCHEMA:
+        _SCHEMA.update(make_app(Service("unused")).openapi())
+    schema = _parameter(_SCHEMA, "/api/search", name)["schema"]
+    return jsonschema_rs.validator_for(schema).is_valid(value)
+
+
+def _accepted(**params: Any) -> bool:
+    """Whether the contract takes these parameters as the HTTP door gives them."""
+    try:
+        SearchRequest.make(params.pop("q", "oil"), door=HTTP, **params)
+    except QueryError:
+        return False
+    return True
+
+
+_DAYS = st.one_of(
+    st.builds(lambda day, cut: day.isoformat()[:cut], st.dates(), st.sampled_from([4, 7, 10])),
+    st.from_regex(r"\A\s?[0-9]{1,5}(-[0-9]{1,3}){0,2}\s?\Z"),
+    st.text(max_size=12),
+    st.sampled_from(["2000-02-29", "1900-02-29", "0000", "1987-13", "1987-1-1"]),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    q=st.text(max_size=MAX_QUERY_CHARS + 2) | st.text(" \t\n\x1c\x85\u3000\ufeffx", max_size=4),
+    since=_DAYS,
+    flag=st.text(max_size=6) | st.sampled_from([w.upper() for w in FLAGS] + ["true "]),
+    source=st.text(" \x1f\u2028a", max_size=3),
+    where=st.text("= \x1ca", max_size=5),
+    k=st.integers(-5, MAX_SERVED_K + 5),
+)
+@example(
+    q="x" * MAX_QUERY_CHARS,
+    since="\u0661\u0669\u0668\u0667",
+    flag="TRUE",
+    source=" ",
+    where="=x",
+    k=0,
+)
+@example(
+    q="x" * (MAX_QUERY_CHARS + 1), since="1900-02-29", flag="true\n", source="a", where=" =", k=1001
+)
+def test_the_schema_takes_what_the_contract_takes(
+    q: str, since: str, flag: str, source: str, where: str, k: int
+) -> None:
+    """For each parameter on its own, the schema and the contract agree on every value, so
+    a schema-valid request is answered and a schema-invalid one refused. (Python's white
+    space is not JSON Schema's; a date may be a year or a month; ``all`` takes any case.)"""
+    assert _valid("q", q) == _accepted(q=q), repr(q)
+    assert _valid("since", since) == _accepted(since=since), repr(since)
+    assert _valid("all", flag) == _accepted(every_copy=flag), repr(flag)
+    assert _valid("source", [source]) == _accepted(sources=[source]), repr(source)
+    assert _valid("where", [where]) == _accepted(where=[where]), repr(where)
+    assert _valid("k", k) == _accepted(k=str(k)), k

@@ -29,7 +29,7 @@ __all__ = ["SOURCE_FIELD", "Filter", "Scope", "article_terms", "day_number", "te
 
 SOURCE_FIELD = "source"  # the outlet, among an article's terms
 _MAX_VALUE = 200  # characters of a field value kept for filtering
-_DAY = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+_DAY = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")  # not \d: any script's digits
 _NAMES = {"since": "since", "until": "until", "sources": "sources", "where": "where"}
 
 
