@@ -70,6 +70,7 @@ __all__ = [
     "FORMAT_VERSION",
     "ArticleDetail",
     "CheckReport",
+    "Counted",
     "Index",
     "IndexStats",
     "RemoveReport",
@@ -79,6 +80,14 @@ __all__ = [
 
 # Tuned on SciFact's train split (docs/QUALITY.md): each lever kept only where it helped.
 TITLE_CONTEXT = True  # embed each passage after its article's title
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A value (a collection, an outlet, a field's value) and its number of articles."""
+
+    value: str
+    articles: int
 
 
 @dataclass(frozen=True)
@@ -101,13 +110,13 @@ class IndexStats:
     deleted_vectors: int = 0
     duplicate_groups: int = 0  # groups of near-duplicate articles (wire copies)
     articles_in_groups: int = 0
-    collections: tuple[tuple[str, int], ...] = ()  # (name, articles), largest first
-    outlets: tuple[tuple[str, int], ...] = ()  # (name, articles), the 50 largest
+    collections: tuple[Counted, ...] = ()  # largest first
+    outlets: tuple[Counted, ...] = ()  # the 50 largest
     outlet_count: int = 0  # outlets in all
     first_published: str | None = None  # the date span of the dated articles
     last_published: str | None = None
     # Each field filters match (--where), with its five commonest values and their counts
-    fields: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    fields: dict[str, tuple[Counted, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -680,12 +689,12 @@ class Index:
             deleted_vectors=sum(p.rows - p.live for p in snapshot.parts),
             duplicate_groups=groups,
             articles_in_groups=copies,
-            collections=tuple(collections),
-            outlets=tuple(outlets[:50]),
+            collections=tuple(Counted(*pair) for pair in collections),
+            outlets=tuple(Counted(*pair) for pair in outlets[:50]),
             outlet_count=len(outlets),
             first_published=first,
             last_published=last,
-            fields={name: tuple(values) for name, values in top.items()},
+            fields={name: tuple(Counted(*v) for v in values) for name, values in top.items()},
         )
 
     def check(self) -> CheckReport:

@@ -1,6 +1,7 @@
 """A real ``newssearch serve`` process for tests, with the fake embedder:
 
     python tests/server_process.py INDEX [--port P] [--token T] [--cors ORIGIN]
+        [--request-timeout SECONDS]
 
 It listens on 127.0.0.1 (a free port unless ``--port``), prints ``serving ... at URL/ ...``
 once it accepts connections, and stops on SIGINT or SIGTERM as the real command does.
@@ -19,6 +20,7 @@ from fakes import FakeEmbedder  # noqa: E402
 import search.index  # noqa: E402
 from search import SearchError  # noqa: E402
 from search.serve.http import serve  # noqa: E402
+from search.serve.http_connection import REQUEST_TIMEOUT  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -27,6 +29,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--token")
     parser.add_argument("--cors", action="append", default=[])
+    parser.add_argument("--request-timeout", type=float, default=REQUEST_TIMEOUT)
     args = parser.parse_args(argv)
     search.index.load_embedder = lambda model=None: FakeEmbedder(  # type: ignore[assignment]
         name=str(model) if model else "fake-hash"
@@ -38,6 +41,7 @@ def main(argv: list[str]) -> int:
             token=args.token,
             cors_origins=args.cors,
             announce=lambda line: print(line, flush=True),
+            request_timeout=args.request_timeout,
         )
     except SearchError as error:
         print(f"error: {error}", flush=True)

@@ -21,6 +21,10 @@ from search.query.contract import MODES
 FIXTURES = Path(__file__).with_name("fixtures")
 
 
+def _pairs(counted: tuple) -> list[tuple[str, int]]:
+    return [(c.value, c.articles) for c in counted]
+
+
 def _jsonl(folder: Path, name: str, *records: dict) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -54,7 +58,7 @@ def test_two_archives_with_the_same_ids_lose_nothing(
         assert (report.added, report.skipped, report.conflicts) == (1, (), ())
         stats = ix.stats()
         assert stats.articles == 3
-        assert stats.collections == (("outletA", 2), ("outletB", 1))
+        assert _pairs(stats.collections) == [("outletA", 2), ("outletB", 1)]
         hits = ix.search("story", k=10, mode="lexical")
         assert {(h.collection, h.article_id) for h in hits} == {
             ("outletA", "1"),
@@ -103,12 +107,12 @@ def test_collection_names_the_run_and_moves_a_folder(
     a, _ = archives
     with Index.create(tmp_path / "ix", model=fake) as ix:
         ix.update(a, collection="wire")
-        assert ix.stats().collections == (("wire", 2),)
+        assert _pairs(ix.stats().collections) == [("wire", 2)]
         again = ix.update(a)  # without --collection, a file stays where it is
         assert (again.added, again.removed, again.unchanged) == (0, 0, 2)
         moved = ix.update(a, collection="harbour")
         assert (moved.added, moved.removed) == (2, 2)
-        assert ix.stats().collections == (("harbour", 2),)
+        assert _pairs(ix.stats().collections) == [("harbour", 2)]
         assert ix.article("harbour/2").title == "Harbour"
         with pytest.raises(InputError, match="cannot name a collection"):
             ix.update(a, collection="a/b")
@@ -169,7 +173,7 @@ def test_an_index_from_before_collections_upgrades_through_m005(
         assert ix.optimize() >= 0  # a writing command: runs the migrations
     with Index.open(path, model=fake) as ix:
         stats = ix.stats()
-        assert [name for name, _ in stats.collections] == ["news"]
+        assert [c.value for c in stats.collections] == ["news"]
         after = ix.search("grain", k=50, mode="lexical")
         assert {h.article_id for h in after} == before  # the same ids, now in "news"
         assert {h.collection for h in after} == {"news"}
@@ -226,7 +230,7 @@ def test_one_outlet_under_several_names_is_one_outlet(
 def test_a_page_that_names_only_its_host_shows_the_outlet(outlets: Index) -> None:
     hits = outlets.search("levee", k=10, mode="lexical", collapse=False)
     assert {h.source for h in hits} == {"Elwood Gazette"}
-    names = dict(outlets.stats().outlets)
+    names = dict(_pairs(outlets.stats().outlets))
     assert names["Elwood Gazette"] == 2 and names["Reuters"] == 1
     assert "elwoodgazette.example" not in names
 
@@ -251,9 +255,12 @@ def test_info_gives_outlets_span_and_fields(tmp_path: Path, cli) -> None:
     assert "published    1987-03-01 to 1987-03-03" in info
     assert " topics      crude (2), grain (1)" in info
     stats = json.loads(cli("info", "--json", "--index", tmp_path / "ix").stdout)
-    assert stats["outlets"] == [["Reuters", 2], ["AP", 1]]
-    assert stats["collections"] == [["wire", 3]]
-    assert stats["fields"]["topics"] == [["crude", 2], ["grain", 1]]
+    assert stats["outlets"] == [
+        {"value": "Reuters", "articles": 2},
+        {"value": "AP", "articles": 1},
+    ]
+    assert stats["collections"] == [{"value": "wire", "articles": 3}]
+    assert stats["fields"]["topics"][0] == {"value": "crude", "articles": 2}
 
 
 def test_a_file_given_alone_fills_the_collection_named_after_it(tmp_path: Path) -> None:

@@ -252,9 +252,9 @@ async def test_show_similar_and_stats(news: Path) -> None:
     )
     assert (stats["articles"], stats["duplicate_groups"], stats["articles_in_groups"]) == (5, 1, 2)
     assert stats["model"] == "fake-hash" and stats["passages"] >= 5
-    assert stats["collections"] == [["news", 5]]  # what an agent may filter on
+    assert stats["collections"] == [{"value": "news", "articles": 5}]  # what it may filter on
     outlets = Counter(record["source"] for record in RECORDS)
-    assert {name: count for name, count in stats["outlets"]} == outlets
+    assert {c["value"]: c["articles"] for c in stats["outlets"]} == outlets
     assert stats["first_published"] and stats["last_published"]
     assert stats["fields"]["topics"]
 

@@ -27,7 +27,7 @@ from search.query.contract import (
 )
 
 if TYPE_CHECKING:
-    from search.index import IndexStats
+    from search.index import Counted, IndexStats
 
 app = typer.Typer(
     add_completion=False,
@@ -455,9 +455,9 @@ def info(index: IndexOption = Path("index"), json_lines: JsonOption = False) -> 
         typer.echo(f"{name:<13}{value}" if len(name) < 13 else f"{name} {value}")
 
 
-def _counted(pairs: Sequence[tuple[str, int]], total: int, shown: int = 10) -> str:
+def _counted(pairs: Sequence[Counted], total: int, shown: int = 10) -> str:
     """``bbc (2,225), reuters (400)``, and how many more of ``total`` there are."""
-    text = ", ".join(f"{name} ({count:,})" for name, count in pairs[:shown])
+    text = ", ".join(f"{pair.value} ({pair.articles:,})" for pair in pairs[:shown])
     more = max(total, len(pairs)) - min(len(pairs), shown)
     return text + (f" and {more:,} more" if text and more > 0 else "")
 

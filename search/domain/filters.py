@@ -42,7 +42,7 @@ __all__ = [
 SOURCE_FIELD = "source"  # the outlet, among an article's terms
 COLLECTION_FIELD = "@collection"  # its collection: no record field is named so (``@``)
 _MAX_VALUE = 200  # characters of a field value kept for filtering
-_DAY = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+_DAY = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?")  # not \d: any script's digits
 _NAMES = {
     "since": "since",
     "until": "until",

@@ -32,6 +32,7 @@ from search.errors import ArticleNotFoundError, InputError, QueryError
 __all__ = [
     "CLI",
     "FAST_PATH",
+    "FLAGS",
     "HTTP",
     "MAX_DAY_CHARS",
     "MAX_FILTER_VALUES",
@@ -60,7 +61,8 @@ MAX_FILTER_VALUES = 64  # outlets and field values in one served request
 MAX_DAY_CHARS = 64  # a served since or until
 MAX_ID_CHARS = 4096  # a served article id's length (a path inside the archive)
 
-_FLAGS = {"": True, "1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
+# The words a served door takes for true and false (any case): ``?all`` alone is true.
+FLAGS = {"": True, "1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 @dataclass(frozen=True)
@@ -305,8 +307,8 @@ def _texts(values: object, name: str, door: Door) -> tuple[str, ...]:
 def _flag(value: object, name: str, *, loose: bool) -> bool:
     if isinstance(value, bool):
         return value
-    if loose and isinstance(value, str) and value.lower() in _FLAGS:
-        return _FLAGS[value.lower()]
+    if loose and isinstance(value, str) and value.lower() in FLAGS:
+        return FLAGS[value.lower()]
     raise QueryError(f"{name} must be true or false, not {_short(value)}")
 
 

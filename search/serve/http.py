@@ -24,10 +24,10 @@ import threading
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import anyio
-from fastapi import FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
@@ -38,8 +38,10 @@ from starlette.responses import Response
 
 from search._version import __version__
 from search.errors import InputError, SearchError
-from search.query.contract import HTTP, MAX_SERVED_K, SearchRequest
-from search.serve import local_socket
+from search.index import ArticleDetail, IndexStats
+from search.query.contract import HTTP, SearchRequest
+from search.serve import api_schema, local_socket
+from search.serve.http_connection import REQUEST_TIMEOUT, bounded_h11
 from search.serve.service import Service, status_of
 from search.storage.folder import check_path
 
@@ -71,52 +73,78 @@ def make_app(
     async def run(work: Callable[[], Any]) -> JSONResponse:
         return JSONResponse(await anyio.to_thread.run_sync(work, limiter=limiter))
 
-    @app.get("/api/search", summary="Ranked passages (or articles) for a query")
-    async def search(
-        q: Annotated[str, Query(description="What to search for.")] = "",
-        k: Annotated[str, Query(description=f"How many hits, 1 to {MAX_SERVED_K}.")] = "10",
-        mode: Annotated[str, Query(description="hybrid, dense or lexical.")] = "hybrid",
-        since: Annotated[str | None, Query(description="Published on or after.")] = None,
-        until: Annotated[str | None, Query(description="Published on or before.")] = None,
-        source: Annotated[list[str] | None, Query(description="Outlet (repeat: any).")] = None,
-        where: Annotated[list[str] | None, Query(description="FIELD=VALUE (repeat).")] = None,
-        by: Annotated[str, Query(description="passage, or article (one hit each).")] = "passage",
-        all: Annotated[str, Query(description="Show every copy of a wire story.")] = "false",
-        collection: Annotated[
-            list[str] | None, Query(description="Collection (repeat: any).")
-        ] = None,
-    ) -> JSONResponse:
-        request = SearchRequest.make(
-            q,
-            k=k,
-            mode=mode,
-            since=since,
-            until=until,
-            sources=source,
-            where=where,
-            by=by,
-            every_copy=all,
-            collections=collection,
+    # Each route reads its parameters as the URL gives them, for the contract to check
+    # (its messages, not FastAPI's); api_schema states them, and the answers, for the schema.
+    api = APIRouter(
+        dependencies=api_schema.security(token=token is not None),
+        responses=api_schema.common_answers(token=token is not None),
+    )
+
+    @api.get(
+        "/api/search",
+        operation_id="search",
+        summary="Ranked passages (or articles) for a query",
+        responses=api_schema.answers(api_schema.Hits, 503),
+        openapi_extra=api_schema.parameters(api_schema.SEARCH_PARAMETERS),
+    )
+    async def search(request: Request) -> JSONResponse:
+        asked = request.query_params
+        query = SearchRequest.make(
+            asked.get("q"),
+            k=asked.get("k", "10"),
+            mode=asked.get("mode", "hybrid"),
+            since=asked.get("since"),
+            until=asked.get("until"),
+            sources=asked.getlist("source") or None,
+            where=asked.getlist("where") or None,
+            by=asked.get("by", "passage"),
+            every_copy=asked.get("all", "false"),
+            collections=asked.getlist("collection") or None,
             door=HTTP,
         )
-        return await run(lambda: service.search(request))
+        return await run(lambda: service.search(query))
 
-    @app.get("/api/articles/{article_id:path}/similar", summary="Articles most like one")
-    async def similar(article_id: str, k: Annotated[str, Query()] = "10") -> JSONResponse:
+    @api.get(
+        "/api/articles/{article_id:path}/similar",
+        operation_id="similar",
+        summary="Articles most like one",
+        responses=api_schema.answers(api_schema.Hits, 404, 503),
+        openapi_extra=api_schema.parameters(api_schema.SIMILAR_PARAMETERS),
+    )
+    async def similar(request: Request) -> JSONResponse:
+        article_id, k = request.path_params["article_id"], request.query_params.get("k", "10")
         return await run(lambda: service.similar(article_id, k))
 
-    @app.get("/api/articles/{article_id:path}", summary="A whole article, as `show --json`")
-    async def article(article_id: str) -> JSONResponse:
+    @api.get(
+        "/api/articles/{article_id:path}",
+        operation_id="article",
+        summary="A whole article, as `show --json`",
+        responses=api_schema.answers(ArticleDetail, 404, 503),
+        openapi_extra=api_schema.parameters(api_schema.ARTICLE_PARAMETERS),
+    )
+    async def article(request: Request) -> JSONResponse:
+        article_id = request.path_params["article_id"]
         return await run(lambda: service.article(article_id))
 
-    @app.get("/api/stats", summary="Counts, model and format, as `info --json`")
+    @api.get(
+        "/api/stats",
+        operation_id="stats",
+        summary="Counts, model and format, as `info --json`",
+        responses=api_schema.answers(IndexStats, 503),
+    )
     async def stats() -> JSONResponse:
         return await run(service.stats)
 
-    @app.get("/api/health", summary="Whether the index can be read, and its commit")
+    @api.get(
+        "/api/health",
+        operation_id="health",
+        summary="Whether the index can be read, and its commit",
+        responses=api_schema.answers(api_schema.Health, 503),
+    )
     async def health() -> JSONResponse:
         return await run(service.health)
 
+    app.include_router(api)
     app.state.index_name = service.path
     _add_page(app)
     _add_errors(app)
@@ -365,11 +393,13 @@ def serve(
     shards: int | None = None,
     replicas: int = 1,
     ray_address: str | None = None,
+    request_timeout: float = REQUEST_TIMEOUT,
 ) -> None:
     """Serve the index at ``path`` until interrupted; while it runs, the CLI's fast path
     finds it through a private Unix socket (``local_socket.listen_privately``). With
     ``shards``, the index is served sharded on Ray Serve (``ray_serve``), behind the same
-    HTTP server."""
+    HTTP server. A client has ``request_timeout`` seconds to send each whole request, and
+    a request's head is bounded (``http_connection``)."""
     import uvicorn
 
     check_path(path)  # before anything is made or said with it
@@ -402,6 +432,7 @@ def serve(
         address = f"http://{shown}:{bound_port}"
         config = uvicorn.Config(
             app,
+            http=bounded_h11(request_timeout),
             log_level="warning",
             access_log=False,
             server_header=False,
