@@ -133,7 +133,8 @@ def features(
     [b'#2#0', b'#2#1', b'2 pct', b'rose 2']
     """
     items = shingles(tokens, size)
-    for token in {t for t in tokens if any(c.isdigit() for c in t)}:
+    # (A letter is never a digit: most words are settled by the one fast ``isalpha``.)
+    for token in {t for t in tokens if not t.isalpha() and any(c.isdigit() for c in t)}:
         items.update(f"#{token}#{i}".encode() for i in range(number_weight))
     return items
 
