@@ -15,6 +15,7 @@ from conftest import FakeEmbedder, one_line_error, write_articles
 
 import search.write.writer
 from search import Index, IndexWriteError, QueryError
+from search.storage.database import SCHEMA_VERSION
 from search.storage.lexical import SCHEMA as LEXICAL_SCHEMA
 
 FIXTURE = Path(__file__).with_name("fixtures") / "index_v2"
@@ -168,7 +169,7 @@ def test_one_writing_command_adds_dates_groups_and_filters_and_keeps_everything(
 ) -> None:
     commits = WRITES[write](v2, _more(tmp_path), cli)
     version, meta = _store(v2)
-    assert version == 4 and meta["news"] == str(LEXICAL_SCHEMA)
+    assert version == SCHEMA_VERSION and meta["news"] == str(LEXICAL_SCHEMA)
     kept = [i for i in EXPECTED["article_ids"] if not (write == "remove" and i == "wire-0008")]
     added = ["extra-0001"] if write in ("add", "cli-index") else []
     with Index.open(v2, model=FakeEmbedder()) as ix:
