@@ -1,4 +1,4 @@
-"""Measure near-duplicate detection (search/duplicates.py) on real news and edited copies.
+"""Measure near-duplicate detection (search/write/minhash.py) on real news and edited copies.
 
     .venv/bin/python scripts/dup_quality.py            # the chosen settings' tables
     .venv/bin/python scripts/dup_quality.py --sweep    # also the design sweep
@@ -8,7 +8,10 @@ Data is read in place from ../shared/data (never copied). Tuning uses Reuters TR
 and AG News only; Reuters TEST takes part only in the final group count over the whole
 collection. Precision and recall are counts over labelled pairs: a pair is predicted a
 duplicate when grouping the whole collection (plus the generated copies) puts both
-articles in one group, so chains through third articles count.
+articles in one group, so chains through third articles count. Grouping links pairs whose
+estimated resemblance reaches the threshold (the column), and, as the index does, pairs
+sharing an anchor that ``same_story`` holds for (``--no-story``: resemblance alone, the
+rule before issue 19).
 """
 
 from __future__ import annotations
@@ -212,11 +215,19 @@ def _true_jaccard(a: Doc, b: Doc, size: int = 5) -> float:
     return len(sa & sb) / max(1, len(sa | sb))
 
 
+def _true_containment(a: Doc, b: Doc, size: int = 5) -> float:
+    """The share of the smaller one's shingles in the larger one's."""
+    sa = dup.shingles(dup.words(a.title, a.text), size)
+    sb = dup.shingles(dup.words(b.title, b.text), size)
+    return len(sa & sb) / max(1, min(len(sa), len(sb)))
+
+
 def hard_negatives(docs: list[Doc], per_kind: int, rng: random.Random) -> list[Pair]:
     """Different articles sharing a topic, a company ticker, a day or a title prefix.
 
-    A pair whose exact 5-word-shingle Jaccard is 0.3 or more may be a real copy, so it is
-    left out here (the hand-labelled pairs judge such cases).
+    A pair whose exact 5-word-shingle Jaccard is 0.3 or more, or one half of whose shingles
+    are in the other (a story and a cut of it), may be a real copy, so it is left out here
+    (the hand-labelled pairs judge such cases).
     """
     keys: dict[str, Callable[[Doc], str]] = {
         "same_topic": lambda d: d.topic,
@@ -236,7 +247,8 @@ def hard_negatives(docs: list[Doc], per_kind: int, rng: random.Random) -> list[P
             if not groups or len(seen) >= per_kind:
                 break
             a, b = rng.sample(rng.choice(groups), 2)
-            if a.text.strip() != b.text.strip() and _true_jaccard(a, b) < 0.3:
+            apart = _true_jaccard(a, b) < 0.3 and _true_containment(a, b) < 0.5
+            if a.text.strip() != b.text.strip() and apart:
                 seen.add((a.id, b.id))
         pairs += [Pair(a, b, 0, kind) for a, b in sorted(seen)]
     return pairs
@@ -274,22 +286,33 @@ def signatures(docs: list[Doc], s: Settings) -> dict[str, np.ndarray]:
 
 @dataclass
 class Scored:
-    """Candidate pairs with their estimated Jaccard; grouping at any threshold is cheap."""
+    """Candidate pairs with their estimated Jaccard, and the pairs ``same_story`` links;
+    grouping at any threshold is cheap."""
 
     ids: list[str]
     pairs: list[tuple[str, str]]
     sims: np.ndarray
+    stories: list[tuple[str, str]]
 
     @classmethod
-    def build(cls, sigs: dict[str, np.ndarray], s: Settings) -> Scored:
+    def build(
+        cls, sigs: dict[str, np.ndarray], s: Settings, docs: list[Doc] | None = None
+    ) -> Scored:
+        """``docs`` given: also the pairs sharing an anchor that ``same_story`` holds for."""
         keys = {i: dup._keys(sig, s.bands, s.rows) for i, sig in sigs.items()}
-        pairs = sorted(dup.candidate_pairs(keys))
+        stories: list[tuple[str, str]] = []
+        anchored = {d.id: dup.anchors(d.text) for d in docs or [] if d.id in sigs}
+        sharing = dup.candidate_pairs({}, anchored)
+        pairs = sorted(dup.candidate_pairs(keys) | sharing)
         sims = np.array([dup.similarity(sigs[a], sigs[b]) for a, b in pairs])
-        return cls(list(sigs), pairs, sims)
+        if sharing:
+            words = {d.id: dup.Words.of(d.title, d.text) for d in docs or [] if d.id in sigs}
+            stories = sorted(p for p in sharing if dup.same_story(words[p[0]], words[p[1]]))
+        return cls(list(sigs), pairs, sims, stories)
 
     def groups(self, threshold: float) -> list[list[str]]:
         edges = [p for p, sim in zip(self.pairs, self.sims, strict=True) if sim >= threshold]
-        return [g for g in dup.components(self.ids, edges) if len(g) > 1]
+        return [g for g in dup.components(self.ids, edges + self.stories) if len(g) > 1]
 
     def member(self, threshold: float) -> dict[str, int]:
         return {i: n for n, g in enumerate(self.groups(threshold)) for i in g}
@@ -396,7 +419,7 @@ def read_labels(path: Path = PAIRS_TSV) -> list[Pair]:
     return [Pair(a, b, int(label), note) for a, b, label, note in rows[1:]]
 
 
-def group_counts(s: Settings) -> None:
+def group_counts(s: Settings, story: bool) -> None:
     print("\n## Duplicate groups (2+ articles) with the chosen settings")
     widths = [26, 9, 8, 8, 10, 10, 8]
     print(
@@ -405,13 +428,15 @@ def group_counts(s: Settings) -> None:
         )
     )
     for name, docs in [
+        ("bbc", load("bbc")),
+        ("reuters TRAIN", load("reuters")),
         ("reuters (all 21,578)", load("reuters", reuters_test=True)),
         ("ag news", load("ag")),
     ]:
         start = time.perf_counter()
         sigs = {d.id: sig for d in docs if (sig := dup.signature(d.title, d.text)) is not None}
         elapsed = time.perf_counter() - start
-        groups = Scored.build(sigs, s).groups(dup.THRESHOLD)
+        groups = Scored.build(sigs, s, docs if story else None).groups(dup.THRESHOLD)
         cells = [name, len(docs), len(sigs), len(groups), sum(map(len, groups))]
         print(_row(cells + [max(map(len, groups), default=0), f"{elapsed:.1f}"], widths))
 
@@ -479,12 +504,18 @@ def main() -> None:
     parser.add_argument("--low", type=float, default=0.3)
     parser.add_argument("--high", type=float, default=0.7)
     parser.add_argument("--n", type=int, default=20, help="pairs to print per kind")
+    parser.add_argument(
+        "--no-story", action="store_true", help="resemblance alone, without same_story"
+    )
     args = parser.parse_args()
     chosen = Settings()
     if args.candidates:
         candidates(args.candidates, chosen, args.low, args.high, args.n)
         return
+    story = not args.no_story
+    rule = f"and same_story (CONTAINED={dup.CONTAINED})" if story else "alone"
     print(f"chosen: {chosen.label()} min_words={chosen.min_words} THRESHOLD={dup.THRESHOLD}")
+    print(f"links: resemblance {rule}")
     sets = generated(args.per_edit)
     labels = read_labels()
     hand = {
@@ -497,13 +528,13 @@ def main() -> None:
         ("(b) hand-labelled real pairs", hand),
     ):
         scored = {
-            n: (Scored.build(signatures(docs, chosen), chosen), pairs)
+            n: (Scored.build(signatures(docs, chosen), chosen, docs if story else None), pairs)
             for n, (docs, pairs) in labelled.items()
         }
         threshold_table(title, scored)
         if labelled is sets:
             by_kind(scored, dup.THRESHOLD)
-    group_counts(chosen)
+    group_counts(chosen, story)
     speed()
 
 

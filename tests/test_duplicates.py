@@ -192,3 +192,78 @@ def test_group_matches_all_pairs_brute_force() -> None:
 def test_group_rejects_a_repeated_id() -> None:
     with pytest.raises(ValueError):
         dup.group([("a", "t", STORY), ("a", "t", STORY)])
+
+
+# Copies that MinHash's resemblance cannot see: cut short, extended, re-headlined (issue 19)
+
+LONG_STORY = "\n\n".join(
+    [
+        STORY,
+        "The Bank later said the shortage had been larger than first forecast because of "
+        "heavy tax payments to the exchequer, which drained funds from the banking system.",
+        "Analysts in the City said the figures gave no new signal on interest rates, and "
+        "that the market would look to next week's trade data for a clearer direction.",
+        "Three-month interbank sterling was quoted at 10-5/8 to 10-1/2 pct, unchanged on the "
+        "day, while overnight funds traded between eight and eleven pct.",
+        "A spokesman for the Treasury declined to comment on the market's expectations, "
+        "saying only that policy was kept under constant review by the government.",
+    ]
+)
+
+
+def _words(title: str, text: str) -> dup.Words:
+    return dup.Words.of(title, text)
+
+
+def test_a_copy_cut_to_a_third_is_the_same_story_though_it_resembles_little() -> None:
+    title = "U.K. money market given late help"
+    short = STORY.split("\n\n")[0]
+    assert dup.similarity(_sig(title, short), _sig(title, LONG_STORY)) < dup.THRESHOLD
+    assert dup.same_story(_words(title, short), _words(title, LONG_STORY))
+    assert set(dup.anchors(short)) & set(dup.anchors(LONG_STORY))  # so it is compared
+    assert dup.group([("long", title, LONG_STORY), ("short", title, short)]) == [["long", "short"]]
+
+
+def test_the_same_text_under_another_headline_or_with_a_byline_is_the_same_story() -> None:
+    title = "U.K. money market given late help"
+    original = _words(title, STORY)
+    assert dup.same_story(original, _words("Sterling steady as Bank steps in", STORY))
+    assert dup.same_story(original, _words(title, "By Jane Smith, Staff Reporter\n\n" + STORY))
+    # The whole-text anchor brings a re-headlined copy to the check; white space aside.
+    assert dup.anchors(STORY) == dup.anchors(" ".join(STORY.split()))
+
+
+def test_same_topic_or_template_stories_are_not_the_same_story() -> None:
+    story = _words("U.K. money market given late help", STORY)
+    assert not dup.same_story(story, _words("U.K. money market shortage forecast", SAME_TOPIC))
+    assert not dup.same_story(story, _words("Wenger spares Lehmann", UNRELATED))
+    # A short text is never judged alone, however equal: the same dividend of two companies.
+    dividend = "Qtly div 11 cts vs 11 cts prior Pay April 15 Record March 31"
+    assert not dup.same_story(
+        _words("ACME <ACM> SETS PAYOUT", dividend), _words("ZETA <ZT> SETS PAYOUT", dividend)
+    )
+
+
+def test_no_hand_labelled_pair_of_different_stories_is_the_same_story() -> None:
+    """The real pairs read and labelled for scripts/dup_quality.py: templated reports of
+    other days or companies, follow-ups, shared boilerplate. None is a copy by its words."""
+    from conftest import need_shared
+
+    records: dict[str, tuple[str, str]] = {}
+    for name, parts in {
+        "reuters": ("reuters21578", "reuters21578.jsonl.gz"),
+        "ag": ("ag_news", "ag_news_test.jsonl.gz"),
+        "bbc": ("bbc_news", "bbc_news.jsonl.gz"),
+    }.items():
+        with gzip.open(need_shared("data", *parts), "rt", encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                records[f"{name}:{row['id']}"] = (row["title"], row["text"])
+    labels = Path(__file__).resolve().parents[1] / "scripts" / "data" / "dup_pairs.tsv"
+    rows = [r.split("\t") for r in labels.read_text(encoding="utf-8").splitlines()]
+    different = [(a, b) for a, b, label, _ in rows[4:] if label == "0"]
+    assert len(different) == 39
+    judged = [
+        dup.same_story(dup.Words.of(*records[a]), dup.Words.of(*records[b])) for a, b in different
+    ]
+    assert not any(judged)

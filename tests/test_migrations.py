@@ -31,6 +31,7 @@ EVERY = [
     "m003_vectors_into_segments",
     "m004_news_metadata",
     "m005_collections",
+    "m006_copy_anchors",
 ]
 LATEST = (SCHEMA_VERSION, str(FORMAT_VERSION), str(lexical.SCHEMA))
 
@@ -94,7 +95,7 @@ def test_the_registry_lists_the_migrations_in_order_with_unique_numbered_names()
         assert migration.summary and "\n" not in migration.summary
         assert migration.function.__doc__ and migration.function.__doc__.strip()
         assert migration.schema is not None and migration.version == number
-    assert SCHEMA_VERSION == migrations.SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == migrations.SCHEMA_VERSION == 6
     assert NEWS == migrations.migrations["m004_news_metadata"].version == 4
     # A new index records every migration as applied, in the numbers that always meant so.
     assert migrations.created_records() == {
@@ -186,3 +187,39 @@ def test_a_failed_migration_is_run_again_by_the_next_writer_and_the_ones_before_
     assert _level(path) == (3, "2", None)  # m002 and m003 committed; m004 left nothing
     assert _write(path) == EVERY[3:]
     assert _level(path) == LATEST
+
+
+def test_an_index_from_before_anchors_groups_its_cut_copies_on_its_next_write(
+    tmp_path: Path, calls: Counter[str]
+) -> None:
+    """Made before m006 (schema 5, copies linked by resemblance alone): readers keep seeing
+    its groups as they were, and its next writer finds a copy cut to a third of its story."""
+    from test_duplicates import LONG_STORY
+
+    title = "U.K. money market given late help"
+    records = [
+        {"id": "long", "title": title, "text": LONG_STORY},
+        {"id": "cut", "title": title, "text": LONG_STORY.split("\n\n")[0]},
+        {"id": "other", "title": "Wheat harvest grows", "text": "Farmers reaped. " * 30},
+    ]
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    (folder / "wire.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    path = tmp_path / "index"
+    with Index.create(path, model=FakeEmbedder()) as ix:
+        ix.add(folder)
+        assert ix.article("long").duplicates == ("wire/cut",)
+    db = sqlite3.connect(path / "store.sqlite")  # as newssearch before m006 left it
+    db.executescript(
+        "DROP TABLE anchors; DELETE FROM near_duplicates; UPDATE articles SET dup_group = NULL;"
+        " PRAGMA user_version = 5;"
+    )
+    db.close()
+    with Index.open(path) as ix:
+        assert ix.article("long").duplicates == ()
+    assert _write(path) == ["m006_copy_anchors"] and calls == Counter(["m006_copy_anchors"])
+    assert _level(path) == LATEST
+    with Index.open(path) as ix:
+        assert ix.article("long").duplicates == ("wire/cut",)
+        assert ix.article("other").duplicates == ()
+        assert ix.check().ok

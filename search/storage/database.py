@@ -42,7 +42,7 @@ from search.errors import (
     IndexWriteError,
     SearchError,
 )
-from search.storage.migrations import COLLECTIONS, NEWS, SCHEMA_VERSION, schema_script
+from search.storage.migrations import ANCHORS, COLLECTIONS, NEWS, SCHEMA_VERSION, schema_script
 from search.storage.segments import SegmentRow
 
 __all__ = [
@@ -411,7 +411,8 @@ class Store:
             (new, collection, local_id, key),
         )
         self._run("UPDATE articles SET dup_group = ? WHERE dup_group = ?", (new, key))
-        for table in ("passages", "article_terms", "signatures", "bands", "near_duplicates"):
+        tables = ["passages", "article_terms", "signatures", "bands", "near_duplicates"]
+        for table in tables + (["anchors"] if self.has_anchors else []):
             self._run(f"UPDATE {table} SET article_id = ? WHERE article_id = ?", (new, key))
         self._run("UPDATE near_duplicates SET other_id = ? WHERE other_id = ?", (new, key))
         self._run(
@@ -519,6 +520,11 @@ class Store:
             [(key, name, value) for name, value in terms],
         )
 
+    @property
+    def has_anchors(self) -> bool:
+        """Whether the store keeps the anchors that find cut or extended copies."""
+        return self.version >= ANCHORS
+
     def existing_articles(self, ids: Iterable[str]) -> list[str]:
         return [r[0] for r in self._rows_in("SELECT id FROM articles WHERE id IN ({marks})", ids)]
 
@@ -533,7 +539,9 @@ class Store:
             ]
             gone = self._run("DELETE FROM passages WHERE article_id = ?", (article_id,)).rowcount
             if self.has_news:
-                for table in ("article_terms", "signatures", "bands"):
+                tables = ["article_terms", "signatures", "bands"]
+                tables += ["anchors"] if self.has_anchors else []
+                for table in tables:
                     self._run(f"DELETE FROM {table} WHERE article_id = ?", (article_id,))
                 self._run(
                     "DELETE FROM near_duplicates WHERE article_id = ? OR other_id = ?",
@@ -740,6 +748,31 @@ class Store:
             )
             found.update(r[0] for r in rows)
         return sorted(found)
+
+    def add_anchors(self, article_id: str, keys: Sequence[int]) -> None:
+        """Keep an article's anchors (nothing before the store has their table: m006
+        finds every article's anchors once it has made it)."""
+        if self.has_anchors:
+            self._db.executemany(
+                "INSERT INTO anchors (key, article_id) VALUES (?, ?)",
+                [(key, article_id) for key in keys],
+            )
+
+    def anchor_matches(self, keys: Sequence[int]) -> list[str]:
+        """Articles that share at least one anchor with these."""
+        if not self.has_anchors:
+            return []
+        rows = self._rows_in("SELECT DISTINCT article_id FROM anchors WHERE key IN ({marks})", keys)
+        return sorted({r[0] for r in rows})
+
+    def forget_copies(self) -> None:
+        """Drop every signature, band key, anchor, duplicate link and group, to find them
+        all again."""
+        tables = ["signatures", "bands", "near_duplicates"]
+        tables += ["anchors"] if self.has_anchors else []
+        for table in tables:
+            self._run(f"DELETE FROM {table}")
+        self._run("UPDATE articles SET dup_group = NULL WHERE dup_group IS NOT NULL")
 
     def signatures(self, ids: Iterable[str]) -> dict[str, bytes]:
         rows = self._rows_in(

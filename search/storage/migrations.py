@@ -39,6 +39,7 @@ from search.storage.manifest import Meta, now
 
 __all__ = [
     "COLLECTIONS",
+    "ANCHORS",
     "NEWS",
     "SCHEMA_VERSION",
     "Backfills",
@@ -99,6 +100,10 @@ class Backfills(Protocol):
 
     def add_news(self) -> None:
         """Every stored article's MinHash signature and duplicate group."""
+        ...
+
+    def regroup_copies(self) -> None:
+        """Every stored article's wire copies found again, by the rules of this code."""
         ...
 
     def rebuild_lexical(self, generation: int) -> None:
@@ -429,9 +434,30 @@ def _fields(text: str) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
+@migrations(
+    # ``anchors`` holds keys of each article's long sentences and of its whole text
+    # (``minhash.anchors``): articles that share one are compared word for word, which
+    # finds a copy cut from or extended into another, that the MinHash bands miss.
+    schema="""
+    CREATE TABLE anchors (
+        key INTEGER NOT NULL,
+        article_id TEXT NOT NULL
+    );
+    CREATE INDEX anchors_key ON anchors (key);
+    CREATE INDEX anchors_article ON anchors (article_id);
+    """
+)
+def m006_copy_anchors(up: Upgrade) -> None:
+    """Anchors of wire copies; every article's copies found again, cut or extended ones too."""
+    # Groups change where readers see them, in this transaction; no file changes, so it
+    # is no new generation.
+    up.writer.regroup_copies()
+
+
 SCHEMA_VERSION = migrations.schema_version
 NEWS = migrations["m004_news_metadata"].version  # the first schema with news metadata
 COLLECTIONS = migrations["m005_collections"].version  # the first keyed COLLECTION/ID
+ANCHORS = migrations["m006_copy_anchors"].version  # the first schema with copy anchors
 
 
 def schema_script(number: int) -> str:

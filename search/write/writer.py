@@ -28,7 +28,6 @@ import numpy as np
 
 from search.embedding import Embedder
 from search.errors import IndexCorruptError
-from search.ingest.chunking import paragraph_text
 from search.storage import folder as storage
 from search.storage import lexical as lexical_index
 from search.storage import migrations
@@ -405,12 +404,14 @@ class Writer:
     def add_news(self) -> None:
         """Every stored article's MinHash signature and duplicate group (m004), from its
         text as its passages hold it."""
-        store = self.store
-        for batch in store.articles_for_backfill():
-            for article_id, title, _date in batch:
-                passages = store.article_passages(article_id)
-                text = "\n\n".join(paragraph_text([(p.paragraph, p.text) for p in passages]))
-                groups.add(store, article_id, title, text)
+        for batch in self.store.articles_for_backfill():
+            for article_id, _title, _date in batch:
+                groups.add_stored(self.store, article_id)
+
+    def regroup_copies(self) -> None:
+        """Every stored article's signature, anchors and duplicate group found anew (m006)."""
+        self.store.forget_copies()
+        self.add_news()
 
     def _meta(self) -> Meta:
         return Meta.read(self.store.get_meta(), self.store.path)
