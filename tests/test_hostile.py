@@ -1,0 +1,126 @@
+"""Hostile files that used to hang or take unbounded memory: each now ends in bounded time
+and memory with its articles, or one counted line saying why not (issue 19, items 8-10).
+
+Front matter: YAML aliases that expand exponentially or contain themselves.
+
+The slow cases run in a child process, with a timeout the old code passed by far (minutes
+against seconds) and an address-space limit; memory is the child's peak growth while
+reading.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+from test_articles import read_one
+
+MIB = 1 << 20
+
+_CHILD = """
+import json, resource, sys
+from pathlib import Path
+
+limit = 2 << 30  # a runaway read fails here rather than take the machine's memory
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+import trafilatura, yaml, warcio.archiveiterator  # loaded before measuring
+import search.ingest.warc
+from search.ingest.article import SourceFile
+from search.ingest.read import read_source
+
+path = Path(sys.argv[1])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+articles, skips = read_source(SourceFile(path, path.name))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({
+    "articles": [[a.id, a.title, a.text] for a in articles],
+    "skips": [[s.reason, s.detail] for s in skips],
+    "growth_mib": (after - before) / 1024,
+}))
+"""
+
+
+def read_in_child(path: Path, timeout: float = 60) -> dict:
+    """Read ``path`` in a fresh process: its articles (id, title, text), its skips, the
+    peak memory growth while reading, and what it wrote to stderr."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {**json.loads(done.stdout), "stderr": done.stderr}
+
+
+def gzip_stream(path: Path, head: bytes, filler: bytes, mib: int, tail: bytes) -> None:
+    """``head``, ``mib`` MiB of ``filler`` repeated, then ``tail``, as one gzip member."""
+    block = filler * (MIB // len(filler))
+    pack = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    with path.open("wb") as out:
+        out.write(pack.compress(head))
+        for _ in range(mib):
+            out.write(pack.compress(block))
+        out.write(pack.compress(tail) + pack.flush())
+
+
+# --- YAML front matter (item 9)
+
+
+def anchor_bomb(levels: int) -> str:
+    """Front matter of ``levels`` lines, each a list of nine aliases of the line before:
+    9 ** levels values once expanded, in under 600 bytes."""
+    lines = [
+        "---",
+        "title: Laughs",
+        'a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]',
+    ]
+    for level in range(1, levels):
+        aliases = ", ".join([f"*a{level - 1}"] * 9)
+        lines.append(f"a{level}: &a{level} [{aliases}]")
+    return "\n".join([*lines, "---", "The body.", ""])
+
+
+@pytest.mark.process
+@pytest.mark.parametrize(
+    ("front", "skip"),
+    [
+        (
+            anchor_bomb(10),  # 9 levels took 105 s; 10 ran past 600 s
+            ["too large", "front matter: its aliases expand it past 65,536 values"],
+        ),
+        (
+            "---\ntitle: Self\nloop: &loop [x, *loop]\n---\nThe body.\n",  # looped forever
+            ["malformed front matter", "an alias refers to its own anchor"],
+        ),
+    ],
+    ids=["9 to the 10th values", "a list holding itself"],
+)
+def test_yaml_aliases_cannot_expand_front_matter_without_bound(tmp_path, front, skip):
+    path = tmp_path / "laughs.md"
+    path.write_text(front)
+    assert path.stat().st_size < 600
+    result = read_in_child(path, timeout=30)
+    assert result["articles"] == []
+    assert result["skips"] == [skip]
+
+
+def test_yaml_aliases_within_the_bound_still_work(tmp_path):
+    front = (
+        "---\ntitle: Anchors\nauthor: &me Jane Doe\neditor: *me\n"
+        "base: &base {section: news}\npage: {<<: *base, n: 2}\ntags: &t [a, b]\nalso: *t\n"
+        "---\nThe body.\n"
+    )
+    article = read_one(tmp_path, "a.md", front)
+    assert article.fields == {
+        "author": "Jane Doe",
+        "editor": "Jane Doe",
+        "tags": ["a", "b"],
+        "also": ["a", "b"],
+    }
