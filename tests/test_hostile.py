@@ -1,7 +1,8 @@
 """Hostile files that used to hang or take unbounded memory: each now ends in bounded time
 and memory with its articles, or one counted line saying why not (issue 19, items 8-10).
 
-Front matter: YAML aliases that expand exponentially or contain themselves.
+Front matter: YAML aliases that expand exponentially or contain themselves. Blank lines: a
+gzipped JSON Lines file of newlines, a text file of them.
 
 The slow cases run in a child process, with a timeout the old code passed by far (minutes
 against seconds) and an address-space limit; memory is the child's peak growth while
@@ -11,13 +12,16 @@ reading.
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 import zlib
 from pathlib import Path
 
 import pytest
-from test_articles import read_one
+from test_articles import read, read_one
+
+from search.ingest.paragraphs import split_paragraphs
 
 MIB = 1 << 20
 
@@ -124,3 +128,64 @@ def test_yaml_aliases_within_the_bound_still_work(tmp_path):
         "tags": ["a", "b"],
         "also": ["a", "b"],
     }
+
+
+# --- blank lines (item 10)
+
+
+@pytest.mark.process
+def test_a_gzipped_jsonl_of_256_mb_of_newlines_is_read_at_once(tmp_path):
+    path = tmp_path / "blank.jsonl.gz"
+    first = b'{"id": "first", "text": "Before the blank lines."}\n'
+    last = b'  {"text": "After them, without an id."}\n\n \n'
+    gzip_stream(path, first, b"\n", 256, last)
+    assert path.stat().st_size < 400_000
+    result = read_in_child(path)  # a line at a time: 0.5 us each, 256 million of them
+    line = 256 * MIB + 2  # the line numbers count every blank line passed over
+    assert [a[0] for a in result["articles"]] == ["first", f"blank.jsonl.gz#{line}"]
+    assert result["skips"] == []
+
+
+@pytest.mark.process
+def test_a_text_file_of_blank_lines_is_split_in_bounded_memory(tmp_path):
+    path = tmp_path / "blank.txt"
+    path.write_bytes(b"Title\nFirst paragraph.\n" + b"\n" * (48 * MIB) + b"Last paragraph.\n")
+    result = read_in_child(path)  # a list of 48 million lines, twice: 800 MB
+    assert result["articles"] == [["blank.txt", "Title", "First paragraph.\n\nLast paragraph."]]
+    assert result["growth_mib"] < 250, result["growth_mib"]
+
+
+def split_paragraphs_line_by_line(text: str) -> list[str]:
+    """The reference: blank lines (only whitespace) separate paragraphs when there are
+    any, else each line is one; lines are stripped and joined by a space."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    filled = [number for number, line in enumerate(lines) if line]
+    if not filled:
+        return []
+    lines = lines[filled[0] : filled[-1] + 1]
+    if len(filled) == len(lines):
+        return [line.strip() for line in lines]
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in [*lines, ""]:
+        if line:
+            current.append(line.strip())
+        elif current:
+            paragraphs.append(" ".join(current))
+            current = []
+    return paragraphs
+
+
+def test_split_paragraphs_matches_the_line_by_line_reference():
+    rng = random.Random(19)
+    alphabet = ["a", "b", " ", "\t", "\n", "\n", "\n", "\r", "\u2028", "\xa0", "\x0c", "\x1c", "é"]
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(30)))
+        assert split_paragraphs(text) == split_paragraphs_line_by_line(text), repr(text)
+
+
+def test_utf16_jsonl_numbers_lines_across_blank_runs(tmp_path):
+    content = '{"id": "a", "text": "One."}\n\n  \n\u2028\n{"text": "Two."}\n \n'.encode("utf-16")
+    articles, skips = read(tmp_path, "a.jsonl", content)
+    assert skips == []
+    assert [(a.id, a.text) for a in articles] == [("a", "One."), ("a.jsonl#5", "Two.")]
