@@ -2,7 +2,8 @@
 and memory with its articles, or one counted line saying why not (issue 19, items 8-10).
 
 Front matter: YAML aliases that expand exponentially or contain themselves. Blank lines: a
-gzipped JSON Lines file of newlines, a text file of them.
+gzipped JSON Lines file of newlines, a text file of them. HTML nested deeper than lxml
+builds a tree.
 
 The slow cases run in a child process, with a timeout the old code passed by far (minutes
 against seconds) and an address-space limit; memory is the child's peak growth while
@@ -21,6 +22,7 @@ from pathlib import Path
 import pytest
 from test_articles import read, read_one
 
+from search.ingest.feeds import html_paragraphs
 from search.ingest.paragraphs import split_paragraphs
 
 MIB = 1 << 20
@@ -189,3 +191,33 @@ def test_utf16_jsonl_numbers_lines_across_blank_runs(tmp_path):
     articles, skips = read(tmp_path, "a.jsonl", content)
     assert skips == []
     assert [(a.id, a.text) for a in articles] == [("a", "One."), ("a.jsonl#5", "Two.")]
+
+
+# --- deeply nested HTML (item 10)
+
+
+def nested(depth: int, inner: str) -> str:
+    return "<div>" * depth + inner + "</div>" * depth
+
+
+@pytest.mark.parametrize("depth", [300, 100_000])
+def test_html_nested_deeper_than_lxml_builds_keeps_its_text(tmp_path, depth):
+    body = "<p>The council approved the budget for schools on Tuesday.</p><p>Second.</p>"
+    head = '<title>Deep</title><meta property="article:published_time" content="2024-01-25">'
+    markup = f"<html><head>{head}</head><body>{nested(depth, body)}</body></html>"
+    article = read_one(tmp_path, "deep.html", markup)  # was skipped: "no main text found"
+    assert (article.title, article.published) == ("Deep", "2024-01-25")
+    assert article.text == "The council approved the budget for schools on Tuesday.\n\nSecond."
+
+
+def test_only_a_page_deeper_than_lxml_builds_is_read_without_trafilatura():
+    from search.ingest.formats.html import _too_deep_page
+
+    # Shallower, trafilatura saw the whole page: its "no main text" stands.
+    assert _too_deep_page(f"<html><body>{nested(250, '<p>Menu</p>')}</body></html>", None) is None
+    deep = _too_deep_page(f"<html><body>{nested(260, '<p>Menu</p>')}</body></html>", None)
+    assert deep is not None and deep["text"] == "Menu"
+
+
+def test_a_feed_entrys_html_keeps_its_text_at_any_depth():
+    assert html_paragraphs(nested(1000, "<p>Deep.</p>") + "<p>After.</p>") == ["Deep.", "After."]
