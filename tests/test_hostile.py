@@ -1,9 +1,11 @@
 """Hostile files that used to hang or take unbounded memory: each now ends in bounded time
 and memory with its articles, or one counted line saying why not (issue 19, items 8-10).
 
-Front matter: YAML aliases that expand exponentially or contain themselves. Blank lines: a
-gzipped JSON Lines file of newlines, a text file of them. HTML nested deeper than lxml
-builds a tree.
+WARC: a sparse file (a hole of zeros), a gzipped header line that unpacks to hundreds of
+MB, a chunked page that does, blank lines between records, and what warcio used to print on
+stderr. Front matter: YAML aliases that expand exponentially or contain themselves. Blank
+lines: a gzipped JSON Lines file of newlines, a text file of them. HTML nested deeper than
+lxml builds a tree.
 
 The slow cases run in a child process, with a timeout the old code passed by far (minutes
 against seconds) and an address-space limit; memory is the child's peak growth while
@@ -12,6 +14,8 @@ reading.
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import random
 import subprocess
@@ -20,7 +24,10 @@ import zlib
 from pathlib import Path
 
 import pytest
-from test_articles import read, read_one
+from test_articles import read, read_one, read_skip
+from test_formats import WARC_RECORDS, page, write_warc
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
 
 from search.ingest.feeds import html_paragraphs
 from search.ingest.paragraphs import split_paragraphs
@@ -74,6 +81,163 @@ def gzip_stream(path: Path, head: bytes, filler: bytes, mib: int, tail: bytes) -
         for _ in range(mib):
             out.write(pack.compress(block))
         out.write(pack.compress(tail) + pack.flush())
+
+
+# --- WARC (item 8)
+
+STORM = "https://www.example.org/storm"  # the page of WARC_RECORDS[1]
+
+
+def warc_bytes(records: list[tuple], compress: bool = False) -> bytes:
+    """Response records as (url, body as stored, HTTP headers)."""
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=compress)
+    for url, body, headers in records:
+        http = StatusAndHeaders("200 OK", headers, "HTTP/1.1")
+        record = writer.create_warc_record(
+            url,
+            "response",
+            payload=io.BytesIO(body),
+            http_headers=http,
+            warc_headers_dict={"WARC-Date": "2024-02-01T08:00:00Z"},
+            length=len(body),
+        )
+        writer.write_record(record)
+    return buffer.getvalue()
+
+
+HTML = [("Content-Type", "text/html")]
+
+
+def story(number: int) -> tuple[str, bytes, list[tuple[str, str]]]:
+    return (f"https://example.org/{number}", page(f"Story {number}"), HTML)
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("before_the_hole", [False, True], ids=["only a hole", "a page, a hole"])
+def test_a_sparse_warc_is_one_line_in_bounded_time_and_memory(tmp_path, before_the_hole):
+    path = tmp_path / "sparse.warc"
+    if before_the_hole:
+        write_warc(path, WARC_RECORDS[1:2], compress=False)
+    else:
+        path.touch()
+    with path.open("r+b") as out:
+        out.truncate(64 * MIB)  # a hole of zeros: no line ends in it
+    result = read_in_child(path)  # warcio joined the line's pieces one by one: minutes
+    number = 2 if before_the_hole else 1
+    assert [a[0] for a in result["articles"]] == ([STORM] if before_the_hole else [])
+    assert result["skips"] == [
+        ["malformed WARC record", f"record {number}: header or blank lines over 1,048,576 bytes"]
+    ]
+    assert result["growth_mib"] < 64, result["growth_mib"]
+    assert result["stderr"] == ""
+
+
+@pytest.mark.process
+def test_a_gzipped_header_line_that_unpacks_to_256_mb_is_read_in_bounded_memory(tmp_path):
+    path = tmp_path / "bomb.warc.gz"
+    head = b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://example.org/"
+    gzip_stream(path, head, b"a", 256, b"\r\nContent-Length: 0\r\n\r\n\r\n")
+    assert path.stat().st_size < 400_000
+    result = read_in_child(path)  # warcio held the line, then decoded it: over 800 MB
+    assert result["articles"] == []
+    assert result["skips"] == [
+        ["malformed WARC record", "record 1: header or blank lines over 1,048,576 bytes"]
+    ]
+    assert result["growth_mib"] < 100, result["growth_mib"]
+
+
+@pytest.mark.process
+def test_a_chunked_gzipped_page_is_decompressed_in_bounded_memory(tmp_path):
+    packed = tmp_path / "page.gz"
+    gzip_stream(packed, b"<html><body><p>", b"news ", 512, b"</p></body></html>")
+    body = packed.read_bytes()
+    chunked = b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+    headers = [*HTML, ("Transfer-Encoding", "chunked"), ("Content-Encoding", "gzip")]
+    path = tmp_path / "bomb.warc"
+    path.write_bytes(warc_bytes([("https://example.org/bomb", chunked, headers), story(2)]))
+    result = read_in_child(path)  # warcio decompressed the chunk whole: 512 MB and more
+    assert [a[0] for a in result["articles"]] == ["https://example.org/2"]
+    limit = f"{64 * MIB:,}"
+    assert result["skips"] == [
+        ["too large", f"https://example.org/bomb: more than {limit} bytes decompressed"]
+    ]
+    assert result["growth_mib"] < 300, result["growth_mib"]  # the page read to its limit
+
+
+@pytest.mark.process
+def test_blank_lines_between_warc_records_are_read_past_at_once(tmp_path):
+    path = tmp_path / "blanks.warc.gz"
+    first = warc_bytes([story(1)])
+    gzip_stream(path, first, b"\r\n", 256, b"")  # the first record, then 256 MB of blank lines
+    with path.open("ab") as out:
+        out.write(warc_bytes([story(2)], compress=True))
+    result = read_in_child(path)  # warcio read them a line at a time: minutes
+    assert [a[0] for a in result["articles"]] == ["https://example.org/1", "https://example.org/2"]
+    assert result["skips"] == []
+
+
+def test_a_wrong_content_length_is_counted_not_printed(tmp_path, capfd):
+    data = warc_bytes([story(1), story(2), ("https://example.org/a b", page("Spaced"), HTML)])
+    start = data.index(b"Content-Length: ") + len(b"Content-Length: ")
+    end = data.index(b"\r\n", start)
+    length = int(data[start:end])  # the first record's: 20 bytes short of its page
+    articles, skips = read(
+        tmp_path, "a.warc", data[:start] + str(length - 20).encode() + data[end:]
+    )
+    # warcio printed a warning quoting the line, and logged the URL it mended.
+    assert capfd.readouterr().err == ""
+    assert [a.id for a in articles] == [
+        "https://example.org/1",
+        "https://example.org/2",
+        "https://example.org/a%20b",
+    ]
+    assert [(s.reason, s.detail) for s in skips] == [
+        (
+            "malformed WARC record",
+            "record 1: 22 bytes after it where a blank line belongs (a wrong length?)",
+        )
+    ]
+
+
+def _text_page(seed: int) -> bytes:
+    """A page of 40,000 random words: its gzip member spans several 16 KB blocks."""
+    rng = random.Random(seed)
+    words = " ".join(
+        f"{rng.choice(['storm', 'coast', 'rain'])}{rng.randrange(10**5)}" for _ in range(40_000)
+    )
+    return f"<html><head><title>Long</title></head><body><p>{words}</p></body></html>".encode()
+
+
+def test_broken_gzip_data_is_one_line_not_printed(tmp_path, capfd):
+    # A record's gzip member broken partway: the file's framing is lost with it.
+    data = bytearray(warc_bytes([("https://example.org/long", _text_page(1), HTML)], True))
+    data[40_000:40_100] = b"\xff" * 100
+    data += warc_bytes([story(2)], compress=True)
+    articles, skips = read(tmp_path, "a.warc.gz", bytes(data))
+    assert articles == []
+    assert [(s.reason, s.detail) for s in skips] == [
+        ("malformed WARC record", "record 1: broken gzip data")
+    ]
+    # A page's Content-Encoding broken partway: only that page is lost.
+    body = bytearray(gzip.compress(_text_page(2)))
+    body[40_000:40_100] = b"\xff" * 100
+    headers = [*HTML, ("Content-Encoding", "gzip")]
+    records = [("https://example.org/long", bytes(body), headers), story(2)]
+    articles, skips = read(tmp_path, "b.warc", warc_bytes(records))
+    assert [a.id for a in articles] == ["https://example.org/2"]
+    assert [(s.reason, s.detail) for s in skips] == [
+        ("unreadable", "https://example.org/long: broken gzip data")
+    ]
+    assert capfd.readouterr().err == ""  # warcio printed "Error -3 while decompressing data"
+
+
+def test_a_warc_error_does_not_quote_the_file(tmp_path):
+    skip = read_skip(tmp_path, "a.warc", "root:x:0:0:root:/root:/bin/bash\n")
+    assert (skip.reason, skip.detail) == (
+        "malformed WARC record",
+        "record 1: ArchiveLoadFailed: Unknown archive format",
+    )
 
 
 # --- YAML front matter (item 9)
