@@ -11,7 +11,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Entry", "Feed", "MalformedFeed", "html_paragraphs", "is_feed", "parse_feed"]
+__all__ = [
+    "Entry",
+    "Feed",
+    "HtmlText",
+    "MalformedFeed",
+    "html_paragraphs",
+    "html_text",
+    "is_feed",
+    "parse_feed",
+]
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,7 @@ _BLOCKS = frozenset(
 )
 _UNSEEN = frozenset("script style noscript template iframe object head title".split())
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_FULL_DOCUMENT = re.compile(r"\s*<(?:html|!doctype)", re.IGNORECASE)
 
 
 def html_paragraphs(markup: str) -> list[str]:
@@ -148,36 +158,79 @@ def html_paragraphs(markup: str) -> list[str]:
     >>> html_paragraphs("plain &amp; simple")
     ['plain & simple']
     """
-    from lxml import etree, html
+    return html_text(markup).paragraphs
+
+
+@dataclass(frozen=True)
+class HtmlText:
+    """The text of an HTML document as paragraphs, and how deep its elements nest."""
+
+    paragraphs: list[str]
+    depth: int
+
+
+def html_text(markup: str) -> HtmlText:
+    """The text of an HTML document or fragment as ``html_paragraphs`` gives it, at any
+    depth of nesting, and that depth.
+
+    >>> html_text("<div><div><p>Deep.</p></div></div>")
+    HtmlText(paragraphs=['Deep.'], depth=5)
+    """
+    from lxml import etree
 
     markup = _CONTROL.sub("", markup)  # lxml refuses what XML cannot hold
     if not markup.strip():
-        return []
+        return HtmlText([], 0)
+    # The parser's events, not a tree: libxml2 builds no tree deeper than 256 elements
+    # (the text below is lost), but its events go as deep as the page does.
+    if not _FULL_DOCUMENT.match(markup):
+        markup = f"<html><body>{markup}</body></html>"  # as lxml.html reads a fragment
+    target = _TextTarget()
     try:
-        root = html.fragment_fromstring(markup, create_parent="div")
-    except (etree.ParserError, ValueError):
-        return []
-    paragraphs: list[str] = []
-    current: list[str] = []
-    # An iterative walk: nesting depth is the page's to choose.
-    walker = etree.iterwalk(root, events=("start", "end", "comment", "pi"))
-    for event, element in walker:
-        tag = element.tag.lower() if isinstance(element.tag, str) else ""
-        if tag in _BLOCKS:
-            _flush(paragraphs, current)
-        if event == "start":
-            if tag in _UNSEEN:
-                walker.skip_subtree()
-            else:
-                current.append(element.text or "")
-        else:  # the element's end, or a whole comment or processing instruction
-            current.append(element.tail or "")
-    _flush(paragraphs, current)
-    return paragraphs
+        etree.fromstring(markup, etree.HTMLParser(target=target))
+    except (etree.LxmlError, ValueError):
+        return HtmlText([], 0)
+    return HtmlText(target.paragraphs, target.deepest)
 
 
-def _flush(paragraphs: list[str], current: list[str]) -> None:
-    text = " ".join("".join(current).split())
-    if text:
-        paragraphs.append(text)
-    current.clear()
+class _TextTarget:
+    """An lxml parser target that gathers paragraphs as the parser reads the elements."""
+
+    def __init__(self) -> None:
+        self.paragraphs: list[str] = []
+        self.current: list[str] = []
+        self.depth = self.deepest = 0
+        self.unseen_at = 0  # the depth of the unseen element (a script) being read, if any
+
+    def start(self, tag: object, attrib: object) -> None:
+        self.depth += 1
+        self.deepest = max(self.deepest, self.depth)
+        name = tag.lower() if isinstance(tag, str) else ""
+        if self.unseen_at:
+            return
+        if name in _BLOCKS:
+            self.flush()
+        if name in _UNSEEN:
+            self.unseen_at = self.depth
+
+    def end(self, tag: object) -> None:
+        self.depth -= 1
+        if self.unseen_at:
+            if self.depth < self.unseen_at:
+                self.unseen_at = 0
+            return
+        if isinstance(tag, str) and tag.lower() in _BLOCKS:
+            self.flush()
+
+    def data(self, text: str) -> None:
+        if not self.unseen_at:
+            self.current.append(text)
+
+    def close(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        text = " ".join("".join(self.current).split())
+        if text:
+            self.paragraphs.append(text)
+        self.current.clear()

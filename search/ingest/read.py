@@ -26,7 +26,10 @@ Memory is bounded: a JSON Lines line, a WARC page or a one-article file over
 ``MAX_ARTICLE_BYTES`` (64 MiB), or a ``.json`` file or feed over ``MAX_DOCUMENT_BYTES``
 (64 MiB), decompressed, is skipped as "too large" without being held whole. (JSON Lines
 in UTF-16 or UTF-32, which cannot be split into lines as bytes, is read whole under
-``MAX_DOCUMENT_BYTES``.)
+``MAX_DOCUMENT_BYTES``.) A WARC record's header lines over ``MAX_HEADER_BYTES`` (1 MiB,
+``search.ingest.warc``) end the file's reading, and front matter whose YAML aliases
+expand it past 65,536 values is "too large". Time is linear at worst: runs of blank lines
+are read past at once.
 
 A file or record that cannot be used becomes a ``Skip`` with one of these reasons:
 "unsupported type", "symlink loop", "saved page assets", "malformed ignore file", "empty",

@@ -14,8 +14,11 @@ from search.ingest.article import (
     _Unusable,
 )
 from search.ingest.decode import _read_text
+from search.ingest.feeds import html_text
 from search.ingest.metadata import read_date, record_fields, url_host
 from search.ingest.paragraphs import split_paragraphs
+
+_TREE_DEPTH = 256  # libxml2 (lxml) builds no deeper tree, unless told to (XML_PARSE_HUGE)
 
 
 def _read_html(source: SourceFile) -> tuple[list[Article], list[Skip]]:
@@ -75,6 +78,25 @@ def _extract_page(markup: str, url: str | None) -> dict[str, Any]:
         raise _Unusable(
             "unreadable", f"{where}HTML extraction failed: {type(err).__name__}"
         ) from None
-    if result is None:
+    page = {} if result is None else result if isinstance(result, dict) else result.as_dict()
+    if not (page.get("text") or "").strip():
+        page = _too_deep_page(markup, url) or page
+    if not page:
         raise _Unusable("no text", f"{url}: no main text found" if url else "no main text found")
-    return result if isinstance(result, dict) else result.as_dict()
+    return page
+
+
+def _too_deep_page(markup: str, url: str | None) -> dict[str, Any] | None:
+    """A page that nests its elements deeper than libxml2 builds a tree (256 levels):
+    trafilatura sees none of the text below that depth, and finds no main text. Its text
+    is then all of the page's (``html_text`` reads at any depth), with trafilatura's
+    reading of its title, date and outlet. None for a page that is not that deep."""
+    import trafilatura
+
+    text = html_text(markup)
+    if text.depth < _TREE_DEPTH or not text.paragraphs:
+        return None
+    metadata = trafilatura.extract_metadata(markup, default_url=url)
+    page: dict[str, Any] = metadata.as_dict() if metadata is not None else {}
+    page["text"] = "\n\n".join(text.paragraphs)
+    return page

@@ -12,7 +12,7 @@ import codecs
 import json
 import re
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any, Protocol, cast
 
 from search.ingest.article import (
     _SURROGATE_PROBLEM,
@@ -46,6 +46,7 @@ from search.ingest.paragraphs import _body
 # Only a \u escape in the raw JSON can make a lone surrogate: decoded UTF-8 never holds one.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _SKIP_BLOCK = 1 << 20  # how much of an over-long line is read (and dropped) at a time
+_BLANK_LINES = re.compile(r"\s*\n")  # whole lines of str.isspace() characters, at once
 _UTF16_32_BOMS = tuple(bom for bom, codec in _BOMS if codec != "utf-8-sig")
 
 
@@ -61,7 +62,7 @@ def _read_jsonl(source: SourceFile) -> tuple[list[Article], list[Skip]]:
     records = _Records(source)
     try:
         with _opened(source.path, _compressed(source)) as handle:
-            _read_jsonl_lines(handle, records)
+            _read_jsonl_lines(cast(_Peekable, handle), records)
     except _Unusable as problem:  # a truncated gzip: keep the lines before it
         records.skip(problem.reason, problem.detail)
     if not records.articles and not records.skips:
@@ -69,7 +70,7 @@ def _read_jsonl(source: SourceFile) -> tuple[list[Article], list[Skip]]:
     return records.result()
 
 
-def _read_jsonl_lines(handle: IO[bytes], records: _Records) -> None:
+def _read_jsonl_lines(handle: _Peekable, records: _Records) -> None:
     decoder = _LineDecoder()
     limit = MAX_ARTICLE_BYTES
     for number, line in _binary_lines(handle, limit):
@@ -77,7 +78,7 @@ def _read_jsonl_lines(handle: IO[bytes], records: _Records) -> None:
             line = line.removeprefix(codecs.BOM_UTF8)
         if line is None:
             records.skip("too large", f"line {number}: more than {limit:,} bytes")
-        elif line and not line.isspace():
+        elif line and not line.isspace():  # a BOM, then nothing or a blank line
             try:
                 text = decoder.decode(line)
             except _Unusable as problem:
@@ -86,11 +87,16 @@ def _read_jsonl_lines(handle: IO[bytes], records: _Records) -> None:
             _add_json_line(records, text, number)
 
 
-def _binary_lines(handle: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | None]]:
-    """(1-based number, line) for each line split at b"\\n"; the line is None when it is
-    longer than ``limit`` bytes, and then it is read past, never held."""
+def _binary_lines(handle: _Peekable, limit: int) -> Iterator[tuple[int, bytes | None]]:
+    """(1-based number, line) for each line split at b"\\n" that holds more than
+    whitespace; the line is None when it is longer than ``limit`` bytes, and then it is
+    read past, never held. Runs of blank lines are read past a block at a time."""
     number = 0
-    while line := handle.readline(limit + 1):
+    while True:
+        number += _skip_blank(handle)
+        line = handle.readline(limit + 1)
+        if not line:
+            return
         number += 1
         if len(line) <= limit or line.endswith(b"\n"):
             yield number, line
@@ -98,6 +104,31 @@ def _binary_lines(handle: IO[bytes], limit: int) -> Iterator[tuple[int, bytes | 
         while (rest := handle.readline(_SKIP_BLOCK)) and not rest.endswith(b"\n"):
             pass
         yield number, None
+
+
+class _Peekable(Protocol):
+    """A binary file that can show what comes next without reading it (a buffered file,
+    a ``GzipFile``)."""
+
+    def peek(self, size: int, /) -> bytes: ...
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def _skip_blank(handle: _Peekable) -> int:
+    """Read past whitespace a block at a time, not a line at a time (64 MB of newlines
+    are 64 million lines); the number of newlines passed. Stops at the first byte that is
+    not whitespace, so the next line is read whole."""
+    newlines = 0
+    while ahead := handle.peek(_SKIP_BLOCK):
+        end = len(ahead) - len(ahead.lstrip())  # bytes.lstrip: ASCII whitespace
+        newlines += ahead.count(b"\n", 0, end)
+        handle.read(end)
+        if end < len(ahead):
+            break
+    return newlines
 
 
 class _LineDecoder:
@@ -124,8 +155,7 @@ class _LineDecoder:
 def _read_jsonl_text(source: SourceFile) -> tuple[list[Article], list[Skip]]:
     records = _Records(source)
     for number, line in _numbered_lines(_read_text(source, MAX_DOCUMENT_BYTES)):
-        if line and not line.isspace():
-            _add_json_line(records, line, number)
+        _add_json_line(records, line, number)
     return records.result()
 
 
@@ -148,17 +178,25 @@ def _add_json_line(records: _Records, line: str, number: int) -> None:
 
 
 def _numbered_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Yield (1-based number, line) split on "\\n" only, without copying the whole text.
+    """Yield (1-based number, line) for each line that holds more than whitespace, split
+    on "\\n" only, without copying the whole text; runs of blank lines are passed at once.
 
     ``str.splitlines`` would also split on characters such as U+2028, which
     JSON allows unescaped inside strings.
     """
     start, number = 0, 1
     while start < len(text):
+        blank = _BLANK_LINES.match(text, start)
+        if blank:  # whole blank lines, each ending in "\n"
+            number += text.count("\n", start, blank.end())
+            start = blank.end()
+            continue
         end = text.find("\n", start)
         if end == -1:
             end = len(text)
-        yield number, text[start:end]
+        line = text[start:end]
+        if not line.isspace():  # the last line, without its "\n"
+            yield number, line
         start, number = end + 1, number + 1
 
 

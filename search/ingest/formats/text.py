@@ -34,6 +34,10 @@ _MD_CLOSING_HASHES = re.compile(r"\s+#+\s*$")
 _MD_SETEXT_UNDERLINE = re.compile(r"\s*(=+|-+)\s*")
 _FRONT_MATTER_END = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.MULTILINE)
 _MAX_FRONT_MATTER_CHARS = 64 * 1024  # PyYAML is slow: a bound on the time it may take
+# Aliases let a few lines name an exponential number of values ("billion laughs"), which
+# walking the front matter would then visit one by one; without aliases, 64K characters
+# cannot hold as many values as this.
+_MAX_FRONT_MATTER_VALUES = _MAX_FRONT_MATTER_CHARS
 
 
 def _read_txt(source: SourceFile) -> tuple[list[Article], list[Skip]]:
@@ -100,11 +104,14 @@ def _load_yaml(block: str) -> Any:
 @functools.cache
 def _yaml_loader() -> type:
     """PyYAML's SafeLoader, but an impossible date (``2024-02-30``) stays a string, to
-    become the article's ``unparsed_date`` rather than cost it."""
+    become the article's ``unparsed_date`` rather than cost it, and aliases may not expand
+    the document past ``_MAX_FRONT_MATTER_VALUES`` values."""
     import yaml
 
     class Loader(yaml.SafeLoader):
-        pass
+        def construct_document(self, node: yaml.Node) -> Any:
+            _check_expansion(node)
+            return super().construct_document(node)
 
     def timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
         try:
@@ -114,6 +121,39 @@ def _yaml_loader() -> type:
 
     Loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
     return Loader
+
+
+def _check_expansion(root: Any) -> None:
+    """Refuse YAML whose aliases expand it past ``_MAX_FRONT_MATTER_VALUES`` values, or
+    make it contain itself. Each node is counted once (its size remembered), so this takes
+    time in the size of the YAML, not of its expansion."""
+    limit = _MAX_FRONT_MATTER_VALUES
+    sizes: dict[int, int] = {}  # by id(node): the values it holds, aliases expanded
+    started: set[int] = set()  # nodes whose children are being counted: the path from root
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, children_counted = stack.pop()
+        key = id(node)
+        if children_counted:
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _yaml_children(node))
+            started.discard(key)
+            if sizes[key] > limit:
+                detail = f"front matter: its aliases expand it past {limit:,} values"
+                raise _Unusable("too large", detail)
+        elif key in started:  # met again below itself
+            raise _Unusable("malformed front matter", "an alias refers to its own anchor")
+        elif key not in sizes:
+            started.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in _yaml_children(node))
+
+
+def _yaml_children(node: Any) -> list[Any]:
+    if node.id == "mapping":  # (key, value) pairs
+        return [part for pair in node.value for part in pair]
+    if node.id == "sequence":
+        return list(node.value)
+    return []  # a scalar
 
 
 def _meta_title(meta: dict[str, Any]) -> str:
