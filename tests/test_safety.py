@@ -385,3 +385,46 @@ def test_a_removed_article_comes_back_when_its_file_is_indexed_again(
     assert result.stdout.startswith(f"{tmp_path / 'news'}: 1 added, 0 updated, 0 removed, 1 unc")
     with Index.open(path, model=FakeEmbedder()) as ix:
         assert ix.search("dock workers", k=1)[0].article_id == "news/a.txt"
+
+
+# 9. A read-only index named by a relative path (issue 19): its lexical index is read
+# through a scratch folder of links, which must lead back to the index from anywhere.
+
+
+@pytest.mark.process
+def test_a_read_only_index_given_by_a_relative_path_answers(tmp_path: Path) -> None:
+    path = _built(tmp_path)
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root writes anything: drop the capabilities that let it
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv(1) to run without root's override of permissions")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+        probe = subprocess.run([*prefix, "true"], capture_output=True, text=True)
+        if probe.returncode != 0:
+            pytest.skip(f"cannot drop capabilities here: {probe.stderr.strip()}")
+    before = _contents(path)
+    folders = [path, path / "lexical", *(path / "lexical").glob("commit-*")]
+    modes = {p: p.stat().st_mode for p in [*folders, *path.rglob("*")]}
+    for p in modes:
+        p.chmod(modes[p] & ~0o222)
+    try:
+        code = (
+            "import sys; sys.path.insert(0, sys.argv.pop(1)); import fakes, search.index;"
+            "search.index.load_embedder = lambda model=None: fakes.FakeEmbedder();"
+            "from search.cli.commands import main; sys.argv[0] = 'newssearch'; main()"
+        )
+        tests = str(Path(__file__).parent)
+        for args in (("query", "dock workers"), ("query", "dock", "--mode", "lexical"), ("check",)):
+            result = subprocess.run(
+                [*prefix, sys.executable, "-c", code, tests, *args, "--index", "index"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=tmp_path,
+            )
+            assert result.returncode == 0, (args, result.stderr)
+            assert "Dock workers" in result.stdout or result.stdout.startswith("ok: "), args
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+    assert _contents(path) == before

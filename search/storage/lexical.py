@@ -211,12 +211,13 @@ def _create(folder: Path) -> Any:
 
 def _read_only_view(folder: Path) -> tempfile.TemporaryDirectory[str]:
     """tantivy takes a lock file in its folder even to read it, which a read-only folder or
-    mount cannot hold: read such an index through a scratch folder of links to its files,
-    where tantivy can put its lock."""
+    mount cannot hold: read such an index through a scratch folder of links to its files
+    (by absolute path: the scratch folder is elsewhere), where tantivy can put its lock."""
     view = tempfile.TemporaryDirectory(prefix="newssearch-lexical-")
-    for entry in os.scandir(folder):
+    source = os.path.abspath(folder)
+    for entry in os.scandir(source):
         if entry.is_file(follow_symlinks=False) and not entry.name.endswith(".lock"):
-            os.symlink(entry.path, os.path.join(view.name, entry.name))
+            os.symlink(os.path.join(source, entry.name), os.path.join(view.name, entry.name))
     return view
 
 
