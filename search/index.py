@@ -194,6 +194,7 @@ class CheckReport:
     vectors: int
     passages: int
     leftovers: tuple[str, ...] = ()
+    repairs: tuple[str, ...] = ()  # what the next write puts right; queries are unharmed
 
     @property
     def ok(self) -> bool:
@@ -735,8 +736,9 @@ class Index:
                     f"({missing:,} passages without a vector, {extra:,} vectors without a "
                     "passage)"
                 )
+            repairs: list[str] = []
             if snapshot.format_version >= 2:
-                problems += self._check_lexical(store, snapshot.generation, len(passages))
+                problems += self._check_lexical(store, snapshot.generation, len(passages), repairs)
             named = {p.name for p in snapshot.parts}
             return CheckReport(
                 problems=tuple(problems),
@@ -744,21 +746,42 @@ class Index:
                 vectors=len(vectors),
                 passages=len(passages),
                 leftovers=tuple(storage.unreferenced(self.path, named)),
+                repairs=tuple(repairs),
             )
 
         return self._searcher.read(read)
 
-    def _check_lexical(self, store: Store, current: int, passages: int) -> list[str]:
-        """The lexical index holds each passage once, and the ghosts the store lists."""
+    def _check_lexical(
+        self, store: Store, current: int, passages: int, repairs: list[str]
+    ) -> list[str]:
+        """The lexical view queries read is the store's commit, holding each passage once
+        and the ghosts the store lists; a lexical commit the store never completed (a
+        write that failed or was killed midway) goes into ``repairs``."""
         lexical = self._searcher.lexical_index()
-        _, marker = lexical.view(current, lexical_commit(store.get_meta(), store.path))
-        if marker.generation != current:
-            return [
-                f"{lexical.folder} is at generation {marker.generation}, the store at {current}"
-                " — the next write brings it in line"
-            ]
+        token = lexical_commit(store.get_meta(), store.path)
+        try:
+            view, marker = lexical.view(current, token)
+            latest = lexical.latest()
+        except IndexCorruptError as error:
+            return [str(error)]
+        if latest.token != token:
+            unharmed = marker.token == token  # queries read the store's commit's view
+            repairs.append(
+                f"{lexical.folder} holds a commit the store never completed (a write failed "
+                "or was killed midway): "
+                + (
+                    "queries read the last complete one"
+                    if unharmed
+                    else "lexical scores may differ slightly until then"
+                )
+                + "; the next `newssearch index` run puts it right"
+            )
+            if not unharmed:
+                return []
+        elif marker.token != token:
+            return [f"{lexical.folder} is not the commit the store names — rebuild the index"]
         expected = passages + store.lexical_ghost_count() + 1  # and its marker
-        held = lexical.documents()
+        held = lexical.documents(view)
         if held != expected:
             return [f"{lexical.folder} holds {held:,} documents, {expected:,} expected"]
         return []

@@ -128,6 +128,75 @@ def test_a_store_commit_that_fails_after_the_lexical_commit_is_undone(
     assert ids(ix, "lava") == ["news/volcano.txt"]
 
 
+def _answers(ix: Index) -> list[list[tuple[str, int, float]]]:
+    """What queries answer, scores exact, in each mode that reads the lexical index."""
+    return [
+        [(h.article_id, h.start, h.score) for h in ix.search(text, k=10, mode=mode, by=by)]
+        for text in ("depot strike", "the base at night", "shares rose")
+        for mode in ("lexical", "hybrid")
+        for by in ("passage", "article")
+    ]
+
+
+def _fail_the_store_commit(ix: Index, folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Index ``folder``, the lexical index committing and the store's commit failing, as
+    on a full disk."""
+    real_commit = search.storage.lexical.LexicalWriter.commit
+
+    def commit_then_fail(self: search.storage.lexical.LexicalWriter, marker: Marker) -> None:
+        real_commit(self, marker)
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(search.storage.lexical.LexicalWriter, "commit", commit_then_fail)
+        with pytest.raises(IndexWriteError, match="No space left"):
+            ix.update([folder])
+
+
+def test_after_a_failed_store_commit_queries_score_as_the_last_commit_did(
+    ix: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _answers(ix)
+    more = {
+        f"more{n}.txt": f"Strike {n}\n\nThe depot strike spread to site {n}.\n" for n in range(8)
+    }
+    write_articles(tmp_path / "news", more)
+    _fail_the_store_commit(ix, tmp_path / "news", monkeypatch)
+    # The lexical index holds a commit the store never made: queries, in this process and
+    # in a new one, read the last complete one, with its statistics.
+    assert _answers(ix) == before
+    with Index.open(tmp_path / "index", model=FakeEmbedder()) as fresh:
+        assert _answers(fresh) == before
+        report = fresh.check()
+    assert report.ok
+    (repair,) = report.repairs
+    assert "never completed" in repair and "the next `newssearch index` run puts it" in repair
+    # As it says: the next indexing run (nothing new in it) puts it right.
+    assert ix.update([tmp_path / "news"]).added == 8
+    report = ix.check()
+    assert report.ok and report.repairs == ()
+
+
+def test_the_next_run_puts_right_what_a_failed_store_commit_left(
+    ix: Index, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cli
+) -> None:
+    before = _answers(ix)
+    write_articles(tmp_path / "more", {"strike.txt": "Strike\n\nThe depot strike spread.\n"})
+    _fail_the_store_commit(ix, tmp_path / "more", monkeypatch)
+    ix.close()
+    check = cli("check", "--index", tmp_path / "index")
+    assert check.exit_code == 0, check.output
+    assert "the next `newssearch index` run puts it right" in check.stdout
+    assert cli("index", tmp_path / "news", "--index", tmp_path / "index").exit_code == 0
+    check = cli("check", "--index", tmp_path / "index")
+    assert check.exit_code == 0 and "note:" not in check.stdout, check.output
+    with Index.open(tmp_path / "index", model=FakeEmbedder()) as reopened:
+        assert _answers(reopened) == before  # the same articles, scored as before
+        assert reopened.check().repairs == ()
+    views = list((tmp_path / "index" / "lexical").glob("commit-*"))
+    assert len(views) == 1  # the one of the store's commit: the failed one's is swept
+
+
 def test_a_reader_whose_view_lost_its_ghosts_reads_again(
     ix: Index, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,3 +213,35 @@ def test_a_reader_whose_view_lost_its_ghosts_reads_again(
     monkeypatch.setattr(LexicalIndex, "view", view_once_too_new)
     assert ids(ix, "airfield") == ["news/rockets.txt"]
     assert calls["n"] == 2
+
+
+def test_where_hard_links_cannot_be_made_the_lexical_index_is_read_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_links(*args: object, **kwargs: object) -> None:
+        raise OSError(1, "Operation not permitted")  # EPERM, as some file systems answer
+
+    monkeypatch.setattr(search.storage.lexical.os, "link", no_links)
+    with Index.create(tmp_path / "index", model=FakeEmbedder()) as ix:
+        ix.update([write_articles(tmp_path / "news", NEWS)])
+        assert list((tmp_path / "index" / "lexical").glob("commit-*")) == []
+        assert ids(ix, "airfield") == ["news/rockets.txt"]
+        ix.remove("news/rockets.txt")
+        assert ids(ix, "airfield") == []
+        report = ix.check()
+        assert report.ok and report.repairs == ()
+
+
+def test_one_view_is_kept_and_it_is_of_the_last_commit(ix: Index, tmp_path: Path) -> None:
+    lexical = tmp_path / "index" / "lexical"
+    for n in range(12):  # enough commits for tantivy to merge its segments
+        write_articles(tmp_path / "news", {f"n{n}.txt": f"Note {n}\n\nThe depot note {n}.\n"})
+        ix.update([tmp_path / "news"])
+    (view,) = lexical.glob("commit-*")
+    assert (view / "meta.json").stat().st_ino == (lexical / "meta.json").stat().st_ino
+    # Every segment file of the lexical index is named by its commit: none left behind.
+    named = (lexical / "meta.json").read_text()
+    for file in lexical.iterdir():
+        if file.is_file() and not file.name.startswith(".") and file.name != "meta.json":
+            assert file.name.split(".")[0] in named.replace("-", ""), file.name
+    assert ids(ix, "depot note 11")[0] == "news/n11.txt" and ix.check().ok

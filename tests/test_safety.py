@@ -385,3 +385,196 @@ def test_a_removed_article_comes_back_when_its_file_is_indexed_again(
     assert result.stdout.startswith(f"{tmp_path / 'news'}: 1 added, 0 updated, 0 removed, 1 unc")
     with Index.open(path, model=FakeEmbedder()) as ix:
         assert ix.search("dock workers", k=1)[0].article_id == "news/a.txt"
+
+
+# 8. The lexical index's folder (issue 19): tantivy opens its files by name, so nothing in
+# it may be a link or a FIFO, and what it says of a damaged file is never echoed.
+
+SECRET = "root:x:0:0:SECRET-FIELD:/root:/bin/bash"
+
+
+def _lexical_victim(path: Path, victim: str) -> Path:
+    """A file of the lexical folder: tantivy's commit (``meta.json``) or a segment file, in
+    the index itself or in the committed view that queries read (``view ...``)."""
+    folder = path / "lexical"
+    if victim.startswith("view "):
+        views = list(folder.glob("commit-*"))
+        assert len(views) == 1, f"one committed view expected in {folder}: {views}"
+        folder, victim = views[0], victim.removeprefix("view ")
+    return folder / "meta.json" if victim == "meta.json" else next(folder.glob("*.term"))
+
+
+def _outputs(result: object) -> str:
+    return result.stdout + result.stderr  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("victim", ["meta.json", "segment", "view meta.json", "view segment"])
+def test_a_lexical_file_linked_elsewhere_is_refused_and_never_quoted(
+    tmp_path: Path, cli: Callable, victim: str
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from search.serve.http import make_app
+    from search.serve.service import Service
+
+    path = _built(tmp_path)
+    secret = tmp_path / "passwd"
+    secret.write_text(f"{SECRET}\n" * 40)
+    file = _lexical_victim(path, victim)
+    file.unlink()
+    file.symlink_to(secret)
+    line = one_line_error(cli("query", "harbour", "--index", path), 5)
+    assert f"{file} is a symbolic link" in line
+    result = cli("check", "--index", path)
+    assert result.exit_code == 5 and f"{file} is a symbolic link" in result.stderr
+    service = Service(path, model=FakeEmbedder())
+    with TestClient(make_app(service), base_url="http://127.0.0.1") as http:
+        for url in ("/api/search?q=harbour", "/api/health"):
+            response = http.get(url)
+            assert response.status_code == 503 and "is a symbolic link" in response.text, url
+            assert "SECRET" not in response.text
+    service.close()
+    result = cli("index", tmp_path / "news", "--index", path)
+    if victim.startswith("view"):  # the next write makes the view of its commit anew
+        assert result.exit_code == 0, result.output
+        assert "Dock workers" in cli("query", "harbour", "--index", path).stdout
+        assert cli("check", "--index", path).exit_code == 0
+    else:  # the lexical index itself is damaged: the writer will not touch it
+        assert "is a symbolic link" in one_line_error(result, 5)
+    assert secret.read_text() == f"{SECRET}\n" * 40
+
+
+@pytest.mark.parametrize("victim", ["meta.json", "segment", "view meta.json", "view segment"])
+def test_what_tantivy_quotes_of_a_damaged_file_is_never_echoed(
+    tmp_path: Path, cli: Callable, victim: str
+) -> None:
+    path = _built(tmp_path)
+    _lexical_victim(path, victim).write_text(f"{SECRET}\n" * 40)  # in place: both names
+    for args in (("query", "harbour"), ("check",), ("index", tmp_path / "news")):
+        result = cli(*args, "--index", path)
+        assert result.exit_code == 5, (args, _outputs(result))
+        assert "unreadable" in result.stderr and "rebuild the index" in result.stderr
+        assert "SECRET" not in _outputs(result), args
+
+
+def test_lexical_files_linked_to_another_index_are_refused(tmp_path: Path, cli: Callable) -> None:
+    path = _built(tmp_path)
+    other = tmp_path / "other"
+    with Index.create(other, model=FakeEmbedder()) as ix:
+        ix.update([write_articles(tmp_path / "elsewhere", {"c.txt": "Cocoa\n\nBahia cocoa.\n"})])
+    lexical = path / "lexical"
+    shutil.rmtree(lexical)
+    lexical.mkdir()
+    for entry in (other / "lexical").iterdir():
+        (lexical / entry.name).symlink_to(entry)
+    line = one_line_error(cli("query", "cocoa", "--index", path), 5)
+    assert "is a symbolic link; an index's files must be its own" in line
+    result = cli("check", "--index", path)
+    assert result.exit_code == 5 and "is a symbolic link" in result.stderr
+
+
+@pytest.mark.process
+@pytest.mark.parametrize("victim", ["meta.json", "segment", "view meta.json", "view segment"])
+def test_a_fifo_in_the_lexical_folder_does_not_hang(tmp_path: Path, victim: str) -> None:
+    path = _built(tmp_path)
+    file = _lexical_victim(path, victim)
+    file.unlink()
+    os.mkfifo(file)
+    for args in (("query", "harbour"), ("check",)):
+        result = _run_cli(*args, "--index", path, timeout=60)
+        assert result.returncode == 5, (args, result.stderr)
+        assert f"{file} is not a regular file" in result.stderr, args
+    result = _run_cli("index", tmp_path / "news", "--index", path, timeout=60)
+    if victim.startswith("view"):  # the next write makes the view of its commit anew
+        assert result.returncode == 0, result.stderr
+        assert "Dock workers" in _run_cli("query", "harbour", "--index", path, timeout=60).stdout
+    else:
+        assert result.returncode == 5 and f"{file} is not a regular file" in result.stderr
+
+
+@pytest.mark.process
+def test_a_server_over_a_fifo_in_the_lexical_folder_answers_503(tmp_path: Path) -> None:
+    import json
+    import queue
+    import signal
+    import threading
+    import urllib.error
+    import urllib.request
+
+    path = _built(tmp_path)
+    file = _lexical_victim(path, "meta.json")
+    file.unlink()
+    os.mkfifo(file)
+    # The server warms up (a query) before it says where it listens: a hang there must
+    # fail the test, not stall it, so its first line is awaited with a time limit.
+    server = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("server_process.py")), str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NEWSSEARCH_RUN_DIR": str(tmp_path / "run")},
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(server.stdout.readline()), daemon=True).start()
+    try:
+        try:
+            line = lines.get(timeout=60)
+        except queue.Empty:
+            pytest.fail("the server did not start within 60 s: it hangs on the FIFO")
+        assert " at http://" in line, line
+        url = line.split(" at ", 1)[1].split("/ ", 1)[0]
+        for endpoint in ("/api/health", "/api/search?q=harbour"):
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(url + endpoint, timeout=60)
+            assert answer.value.code == 503
+            assert "is not a regular file" in json.loads(answer.value.read())["error"]
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+# 9. A read-only index named by a relative path (issue 19): its lexical index is read
+# through a scratch folder of links, which must lead back to the index from anywhere.
+
+
+@pytest.mark.process
+def test_a_read_only_index_given_by_a_relative_path_answers(tmp_path: Path) -> None:
+    path = _built(tmp_path)
+    prefix: list[str] = []
+    if os.geteuid() == 0:  # root writes anything: drop the capabilities that let it
+        if shutil.which("setpriv") is None:
+            pytest.skip("needs setpriv(1) to run without root's override of permissions")
+        prefix = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner", "--"]
+        probe = subprocess.run([*prefix, "true"], capture_output=True, text=True)
+        if probe.returncode != 0:
+            pytest.skip(f"cannot drop capabilities here: {probe.stderr.strip()}")
+    before = _contents(path)
+    folders = [path, path / "lexical", *(path / "lexical").glob("commit-*")]
+    modes = {p: p.stat().st_mode for p in [*folders, *path.rglob("*")]}
+    for p in modes:
+        p.chmod(modes[p] & ~0o222)
+    try:
+        code = (
+            "import sys; sys.path.insert(0, sys.argv.pop(1)); import fakes, search.index;"
+            "search.index.load_embedder = lambda model=None: fakes.FakeEmbedder();"
+            "from search.cli.commands import main; sys.argv[0] = 'newssearch'; main()"
+        )
+        tests = str(Path(__file__).parent)
+        for args in (("query", "dock workers"), ("query", "dock", "--mode", "lexical"), ("check",)):
+            result = subprocess.run(
+                [*prefix, sys.executable, "-c", code, tests, *args, "--index", "index"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                cwd=tmp_path,
+            )
+            assert result.returncode == 0, (args, result.stderr)
+            assert "Dock workers" in result.stdout or result.stdout.startswith("ok: "), args
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+    assert _contents(path) == before

@@ -485,6 +485,8 @@ def check(index: IndexOption = Path("index")) -> None:
         report = ix.check()
     for leftover in report.leftovers:
         typer.echo(f"note: {leftover} is named by no commit (the next write removes it)")
+    for repair in report.repairs:
+        typer.echo(f"note: {repair}")
     if not report.ok:
         for problem in report.problems:
             typer.echo(f"problem: {problem}", err=True)

@@ -235,10 +235,13 @@ class Searcher:
         if version == 1:
             return store.lexical_search(text, depth)  # format 1 kept full text in FTS5
         lexical = self.lexical_index()
-        searcher, marker = lexical.view(current, lexical_commit(store.get_meta(), store.path))
+        try:
+            view, marker = lexical.view(current, lexical_commit(store.get_meta(), store.path))
+        except FileNotFoundError:
+            raise _Stale from None  # a newer commit replaced the view: read the store again
         if marker.cleaned > current:
             raise _Stale  # passages live in our snapshot may be gone from this view
-        return lexical.search(searcher, text, depth, only, within)
+        return lexical.search(view, text, depth, only, within)
 
     def lexical_beyond_ghosts(
         self,

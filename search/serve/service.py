@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from search.embedding import Embedder
     from search.index import Index
 
+_PROBE = "health"  # what /api/health asks the lexical index: any word will do
+
 _UNAVAILABLE = (
     IndexNotFoundError,
     IndexCorruptError,
@@ -147,8 +149,12 @@ class Service:
 
     def health(self) -> dict[str, Any]:
         """Whether the index can be read now, and which commit it is at; for a sharded
-        server, what each shard holds, or a ``ShardUnavailableError`` if one does not answer."""
+        server, what each shard holds, or a ``ShardUnavailableError`` if one does not answer.
+        The store, its segments (``stats``) and the lexical index (a one-word lexical query,
+        no model) are each opened as a query opens them, so a damaged one is an error here
+        too; once open, each costs a lookup."""
         stats = self.stats()
+        self._answer(lambda index: index.search(_PROBE, k=1, mode="lexical"))
         found = {
             "status": "ok",
             "index": str(self.path.resolve()),

@@ -39,6 +39,7 @@ __all__ = [
     "STORE",
     "check_folder",
     "check_path",
+    "check_regular_files",
     "is_ours",
     "lock",
     "map_file",
@@ -47,6 +48,7 @@ __all__ = [
     "remove_files",
     "segment_name",
     "segment_path",
+    "sync_directory",
     "unreferenced",
     "write_atomic",
     "writing",
@@ -169,11 +171,12 @@ def write_atomic(folder: Path, name: str, write: Callable[[BinaryIO], None]) -> 
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
             raise
-        _fsync_directory(folder)
+        sync_directory(folder)
     return size
 
 
-def _fsync_directory(folder: Path) -> None:
+def sync_directory(folder: Path) -> None:
+    """Make the names in ``folder`` (a file created, renamed or removed) durable."""
     try:
         descriptor = os.open(folder, os.O_RDONLY | _CLOEXEC)
     except OSError:
@@ -243,6 +246,28 @@ def open_regular(path: Path) -> int:
         os.close(descriptor)
         raise IndexCorruptError(f"{path} is not a regular file — rebuild the index")
     return descriptor
+
+
+def check_regular_files(folder: Path, subfolders: Callable[[str], bool] | None = None) -> None:
+    """Refuse a folder whose files another library opens by name (tantivy's), unless each
+    entry is a regular file, or a subfolder ``subfolders`` accepts by name: a link there
+    could lead its reads to another index or out of the index, a FIFO hang them."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                mode = entry.stat(follow_symlinks=False).st_mode
+            except FileNotFoundError:
+                continue  # removed meanwhile (a writer's leftover swept)
+            if stat.S_ISREG(mode) or (
+                stat.S_ISDIR(mode) and subfolders is not None and subfolders(entry.name)
+            ):
+                continue
+            if stat.S_ISLNK(mode):
+                raise IndexCorruptError(
+                    f"{entry.path} is a symbolic link; an index's files must be its own — "
+                    "rebuild the index"
+                )
+            raise IndexCorruptError(f"{entry.path} is not a regular file — rebuild the index")
 
 
 def read_small(path: Path, limit: int) -> bytes:

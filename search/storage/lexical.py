@@ -12,28 +12,40 @@ on SciFact (docs/QUALITY.md), this gives FTS5's quality back: tantivy's own anal
 lower, and two fields, each with its own length, lower still.
 
 How it commits with the store (``writer.py`` drives it): the tantivy commit of generation N
-lands inside the store's transaction of N, before it commits. So tantivy is never behind a
-committed store: a reader takes its store snapshot, then a tantivy searcher at least as new,
-and drops any hit its snapshot does not hold (``searcher.hydrate``). Deleted passages stay in
-tantivy as "ghosts" for one more commit, so that a reader one generation behind still finds
-them; the commit after removes them, and records up to which generation it did in a marker
-document (id 0). A reader whose snapshot is older than that retries on a newer one. A store
-transaction that fails after its tantivy commit leaves documents with ids the store never
-committed; ``LexicalWriter.reconcile`` deletes them before the next write.
+lands inside the store's transaction of N, before it commits, and is then kept as a view:
+``lexical/commit-<token>/``, hard links to that commit's files (``LexicalWriter.keep``),
+which tantivy's later commits and merges leave as they are. A reader opens the view of the
+token its store snapshot names (``LexicalIndex.view``), so it scores with the statistics of
+the committed generation only, even when tantivy holds a commit whose store transaction then
+failed (a full disk) or was cut off (``kill -9``); the next writer puts tantivy's folder back
+to that view (``roll_back``) before it writes. Deleted passages stay in tantivy as "ghosts"
+for one more commit, and the commit after removes them, recording up to which generation it
+did in a marker document (id 0). Where no view can be made (no hard links), a reader opens
+tantivy's folder itself, at least as new as its snapshot, drops any hit its snapshot does
+not hold (``searcher.hydrate``) and retries on a newer snapshot if the ghosts it needs are
+gone; ``Writer.reconcile_lexical`` then deletes what a failed commit added.
+
+Nothing in the folder may be a link or a FIFO (tantivy opens files by name, through both),
+and what tantivy says of a damaged file is cut to its first words (``_cause``): it can
+quote the file's bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import json
 import math
 import os
 import re
 import secrets
+import shutil
 import stat
 import tempfile
 import threading
 import unicodedata
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +61,9 @@ from search.domain.filters import (
     day_number,
 )
 from search.errors import IndexCorruptError, IndexWriteError
+from search.storage import folder as storage
 
-__all__ = ["FOLDER", "LexicalIndex", "LexicalWriter", "Marker", "query_terms"]
+__all__ = ["FOLDER", "LexicalIndex", "LexicalWriter", "Marker", "View", "query_terms", "roll_back"]
 
 FOLDER = "lexical"
 _MAX_QUERY_TERMS = 64
@@ -60,6 +73,16 @@ _LAST_ID = 2**62  # above any passage id
 _IDF_FLOOR = 1e-6  # FTS5's idf for a word in half the documents or more
 _WRITER_HEAP = 64_000_000
 SCHEMA = 2  # 2: the day and terms filters match; an index of an older one is built again
+_META = "meta.json"  # tantivy's: which segments (and deletions) a commit holds
+_META_LIMIT = 64 << 20
+_VIEW_PREFIX = "commit-"  # a committed view: commit-<token>, hard links to that commit's files
+_VIEW = re.compile(r"commit-\d{1,20}(\.tmp|\.old)?")
+_VIEWS_KEPT = 2  # views a reader keeps open: readers of the last commit and the one before
+_KEEP_TRIES = 20  # a view made while tantivy's merges replace segments is made again
+_ROLLBACK = ".rollback"  # meta.json.rollback: the view's meta.json, about to replace it
+_SEGMENT_FILE = re.compile(r"[0-9a-f]{32}\.")  # tantivy's <segment id>.<component>
+_NO_HARD_LINKS = (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP)
+_FILE_NAMED = re.compile(r"\b([0-9a-f]{32}(?:\.\d+)?\.[a-z]+|meta\.json|\.managed\.json)\b")
 
 Document = tuple[int, str, "str | None", "list[tuple[str, str]]"]
 """A passage as the lexical index takes it: (id, title and text, published, filter terms)."""
@@ -176,8 +199,14 @@ def _stemmer() -> Any:
 
 def _open(folder: Path, *, create: bool) -> Any:
     """The tantivy index in ``folder`` (made with ``create``), its analyser registered."""
-    import tantivy
+    _check_folder(folder, create=create)
+    return _tantivy_index(folder, folder, create=create)
 
+
+def _check_folder(folder: Path, *, create: bool) -> None:
+    """``folder`` is a folder (made with ``create``) whose every entry is a regular file, or
+    a committed view (``LexicalWriter.keep``): tantivy opens its files by name, through
+    links and into FIFOs."""
     try:
         mode = folder.lstat().st_mode
     except FileNotFoundError:
@@ -190,17 +219,36 @@ def _open(folder: Path, *, create: bool) -> Any:
         mode = folder.lstat().st_mode
     if not stat.S_ISDIR(mode):
         raise IndexCorruptError(f"{folder} is not a folder (a link?) — rebuild the index")
+    storage.check_regular_files(folder, _is_view)
+
+
+def _tantivy_index(folder: Path, where: Path, *, create: bool) -> Any:
+    """tantivy's index of ``folder``, opened at ``where`` (the folder, or a scratch view of
+    it). tantivy's messages can quote a file's bytes: only their first words are kept."""
+    import tantivy
+
     try:
         if create:
-            index = _create(folder)
+            index = _create(where)
         else:
-            if not tantivy.Index.exists(str(folder)):
+            if not tantivy.Index.exists(str(where)):
                 raise IndexCorruptError(f"{folder} holds no lexical index — rebuild the index")
-            index = tantivy.Index.open(str(folder))
+            index = tantivy.Index.open(str(where))
     except (OSError, ValueError, RuntimeError) as error:
-        raise IndexCorruptError(f"{folder} is unreadable ({error}) — rebuild the index") from None
+        raise IndexCorruptError(
+            f"{folder} is unreadable ({_cause(error)}) — rebuild the index"
+        ) from None
     index.register_tokenizer("news", _analyzer())
     return index
+
+
+def _cause(error: BaseException) -> str:
+    """What went wrong, without what tantivy quotes of a file: its message's first words
+    ("Data corrupted", "Failed to open file for read"), and the index file it names."""
+    text = str(error)
+    cause = re.split(r"[:(\n]", text, maxsplit=1)[0].strip()[:60] or type(error).__name__
+    named = _FILE_NAMED.search(text)
+    return f"{cause}: {named.group(1)}" if named else cause
 
 
 def _create(folder: Path) -> Any:
@@ -222,13 +270,104 @@ def _create(folder: Path) -> Any:
 
 def _read_only_view(folder: Path) -> tempfile.TemporaryDirectory[str]:
     """tantivy takes a lock file in its folder even to read it, which a read-only folder or
-    mount cannot hold: read such an index through a scratch folder of links to its files,
-    where tantivy can put its lock."""
+    mount cannot hold: read such an index through a scratch folder of links to its files
+    (by absolute path: the scratch folder is elsewhere), where tantivy can put its lock."""
     view = tempfile.TemporaryDirectory(prefix="newssearch-lexical-")
-    for entry in os.scandir(folder):
+    source = os.path.abspath(folder)
+    for entry in os.scandir(source):
         if entry.is_file(follow_symlinks=False) and not entry.name.endswith(".lock"):
-            os.symlink(entry.path, os.path.join(view.name, entry.name))
+            os.symlink(os.path.join(source, entry.name), os.path.join(view.name, entry.name))
     return view
+
+
+# Committed views: what readers open.
+
+
+def _view_name(token: int) -> str:
+    return f"{_VIEW_PREFIX}{token}"
+
+
+def _is_view(name: str) -> bool:
+    """Whether a subfolder of the lexical index is a committed view (or one being made or
+    replaced), which ``LexicalWriter.sweep`` may remove."""
+    return bool(_VIEW.fullmatch(name))
+
+
+def _segment_files(folder: Path, meta: bytes) -> list[str]:
+    """The files in ``folder`` that the tantivy ``meta.json`` given names: each segment's
+    components (``<id>.idx``, ``<id>.term``, ...), and its deletions of that commit
+    (``<id>.<opstamp>.del``), not older ones nor a segment's temporary store."""
+    try:
+        segments = json.loads(meta)["segments"]
+        wanted = {}
+        for segment in segments:
+            deletes = segment.get("deletes") or {}
+            wanted[str(segment["segment_id"]).replace("-", "")] = deletes.get("opstamp")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise IndexCorruptError(
+            f"{folder / _META} is not a tantivy index's — rebuild the index"
+        ) from None
+    names = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            stem, _, rest = entry.name.partition(".")
+            if stem not in wanted or rest.endswith(".temp"):
+                continue
+            if rest.endswith(".del") and rest != f"{wanted[stem]}.del":
+                continue
+            names.append(entry.name)
+    return names
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a committed view (a link in its place is removed itself, never followed)."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(mode):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def _replace_tree(new: Path, target: Path) -> None:
+    """Put the view ``new`` in the place of ``target`` (a reader opening it meanwhile finds
+    none, and reads the index itself, at the same commit)."""
+    old = target.with_name(target.name + ".old")
+    _remove_tree(old)
+    with contextlib.suppress(FileNotFoundError):
+        os.rename(target, old)
+    os.rename(new, target)
+    _remove_tree(old)
+
+
+def _is_current(folder: Path, view: Path) -> bool:
+    """Whether ``view`` is of the commit ``folder`` is at, each of its files still a hard
+    link to the index's own (a view damaged since is made again)."""
+    if not _same_file(folder / _META, view / _META):
+        return False
+    try:
+        with os.scandir(view) as entries:
+            for entry in entries:
+                if not entry.is_file(follow_symlinks=False):
+                    return False
+                if not entry.name.startswith(".") and not _same_file(
+                    folder / entry.name, Path(entry.path)
+                ):
+                    return False
+    except OSError:
+        return False
+    return True
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        first, second = os.lstat(a), os.lstat(b)
+    except OSError:
+        return False
+    return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
 
 def tantivy_idf(found: int, total: int) -> float:
@@ -251,36 +390,120 @@ def query_terms(text: str) -> list[str]:
     return list(dict.fromkeys(analyse(text)))[:_MAX_QUERY_TERMS]
 
 
+@dataclass(frozen=True)
+class View:
+    """A tantivy searcher of one commit, with the schema it was made with and its marker."""
+
+    searcher: Any
+    schema: Any
+    marker: Marker
+
+
+class _Opened:
+    """One tantivy index opened to read: its view as of when it was (re)loaded, and the
+    scratch folder it is read through, if any."""
+
+    def __init__(self, folder: Path, identity: tuple[int, int] | None = None) -> None:
+        self.folder, self.identity = folder, identity
+        self.scratch: tempfile.TemporaryDirectory[str] | None = None
+        _check_folder(folder, create=False)
+        where = folder
+        if not os.access(folder, os.W_OK):  # nobody can write it: it never changes
+            self.scratch = _read_only_view(folder)
+            where = Path(self.scratch.name)
+        self.index = _tantivy_index(folder, where, create=False)
+        self.index.config_reader(reload_policy="Manual")
+        self.schema = self.index.schema
+        self.reload(check=False)
+
+    def reload(self, *, check: bool = True) -> None:
+        if check:
+            storage.check_regular_files(self.folder, _is_view)  # anything planted since
+        try:
+            self.index.reload()
+            searcher = self.index.searcher()
+        except (OSError, ValueError, RuntimeError) as error:
+            raise IndexCorruptError(
+                f"{self.folder} is unreadable ({_cause(error)}) — rebuild the index"
+            ) from None
+        self.view = View(searcher, self.schema, _read_marker(searcher, self.schema))
+
+    @property
+    def marker(self) -> Marker:
+        return self.view.marker
+
+
 class LexicalIndex:
-    """Searches the lexical index of one index folder; safe to share between threads."""
+    """Searches the lexical index of one index folder; safe to share between threads.
+
+    A reader opens the committed view (``commit-<token>``) of the store's commit: the
+    lexical index exactly as that commit left it, whatever tantivy's later commits, merges
+    or a commit whose store transaction failed did to the index itself since. An index
+    without one (written before views, or where hard links cannot be made) is read itself,
+    at least as new as the store's commit (the caller drops what its snapshot lacks)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._view: tempfile.TemporaryDirectory[str] | None = None
-        if folder.is_dir() and not os.access(folder, os.W_OK):
-            self._view = _read_only_view(folder)  # nobody can write it: it never changes
-            self._index = _open(Path(self._view.name), create=False)
-        else:
-            self._index = _open(folder, create=False)
-        self._index.config_reader(reload_policy="Manual")
         self._lock = threading.Lock()
-        self._schema = self._index.schema
-        self._searcher = self._index.searcher()
-        self._marker = _read_marker(self._searcher, self._schema)
+        self._main: _Opened | None = None  # the index itself, opened when first needed
+        self._views: OrderedDict[int, _Opened] = OrderedDict()  # the last few, by token
 
-    def view(self, generation: int, token: int) -> tuple[Any, Marker]:
-        """A searcher at least as new as the store's ``generation``, whose commit ``token``
-        the store names, with its marker."""
+    def view(self, generation: int, token: int) -> tuple[View, Marker]:
+        """A view of the store's commit ``generation`` whose lexical commit is ``token``,
+        with its marker: that commit's view, or else the index itself, at least as new.
+        ``FileNotFoundError``: the view went as it was opened (a newer commit replaced
+        it); read the store again."""
         with self._lock:
-            if self._marker.generation < generation or self._marker.token != token:
-                self._index.reload()
-                self._searcher = self._index.searcher()
-                self._marker = _read_marker(self._searcher, self._schema)
-            return self._searcher, self._marker
+            opened = self._view(token) or self._latest(generation, token)
+            return opened.view, opened.marker
+
+    def latest(self) -> Marker:
+        """The marker of the index itself, as tantivy's last commit left it (the store's,
+        or one whose store transaction failed)."""
+        with self._lock:
+            return self._latest(_LAST_ID, -1).marker
+
+    def _view(self, token: int) -> _Opened | None:
+        if token == 0:
+            return None  # the store names no commit (an index being created)
+        try:
+            info = os.lstat(f"{self.folder}/{_VIEW_PREFIX}{token}/{_META}")  # once a query
+        except FileNotFoundError:
+            self._views.pop(token, None)
+            return None
+        identity = (info.st_dev, info.st_ino)  # another after the writer made it anew
+        opened = self._views.get(token)
+        if opened is not None and opened.identity == identity:
+            self._views.move_to_end(token)
+            return opened
+        folder = self.folder / _view_name(token)
+        try:
+            _check_folder(self.folder, create=False)  # the index's own files too: a link
+            opened = _Opened(folder, identity)  # or FIFO there is a damaged index
+        except IndexCorruptError:
+            if not os.path.lexists(folder / _META):
+                raise FileNotFoundError(folder) from None  # removed while we opened it
+            raise
+        if opened.marker.token != token:
+            raise IndexCorruptError(
+                f"{folder} holds another commit than its name says — rebuild the index"
+            )
+        self._views[token] = opened
+        while len(self._views) > _VIEWS_KEPT:
+            self._views.popitem(last=False)
+        return opened
+
+    def _latest(self, generation: int, token: int) -> _Opened:
+        main = self._main
+        if main is None:
+            main = self._main = _Opened(self.folder)
+        elif main.marker.generation < generation or main.marker.token != token:
+            main.reload()
+        return main
 
     def search(
         self,
-        searcher: Any,
+        view: View,
         text: str,
         limit: int,
         only: Filter | None = None,
@@ -291,6 +514,7 @@ class LexicalIndex:
         the whole index's BM25 either way, so a shard's compare with another's."""
         import tantivy
 
+        searcher, schema = view.searcher, view.schema
         total = int(searcher.num_docs)
         weighed = [(term, int(searcher.doc_freq("body", term))) for term in query_terms(text)]
         weighed = [(term, found) for term, found in weighed if found]
@@ -300,23 +524,31 @@ class LexicalIndex:
         telling = [(t, f) for t, f in weighed if fts5_idf(f, total) > _IDF_FLOOR]
         clauses = []
         for term, found in telling or weighed:
-            query = tantivy.Query.term_query(self._schema, "body", term)
+            query = tantivy.Query.term_query(schema, "body", term)
             boost = fts5_idf(found, total) / tantivy_idf(found, total)
             clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(query, boost)))
         if not clauses:
             return []
         query = tantivy.Query.boolean_query(clauses)
-        restrictions = [] if only is None else _filter_clauses(self._schema, only)
+        restrictions = [] if only is None else _filter_clauses(schema, only)
         if within is not None:
-            restrictions.append(_scope_clause(self._schema, within))
+            restrictions.append(_scope_clause(schema, within))
         if restrictions:
             query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), *restrictions])
-        return _best(searcher, query, limit)
+        try:
+            return _best(searcher, query, limit)
+        except (OSError, ValueError, RuntimeError) as error:  # a file damaged past its checks
+            raise IndexCorruptError(
+                f"{self.folder} is unreadable ({_cause(error)}) — rebuild the index"
+            ) from None
 
-    def documents(self) -> int:
-        """Documents held, the marker and ghosts included."""
-        searcher = self._index.searcher()
-        return int(searcher.num_docs)
+    def documents(self, view: View | None = None) -> int:
+        """Documents a view holds (by default the index itself, as tantivy's last commit
+        left it), the marker and ghosts included."""
+        if view is None:
+            with self._lock:
+                view = self._latest(_LAST_ID, -1).view
+        return int(view.searcher.num_docs)
 
 
 def _best(searcher: Any, query: Any, limit: int) -> list[tuple[int, float]]:
@@ -363,12 +595,13 @@ class LexicalWriter:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self._closed = False
         self._index = _open(folder, create=True)
         try:
             self._writer = self._index.writer(_WRITER_HEAP, 1)
         except ValueError as error:
             raise IndexCorruptError(
-                f"{folder}: the lexical index cannot be written ({error})"
+                f"{folder}: the lexical index cannot be written ({_cause(error)})"
             ) from None
 
     def marker(self) -> Marker:
@@ -422,8 +655,69 @@ class LexicalWriter:
             with contextlib.suppress(Exception):
                 self._writer.rollback()
             raise IndexWriteError(
-                f"cannot write {self.folder}: {error} — the index is as it was"
+                f"cannot write {self.folder}: {_cause(error)} — the index is as it was"
             ) from None
+        self.keep(marker.token)
+
+    def keep(self, token: int) -> None:
+        """Make ``commit-<token>``, the committed view readers open for the store's commit
+        that names ``token``: hard links to the files of tantivy's current commit, which
+        its later commits and merges leave alone (they unlink their own names only).
+
+        The current commit's ``meta.json`` is linked first, then the files it names; if
+        it was replaced meanwhile (a merge ended, and removes what it merged), the view is
+        made again. Where hard links cannot be made, there is no view: readers read the
+        index itself."""
+        target = self.folder / _view_name(token)
+        if _is_current(self.folder, target):
+            return  # made already, of this very commit, and whole
+        staging = self.folder / (target.name + ".tmp")
+        for _try in range(_KEEP_TRIES):
+            _remove_tree(staging)
+            try:
+                with storage.writing(staging):
+                    staging.mkdir()
+                    os.link(self.folder / _META, staging / _META, follow_symlinks=False)
+                    meta = storage.read_small(staging / _META, _META_LIMIT)
+                    for name in _segment_files(self.folder, meta):
+                        os.link(self.folder / name, staging / name, follow_symlinks=False)
+                    if not _same_file(self.folder / _META, staging / _META):
+                        continue  # tantivy replaced its commit under us: again
+                    storage.sync_directory(staging)
+                    _replace_tree(staging, target)
+                    storage.sync_directory(self.folder)
+                return
+            except IndexCorruptError:
+                continue  # a file the commit named was gone: it was replaced, again
+            except IndexWriteError as error:
+                cause = error.__cause__
+                if isinstance(cause, OSError) and cause.errno in _NO_HARD_LINKS:
+                    _remove_tree(staging)
+                    return
+                raise
+        raise IndexWriteError(
+            f"cannot write {target}: tantivy changed its files under every try — "
+            "the index is as it was"
+        )
+
+    def sweep(self, token: int) -> None:
+        """Remove every committed view but that of ``token`` (the store's commit): what
+        readers of older commits opened stays readable to them until they let it go."""
+        with contextlib.suppress(FileNotFoundError), os.scandir(self.folder) as entries:
+            names = [e.name for e in entries if _is_view(e.name)]
+        for name in names:
+            if name != _view_name(token):
+                _remove_tree(self.folder / name)
+
+    def settle(self, token: int) -> None:
+        """At the end of a write: let tantivy's merges finish, view the merged segments
+        if the index is still at the store's commit ``token``, and sweep older views and
+        the segment files no commit names any more."""
+        self.close()
+        if self.marker().token == token:
+            self.keep(token)
+            _sweep_segments(self.folder)
+        self.sweep(token)
 
     def rollback(self) -> None:
         with contextlib.suppress(Exception):
@@ -431,8 +725,69 @@ class LexicalWriter:
 
     def close(self) -> None:
         """Let tantivy's own segment merges finish, and release its writer."""
+        if self._closed:
+            return
+        self._closed = True
         with contextlib.suppress(Exception):
             self._writer.wait_merging_threads()
+
+
+def roll_back(folder: Path, token: int) -> bool:
+    """Put the lexical index in ``folder`` back as the store's commit ``token`` left it,
+    from that commit's view, if it moved on since: a commit whose store transaction failed
+    (or a process killed between the two), or merges not yet viewed. Exact, statistics and
+    all, so the next commit starts from what readers read. Run by a writer holding the
+    index's lock, before tantivy's writer opens; returns whether it rolled back.
+
+    The view's files are linked back first, then its ``meta.json`` renamed over tantivy's,
+    then the undone commit's files removed; killed before the rename, the index is as it
+    was, and the next writer does it again."""
+    view = folder / _view_name(token)
+    if token == 0 or not _is_folder(view) or _same_file(folder / _META, view / _META):
+        return False
+    _check_folder(folder, create=False)
+    try:
+        whole = _Opened(view).marker.token == token  # every file it names opens
+    except IndexCorruptError:
+        whole = False
+    if not whole:
+        return False  # a damaged view: the writer reconciles without it, and views anew
+    staged = folder / (_META + _ROLLBACK)
+    with storage.writing(folder):
+        for entry in os.scandir(view):
+            if entry.name.startswith(".") or entry.name == _META:
+                continue
+            if not os.path.lexists(folder / entry.name):
+                os.link(entry.path, folder / entry.name, follow_symlinks=False)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(staged)
+        os.link(view / _META, staged, follow_symlinks=False)
+        os.replace(staged, folder / _META)
+        storage.sync_directory(folder)
+        # The undone commit's files go: tantivy would write some of its names again.
+        _sweep_segments(folder)
+    return True
+
+
+def _sweep_segments(folder: Path) -> None:
+    """Remove the segment files in ``folder`` that its ``meta.json`` does not name: an
+    undone commit's, and those ``roll_back`` linked back that a later merge replaced
+    (tantivy removes only the files it made). Only while no tantivy writer is open: its
+    commits and merges write files no commit names yet."""
+    meta = storage.read_small(folder / _META, _META_LIMIT)
+    named = set(_segment_files(folder, meta))
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if _SEGMENT_FILE.match(entry.name) and entry.name not in named:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
+def _is_folder(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except FileNotFoundError:
+        return False
 
 
 @contextlib.contextmanager

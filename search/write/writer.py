@@ -7,7 +7,8 @@ One writer at a time holds the index's lock (``storage.lock``) and opens the ind
 1. new vectors are written as a new segment file (``segments.build_segment``: a temporary
    name, synced, renamed into place);
 2. one SQLite transaction records the articles, passages, deletions, the segment and the
-   new generation;
+   new generation; the lexical index commits (and keeps that commit's view for readers,
+   ``storage/lexical.py``) just before it;
 3. ``manifest.json`` is rewritten from the store;
 4. files no commit names any more (merged segments, leftovers of a killed run) are deleted.
 
@@ -33,7 +34,14 @@ from search.storage import lexical as lexical_index
 from search.storage import migrations
 from search.storage.database import Store
 from search.storage.lexical import Document, LexicalWriter, Marker
-from search.storage.manifest import Meta, Settings, now, read_manifest, write_manifest
+from search.storage.manifest import (
+    Meta,
+    Settings,
+    lexical_commit,
+    now,
+    read_manifest,
+    write_manifest,
+)
 from search.storage.segments import (
     Segment,
     SegmentRow,
@@ -75,6 +83,7 @@ class Writer:
         self.folder, self.store, self.settings = folder, store, settings
         self.lexical = lexical  # None only while a format-1 index awaits its upgrade
         self._written: list[str] = []  # segment files of the commit under way
+        self._lexical_commit: int | None = None  # the store's, as of the last sweep
         self.migrated: list[str] = []  # the migrations ``open_writer`` ran, by name
 
     @contextlib.contextmanager
@@ -209,6 +218,7 @@ class Writer:
         meta = self._meta()
         current = meta.generation
         if marker.token == meta.lexical_commit:
+            lexical.keep(marker.token)  # its committed view, if an older version made none
             return
         with self._transaction():
             if marker.generation < current:
@@ -283,6 +293,16 @@ class Writer:
         if vectors_file is not None:
             keep.add(vectors_file)  # a format-1 index not yet upgraded
         storage.remove_files(self.folder, storage.unreferenced(self.folder, keep))
+        self._lexical_commit = self._meta().lexical_commit
+        if self.lexical is not None:
+            self.lexical.sweep(self._lexical_commit)
+
+    def settle(self) -> None:
+        """The end of a write: tantivy's merges finished, and viewed (``LexicalWriter``).
+        The store's lexical commit is the one the last sweep read: the caller may have
+        closed the store by now."""
+        if self.lexical is not None and self._lexical_commit is not None:
+            self.lexical.settle(self._lexical_commit)
 
     def write_manifest(self) -> None:
         store = self.store
@@ -429,7 +449,9 @@ def open_writer(folder: Path, settings: Settings, store: Store | None = None) ->
     if store is None:
         store = Store.open(folder / storage.STORE)
     try:
-        with lexical_index.writing(folder / lexical_index.FOLDER) as lexical:
+        where = folder / lexical_index.FOLDER
+        lexical_index.roll_back(where, lexical_commit(store.get_meta(), store.path))
+        with lexical_index.writing(where) as lexical:
             writer = Writer(folder, store, settings, lexical)
             writer.migrated = writer.migrate()
             writer.reconcile_lexical()
@@ -437,6 +459,7 @@ def open_writer(folder: Path, settings: Settings, store: Store | None = None) ->
             writer.sweep()
             opened = False
             yield writer
+            writer.settle()
     finally:
         if opened:  # failed before the caller had it
             store.close()
