@@ -17,9 +17,10 @@ never mixes two):
 2. As 1, and: a list item (``- A freeze on petrol duty``, ``2) ...``) joins the paragraph
    that leads into it, with the items after it; a short line that is no sentence (a table
    row ``Shr 1.20 vs 1.10``, ``Pay April 30``, a date, a heading) joins the lines like it
-   around it and then the paragraph after them; a run of such paragraphs never stands as a
-   passage while a neighbour has room for it. A paragraph over the window is cut into
-   pieces of even length, so that its last sentence is never a passage alone.
+   around it and then the paragraph after them; a sentence of fewer than ``CONTENT_WORDS``
+   content words ("Police want to hear from anyone who has any information."), the last
+   piece of a long paragraph too, joins the paragraph after it; a run of such paragraphs
+   never stands as a passage while a neighbour has room for it.
 
 Token counts come from the embedder's tokenizer as character spans, one per token, so a
 slice's length in tokens is counted without tokenising it again.
@@ -138,10 +139,9 @@ def chunk_text(
         raise ValueError("max_tokens must be at least 1")
     if rules not in (1, 2):
         raise ValueError(f"unknown chunking rules {rules}")
-    even = rules >= 2
     result: list[Span] = []
     for number, (start, end) in enumerate(paragraph_spans(text), start=1):
-        pieces = _split_paragraph(text, start, end, max_tokens, token_spans, even=even)
+        pieces = _split_paragraph(text, start, end, max_tokens, token_spans)
         result.extend(Span(number, part, s, e) for part, (s, e) in enumerate(pieces, start=1))
     if rules == 1:
         return _join_thin(text, result, max_tokens, token_spans)
@@ -278,7 +278,7 @@ def _join_thin(
 
 
 def _split_paragraph(
-    text: str, start: int, end: int, max_tokens: int, token_spans: TokenSpans, *, even: bool
+    text: str, start: int, end: int, max_tokens: int, token_spans: TokenSpans
 ) -> list[tuple[int, int]]:
     tokens = [(start + s, start + e) for s, e in token_spans(text[start:end])]
     if len(tokens) <= max_tokens:
@@ -290,26 +290,10 @@ def _split_paragraph(
             units.append((s, e))
         else:
             units.extend(_split_sentence(text, s, e, max_tokens, counter))
-    pieces = _pack(units, max_tokens, counter)
-    if not even or len(pieces) < 2:
-        return pieces
-    # The fewest pieces, as even as they go: the smallest cap that packs into as few.
-    low = max(max(counter.count(s, e) for s, e in units), -(-len(tokens) // len(pieces)))
-    high = max_tokens
-    while low < high:
-        middle = (low + high) // 2
-        if len(_pack(units, middle, counter)) <= len(pieces):
-            high = middle
-        else:
-            low = middle + 1
-    return _pack(units, low, counter)
-
-
-def _pack(units: list[tuple[int, int]], cap: int, counter: _TokenCounter) -> list[tuple[int, int]]:
-    """Consecutive units packed greedily into pieces of at most ``cap`` tokens."""
+    # Greedily pack consecutive sentences into passages that fit the window.
     pieces = [units[0]]
     for s, e in units[1:]:
-        if counter.count(pieces[-1][0], e) <= cap:
+        if counter.count(pieces[-1][0], e) <= max_tokens:
             pieces[-1] = (pieces[-1][0], e)
         else:
             pieces.append((s, e))
