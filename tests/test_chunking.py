@@ -261,6 +261,20 @@ def test_list_items_that_do_not_fit_their_lead_in_stay_together() -> None:
     ]
 
 
+def test_a_list_the_paragraph_after_has_no_room_for_joins_the_one_before() -> None:
+    # BBC business/291: "The government had claimed tobacco firms" and its three items,
+    # then a paragraph that fills the window.
+    lead = "Tobacco shares rose sharply on Wall Street after the appeal court ruling."
+    listed = (
+        "The government had claimed tobacco firms\n\n- manipulated nicotine levels\n\n"
+        "- targeted teenagers with advertising"
+    )
+    after = " ".join(["Prosecutors wanted the firms to give up their profits."] * 4)
+    text = f"{lead}\n\n{listed}\n\n{after}"
+    pieces = texts(text, chunk_text(text, max_tokens=40, token_spans=words))
+    assert pieces == [f"{lead}\n\n{listed}", after]
+
+
 def test_table_rows_and_date_lines_join_their_heading() -> None:
     # Reuters 11571 (TRAIN): "Pay April 30 / Record April 14" was a passage of its own.
     dividend = "Qtly div 15 cts vs 15 cts prior\n\nPay April 30\n\nRecord April 14"

@@ -209,13 +209,21 @@ def _join_minor(
     text: str, spans: list[Span], max_tokens: int, token_spans: TokenSpans
 ) -> list[Span]:
     """Rules 2: each list item joins the passage before it (its lead-in, or the items
-    before it); other minor passages gather into a run that joins the passage after it, the
-    last run the one before; all where the two fit the window together."""
+    before it); other minor passages gather into a run that joins the passage after it, or
+    else the one before; all where the two fit the window together."""
 
     def fits(start: int, end: int) -> bool:
         return len(token_spans(text[start:end])) <= max_tokens
 
     joined: list[Span] = []
+
+    def settle(run: Span) -> None:
+        """A run that the passage after it has no room for: to the one before, or alone."""
+        if joined and fits(joined[-1].start, run.end):
+            joined[-1] = _merged(joined[-1], run)
+        else:
+            joined.append(run)
+
     run: Span | None = None  # minor passages waiting for the content after them
     for span in spans:
         piece = text[span.start : span.end]
@@ -223,7 +231,7 @@ def _join_minor(
             if run is not None and fits(run.start, span.end):
                 span = _merged(run, span)
             elif run is not None:
-                joined.append(run)
+                settle(run)
             run = None
             joined.append(span)
         elif run is None and joined and _is_list_item(piece) and fits(joined[-1].start, span.end):
@@ -232,13 +240,10 @@ def _join_minor(
             run = _merged(run, span)
         else:
             if run is not None:
-                joined.append(run)
+                settle(run)
             run = span
     if run is not None:
-        if joined and fits(joined[-1].start, run.end):
-            joined[-1] = _merged(joined[-1], run)
-        else:
-            joined.append(run)
+        settle(run)
     return joined
 
 
