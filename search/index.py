@@ -40,7 +40,7 @@ from search.errors import (
     ModelMismatchError,
 )
 from search.ingest.article import Skip
-from search.ingest.chunking import paragraph_text
+from search.ingest.chunking import CHUNKING, paragraph_text
 from search.ingest.discover import Discovery, discover, file_format
 from search.query.contract import (
     Hit,
@@ -285,6 +285,7 @@ class Index:
             passage_tokens=min(passage_tokens or 10**9, embedder.max_tokens),
             title_context=title_context,
             compact=compact,
+            chunking=CHUNKING,
         )
         with storage.lock(path):
             if (path / storage.MANIFEST).exists():

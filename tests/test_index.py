@@ -3,8 +3,10 @@ and the promise that a failed run leaves the previous index whole."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -551,6 +553,7 @@ def test_title_context_is_embedded_and_fits_the_window(tmp_path: Path) -> None:
         "title_context": True,
         "passage_tokens": 40,
         "compact": False,
+        "chunking": 2,
     }
 
 
@@ -563,6 +566,57 @@ def test_passage_tokens_caps_passage_length(tmp_path: Path, fake: FakeEmbedder) 
         assert all(len(fake.token_spans(text)) <= 16 for text in fake.embedded)
     with pytest.raises(InputError, match="at least 16"):
         Index.create(tmp_path / "other", model=fake, passage_tokens=3)
+
+
+LISTED = (
+    "Budget day\n\nThe chancellor set out his plans for the year ahead on Wednesday.\n\n"
+    "- A freeze on petrol duty\n\n- A higher stamp duty threshold\n"
+)
+
+
+def _set_chunking(index: Path, value: str | None) -> None:
+    """Make the index's store say its chunking rules are ``value`` (None: not said, as in an
+    index from before they were kept)."""
+    with contextlib.closing(sqlite3.connect(index / "store.sqlite")) as db, db:
+        db.execute("DELETE FROM meta WHERE key = 'chunking'")
+        if value is not None:
+            db.execute("INSERT INTO meta (key, value) VALUES ('chunking', ?)", (value,))
+
+
+def _passages(index: Index, article_id: str) -> int:
+    return index.article(article_id).passages
+
+
+def test_an_index_keeps_cutting_articles_by_the_rules_it_was_made_with(
+    tmp_path: Path, fake: FakeEmbedder
+) -> None:
+    folder = write_articles(tmp_path / "news", {"budget.txt": LISTED})
+    Index.create(tmp_path / "new", model=fake).close()
+    Index.create(tmp_path / "old", model=fake).close()
+    _set_chunking(tmp_path / "old", None)  # made before chunking rules were kept: rules 1
+    with (
+        Index.open(tmp_path / "new", model=fake) as new,
+        Index.open(tmp_path / "old", model=fake) as old,
+    ):
+        new.update([folder])
+        old.update([folder])
+        assert _passages(new, "news/budget.txt") == 1  # the list joins its lead-in
+        assert _passages(old, "news/budget.txt") == 3  # as every other article of the index
+    settings = json.loads((tmp_path / "old" / "manifest.json").read_text())["settings"]
+    assert settings["chunking"] == 1
+
+
+def test_an_index_cut_by_newer_rules_is_read_but_not_added_to(
+    tmp_path: Path, fake: FakeEmbedder
+) -> None:
+    folder = write_articles(tmp_path / "news", {"budget.txt": LISTED})
+    with Index.create(tmp_path / "ix", model=fake) as index:
+        index.update([folder])
+    _set_chunking(tmp_path / "ix", "3")
+    with Index.open(tmp_path / "ix", model=fake) as index:
+        assert index.search("petrol duty", k=1, mode="lexical")[0].article_id == "news/budget.txt"
+        with pytest.raises(IndexVersionError, match="chunking rules 3; .* upgrade newssearch"):
+            index.update([folder])
 
 
 @pytest.mark.parametrize("compact", [False, True])
@@ -581,7 +635,7 @@ def test_segments_merge_by_policy_and_search_stays_exact_under_updates(
     stories = {
         f"s{n}.txt": f"Story {n}\n\n"
         + "\n\n".join(
-            f"{words[(n + p) % 40]} {words[(3 * n + p) % 40]} report filed today" for p in range(4)
+            f"{words[(n + p) % 40]} {words[(3 * n + p) % 40]} report filed today." for p in range(4)
         )
         for n in range(30)
     }

@@ -14,8 +14,8 @@ from search import Index, IndexWriteError
 from search.storage.lexical import LexicalIndex, Marker, query_terms
 
 NEWS = {
-    "strike.txt": "Depot strike\n\nWorkers walked out at the depot on Monday.\n\n"
-    "The union said the strikes would go on.\n",
+    "strike.txt": "Depot strike\n\nWorkers at the bus depot walked out on Monday over pay.\n\n"
+    "The drivers' union said the strikes would go on until Easter.\n",
     "zurich.txt": "Banking\n\nShares rose in Zürich after the report.\n",
     "drones.txt": "Drones\n\nDrones were seen over the base.\n",
     "rockets.txt": "Rockets\n\nRockets hit the airfield at night.\n",

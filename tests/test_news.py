@@ -399,6 +399,51 @@ def test_by_article_gives_one_hit_per_article_with_its_best_passage(wire: Index)
     assert len([h for h in collapsed if h.article_id.startswith("opec-")]) == 1
 
 
+SLURRY = [
+    {
+        "id": "slurry",
+        "title": "Kilroy-Silk attacked with slurry",
+        "text": "Euro MP Robert Kilroy-Silk, who quit his daytime television show last year, "
+        "had a bucket of slurry thrown over him by a protester outside a school in "
+        "Manchester.\n\n"
+        "The attacker emerged from behind a bush as the MEP and a fellow guest arrived "
+        "for the radio show.\n\n"
+        "Officers took statements at the scene, but the man had gone by the time they "
+        "arrived there.\n\n"
+        "Greater Manchester Police made no arrests at the scene.",
+    },
+    {
+        "id": "whip",
+        "title": "MEP resigns party whip",
+        "text": "The East Midlands MEP resigned the party whip in the European Parliament "
+        "after criticising its leadership.",
+    },
+    # Short passages, so that the shortest of the article's is short beside the rest.
+    *(
+        {"id": f"council-{n}", "title": f"Council meeting {n}", "text": f"Council met on day {n}."}
+        for n in range(40)
+    ),
+]
+
+
+def test_an_article_shows_its_passage_that_holds_the_query_words(
+    tmp_path: Path, fake: FakeEmbedder
+) -> None:
+    # As BBC politics/157: every passage matches "Kilroy-Silk" through its title, and the
+    # shortest ranks first; by article it was the snippet shown ("Police want to hear...").
+    with Index.create(tmp_path / "ix", model=fake) as ix:
+        ix.add(write_jsonl(tmp_path / "wire", SLURRY))
+        passages = ix.search("Kilroy-Silk", k=5, mode="lexical")
+        assert passages[0].text == "Greater Manchester Police made no arrests at the scene."
+        hit = ix.search("Kilroy-Silk", k=5, mode="lexical", by="article")[0]
+        assert hit.article_id == "slurry" and hit.text.startswith("Euro MP Robert Kilroy-Silk")
+        assert hit.matched == 4
+        # No passage holds the query's word (its title does): the best ranked is shown.
+        hit = ix.search("attacked", k=5, mode="lexical", by="article")[0]
+        best = ix.search("attacked", k=5, mode="lexical")[0]
+        assert hit.passage_id == best.passage_id
+
+
 def test_a_signature_or_dateline_paragraph_is_no_passage_of_its_own(wire: Index) -> None:
     article = wire.article("yen")
     assert article.paragraphs[-1] == "REUTER"

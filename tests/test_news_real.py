@@ -80,7 +80,8 @@ def test_wire_copies_fill_the_page_no_more(reuters: Path) -> None:
     ids = [h["article_id"] for h in hits]
     assert len(COPIES & set(ids)) == 1, ids  # one copy, its passages
     first = next(h for h in hits if h["article_id"] in COPIES)
-    assert set(first["duplicates"]) == COPIES - {first["article_id"]}
+    copies = {key.partition("/")[2] for key in first["duplicates"]}  # COLLECTION/ID
+    assert copies == COPIES - {first["article_id"]}
     every = json_lines(newssearch("query", query, "-k", "6", "--json", "--all", "--index", reuters))
     assert COPIES <= {h["article_id"] for h in every}
 
@@ -119,7 +120,7 @@ def test_articles_as_results_show_and_similar(reuters: Path) -> None:
     assert sum("crude" in h["fields"]["topics"] for h in hits) >= 7
     shown = json_lines(newssearch("show", "32", "--json", "--index", reuters))[0]
     assert shown["title"] == "SENATORS INTRODUCE EXPORT LICENSING REFORM BILL"
-    assert shown["duplicates"] == ["55"] and len(shown["paragraphs"]) >= 3
+    assert shown["duplicates"] == [f"{shown['collection']}/55"] and len(shown["paragraphs"]) >= 3
     similar = json_lines(newssearch("similar", "32", "-k", "5", "--json", "--index", reuters))
     assert len(similar) == 5 and not COPIES & {h["article_id"] for h in similar}
 

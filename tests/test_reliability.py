@@ -999,7 +999,7 @@ def test_hostile_queries_through_the_cli(tmp_path: Path, cli: Callable, mode: st
 
 STORIES = {
     "cocoa.txt": "Cocoa review\n\nShowers continued in the Bahia cocoa zone.\n\n"
-    "Arrivals were 155,221 bags this week.\n",
+    "Arrivals were 155,221 bags of 60 kilos this week.\n",
     "iraq.txt": "US strikes\n\nKataib Hezbollah is an Iraqi militia.\n",
 }
 ADVICE = re.compile(r"rebuild|run `newssearch|upgrade|wait|--index|--model|with its own model")

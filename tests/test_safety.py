@@ -185,6 +185,7 @@ def _run_cli(*args: object, timeout: float) -> subprocess.CompletedProcess[str]:
         ("generation", "1e9"),
         ("title_context", "yes"),
         ("passage_tokens", "0"),
+        ("chunking", "two"),
         ("model", ""),
     ],
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["highlight_spans"]
+__all__ = ["highlight_spans", "words_matched"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Words too common to be worth marking in a passage.
@@ -22,7 +22,7 @@ def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
     >>> highlight_spans("US strikes on Kataib Hezbollah", "kataib strike")
     [(3, 10), (14, 20)]
     """
-    terms = {_fold(w) for w in _WORD.findall(query)} - _STOPWORDS
+    terms = _terms(query)
     if not terms:
         return []
     prefixes = tuple(t for t in terms if len(t) >= _PREFIX_MIN)
@@ -32,6 +32,28 @@ def highlight_spans(text: str, query: str) -> list[tuple[int, int]]:
         if word in terms or (prefixes and word.startswith(prefixes)):
             spans.append(match.span())
     return spans
+
+
+def words_matched(text: str, query: str) -> int:
+    """How many of the query's words ``text`` holds, each matched as ``highlight_spans``
+    marks it (its stop words left out).
+
+    >>> words_matched("Mr Kilroy-Silk said so. Kilroy-Silk left.", "Kilroy-Silk attacked")
+    2
+    """
+    terms = _terms(query)
+    if not terms:
+        return 0
+    words = {_fold(w) for w in _WORD.findall(text)}
+    return sum(
+        1
+        for term in terms
+        if term in words or (len(term) >= _PREFIX_MIN and any(w.startswith(term) for w in words))
+    )
+
+
+def _terms(query: str) -> set[str]:
+    return {_fold(w) for w in _WORD.findall(query)} - _STOPWORDS
 
 
 def _fold(word: str) -> str:

@@ -7,6 +7,7 @@ A query runs in stages, each a function of its own:
 2. candidates from each retriever, each keeping its own score: ``dense_candidates`` (cosine
    over every live segment, merged) and the store's BM25 (``Store.lexical_search``);
 3. ``fuse`` (hybrid mode): the two rankings combined (docs/QUALITY.md);
+   by article, ``article_ranking`` and each article's ``snippets``;
 4. ``hydrate``: the passages' rows, read in the same transaction as the candidates.
 
 Each thread reads through its own read-only SQLite connection; a snapshot is immutable, so a
@@ -29,6 +30,7 @@ from search.domain.filters import Filter, Scope, outlet_key
 from search.errors import IndexCorruptError, IndexLockedError, QueryError
 from search.query.contract import Hit
 from search.query.fusion import reciprocal_rank_fusion, score_fusion
+from search.query.highlight import words_matched
 from search.storage import folder as storage
 from search.storage.database import PassageRow, Store
 from search.storage.lexical import FOLDER, LexicalIndex
@@ -45,6 +47,7 @@ __all__ = [
     "dense_candidates",
     "fuse",
     "hydrate",
+    "snippets",
 ]
 
 CANDIDATES = 300  # passages each retriever hands to fusion
@@ -315,7 +318,8 @@ class Searcher:
         exclude: frozenset[str] = frozenset(),
     ) -> list[Hit]:
         """The stages, in one read transaction; articles in ``exclude`` are left out."""
-        return self._answer(_Search(k, mode, by, collapse, exclude), text, query_vector, only)
+        plan = _Search(k, mode, by, collapse, exclude, text)
+        return self._answer(plan, text, query_vector, only)
 
     def _answer(
         self, plan: _Search, text: str, query_vector: np.ndarray | None, only: Filter | None
@@ -373,6 +377,7 @@ class _Search:
     by: str
     collapse: bool
     exclude: frozenset[str] = frozenset()
+    text: str = ""  # the query's own words, that choose an article's snippet
 
     def run(
         self,
@@ -387,7 +392,10 @@ class _Search:
             results = self._results(store, ranked, signals)
             exhausted = all(len(found) < depth for found in self._used(dense, lexical))
             if len(results) >= self.k or exhausted or depth >= MAX_DEPTH:
-                return hydrate(store, results[: self.k])
+                shown = results[: self.k]
+                if self.by == "article":
+                    shown = snippets(store, shown, ranked, self.text)
+                return hydrate(store, shown)
             depth = min(depth * 4, MAX_DEPTH)
 
     def _results(
@@ -521,6 +529,32 @@ def article_ranking(
             scores = fused(_normalised(moved))
     order = sorted(range(len(articles)), key=lambda i: -scores[i])  # stable: ties keep order
     return [(best[articles[i]], float(scores[i]), len(found[articles[i]])) for i in order]
+
+
+def snippets(
+    store: Store, results: list[tuple[int, float, int]], ranked: Ranking, query: str
+) -> list[tuple[int, float, int]]:
+    """Articles' results with the passage each shows: of its passages, the one holding the
+    most of the query's own words (its title's not counted), the better ranked in ``ranked``
+    on a tie, then the earlier; its best ranked when none holds any. Scores and order stay
+    the articles'."""
+    if not query.strip() or not results:
+        return results
+    position = {pid: n for n, (pid, _) in enumerate(ranked)}
+    owners = store.passage_groups([pid for pid, _, _ in results])
+    passages = store.article_passage_ids(owner for owner, _ in owners.values())
+    rows = store.passages([pid for ids in passages.values() for pid in ids])
+
+    def shown(best: int) -> int:
+        ids = [i for i in passages.get(owners[best][0], []) if i in rows]
+        if not ids:
+            return best
+        words = {i: words_matched(rows[i].text, query) for i in ids}
+        # max keeps the first of equals: ids in text order, so the earlier wins a tie.
+        choice = max(ids, key=lambda i: (words[i], -position.get(i, len(ranked))))
+        return choice if words[choice] > 0 else best
+
+    return [(shown(pid) if pid in owners else pid, score, n) for pid, score, n in results]
 
 
 def _z(values: np.ndarray) -> np.ndarray:

@@ -49,6 +49,7 @@ class Settings:
     passage_tokens: int
     title_context: bool
     compact: bool
+    chunking: int  # the rules that cut articles into passages (``ingest.chunking``)
 
     @classmethod
     def from_meta(cls, meta: Mapping[str, str], where: Path) -> Settings:
@@ -68,6 +69,8 @@ class Settings:
             ),
             title_context=read.flag("title_context", default="0"),
             compact=read.flag("compact", default="0"),
+            # Indexes from before chunking was kept were cut by its first rules.
+            chunking=read.number("chunking", low=1, high=1 << 30, default="1"),
         )
 
     def to_meta(self) -> dict[str, str]:
@@ -79,6 +82,7 @@ class Settings:
             "passage_tokens": str(self.passage_tokens),
             "title_context": "1" if self.title_context else "0",
             "compact": "1" if self.compact else "0",
+            "chunking": str(self.chunking),
         }
 
 
@@ -256,6 +260,7 @@ def write_manifest(
             "title_context": settings.title_context,
             "passage_tokens": settings.passage_tokens,
             "compact": settings.compact,
+            "chunking": settings.chunking,
         },
         "counts": {"articles": articles, "passages": passages},
         "generation": generation,

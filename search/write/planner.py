@@ -24,8 +24,9 @@ import numpy as np
 from search.domain.collections import article_key
 from search.domain.filters import article_terms
 from search.embedding import Embedder
+from search.errors import IndexVersionError
 from search.ingest.article import Article, Skip, SourceFile
-from search.ingest.chunking import chunk_text
+from search.ingest.chunking import CHUNKING, chunk_text
 from search.ingest.read import read_source
 from search.storage.database import ArticleRow, Store
 from search.storage.manifest import Settings
@@ -147,6 +148,12 @@ def plan(
     ``left_out`` are the paths discovery left out by rule, files or whole folders. A file
     already indexed keeps its articles in their collection, unless ``move`` (the collection
     was named for this run): they then move to the source's."""
+    if settings.chunking > CHUNKING:
+        raise IndexVersionError(
+            f"the index at {store.path.parent} cuts articles into passages by chunking rules "
+            f"{settings.chunking}; this newssearch knows rules up to {CHUNKING} — upgrade "
+            "newssearch to add to it"
+        )
     planner = _Planner(store, embedder, settings, reader or Reader(), left_out, move)
     return planner.run(sources, roots, remove_missing)
 
@@ -178,7 +185,9 @@ def prepare(
         context = title if len(spans) <= limit else title[: spans[limit - 1][1]]
         # The title and a line break share the window with the passage.
         budget = min(budget, window - used - 1)
-    chunks = chunk_text(article.text, max_tokens=budget, token_spans=token_spans)
+    chunks = chunk_text(
+        article.text, max_tokens=budget, token_spans=token_spans, rules=settings.chunking
+    )
     return context, [
         (c.paragraph, c.part, c.start, c.end, article.text[c.start : c.end]) for c in chunks
     ]
