@@ -12,9 +12,12 @@ stdio), so the same script runs before and after any change to the code's layout
 varies from run to run by design is masked: the temporary folder's path, ``took_ms`` and
 ``size_bytes``.
 
-``check`` exits 1 and names each answer that differs from the record. The record was made
-before the code moved into sub-packages; answers changed on purpose since are listed, with
-why, in ``changed.json`` beside it, and ``check`` expects those instead.
+``check`` exits 1 and names each answer that differs from the record. A change that alters
+answers on purpose records them again, in its own commit that says why (git keeps each
+record): the first was made before the code moved into sub-packages (issue "The house");
+the present one after "Archive integrity" (collections, chunking rules 2, copies grouped
+by containment). Answers changed on purpose between two records may be listed, with why,
+in ``changed.json`` beside the record; ``check`` expects those instead.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Every door answers as recorded before the code moved into sub-packages, byte for byte
-(``scripts/golden.py``: 74 answers of the real model on the seed, BBC and Reuters TRAIN)."""
+"""Every door answers as last recorded, byte for byte (``scripts/golden.py``: 74 answers
+of the real model on the seed, BBC and Reuters TRAIN; recorded again only by a change that
+alters answers on purpose, in its own commit)."""
 
 from __future__ import annotations
 
