@@ -913,7 +913,9 @@ def _big_txt(folder: Path) -> tuple[int, int]:
             out.write(text + ".\n\n")
             size, paragraphs = size + len(text) + 3, paragraphs + 1
         out.write("The needle is at the end.\n")
-    return 1, paragraphs + 1
+    # A sentence of three content words says little alone: it joins the paragraph before
+    # it (chunking rules 2), which has room for it.
+    return 1, paragraphs
 
 
 @pytest.mark.slow
