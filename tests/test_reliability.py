@@ -860,7 +860,7 @@ def _big_txt(folder: Path) -> tuple[int, int]:
             text = " ".join(rng.choices(words, k=400))
             out.write(text + ".\n\n")
             size, paragraphs = size + len(text) + 3, paragraphs + 1
-        out.write("The needle is at the end.\n")
+        out.write("The needle of this haystack is found at the end of the file.\n")
     return 1, paragraphs + 1
 
 

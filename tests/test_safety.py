@@ -282,7 +282,7 @@ def test_a_write_that_fails_midway_is_one_line_and_leaves_the_index_as_it_was(
     tmp_path: Path,
 ) -> None:
     path = _built(tmp_path)
-    big = "\n\n".join(f"Paragraph {i} about the harbour and its cranes." for i in range(400))
+    big = "\n\n".join(f"Paragraph {i} about the harbour, its cranes and ships." for i in range(400))
     write_articles(tmp_path / "news", {"big.txt": f"Big story\n\n{big}\n"})
     before = _contents(path)
     # Files may grow to 64 kB: the new segment (400 vectors) cannot be written whole.
