@@ -1104,20 +1104,14 @@ def _filter_sql(only: Filter) -> tuple[list[str], list[object]]:
     if only.until is not None:
         clauses.append("a.published < ?")
         params.append(day_text(only.until + 1))
-    if only.sources:
-        marks = ",".join("?" * len(only.sources))
-        clauses.append(
-            "a.id IN (SELECT article_id FROM article_terms"
-            f" WHERE field = '{SOURCE_FIELD}' AND value IN ({marks}))"
-        )
-        params += only.sources
-    if only.collections:
-        marks = ",".join("?" * len(only.collections))
-        clauses.append(
-            "a.id IN (SELECT article_id FROM article_terms"
-            f" WHERE field = '{COLLECTION_FIELD}' AND value IN ({marks}))"
-        )
-        params += only.collections
+    for name, values in ((SOURCE_FIELD, only.sources), (COLLECTION_FIELD, only.collections)):
+        if values:  # any of them
+            marks = ",".join("?" * len(values))
+            clauses.append(
+                "a.id IN (SELECT article_id FROM article_terms"
+                f" WHERE field = ? AND value IN ({marks}))"
+            )
+            params += [name, *values]
     for name, value in only.where:
         clauses.append(
             "a.id IN (SELECT article_id FROM article_terms WHERE field = ? AND value = ?)"

@@ -133,12 +133,10 @@ def _filter_clauses(schema: Any, only: Filter) -> list[Any]:
                 schema, "day", tantivy.FieldType.Integer, only.since, only.until
             )
         )
-    if only.sources:
-        terms = [_term(SOURCE_FIELD, source) for source in only.sources]
-        queries.append(tantivy.Query.term_set_query(schema, "terms", terms))
-    if only.collections:
-        terms = [_term(COLLECTION_FIELD, name) for name in only.collections]
-        queries.append(tantivy.Query.term_set_query(schema, "terms", terms))
+    for name, values in ((SOURCE_FIELD, only.sources), (COLLECTION_FIELD, only.collections)):
+        if values:  # any of them
+            terms = [_term(name, value) for value in values]
+            queries.append(tantivy.Query.term_set_query(schema, "terms", terms))
     for name, value in only.where:
         queries.append(tantivy.Query.term_query(schema, "terms", _term(name, value)))
     return [(tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in queries]
