@@ -43,6 +43,7 @@ from search.ingest.article import Skip
 from search.ingest.chunking import CHUNKING, paragraph_text
 from search.ingest.discover import Discovery, discover, file_format
 from search.query.contract import (
+    Counted,
     Hit,
     SearchRequest,
     checked_article_id,
@@ -80,14 +81,6 @@ __all__ = [
 
 # Tuned on SciFact's train split (docs/QUALITY.md): each lever kept only where it helped.
 TITLE_CONTEXT = True  # embed each passage after its article's title
-
-
-@dataclass(frozen=True)
-class Counted:
-    """A value (a collection, an outlet, a field's value) and its number of articles."""
-
-    value: str
-    articles: int
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import Any
 from search.domain.filters import Filter
 from search.domain.text import is_text, not_text
 from search.errors import ArticleNotFoundError, InputError, QueryError
+from search.query.syntax import Parsed, parse
 
 __all__ = [
     "CLI",
@@ -39,14 +40,23 @@ __all__ = [
     "MAX_ID_CHARS",
     "MAX_K",
     "MAX_QUERY_CHARS",
+    "MAX_OFFSET",
     "MAX_SERVED_K",
     "MCP",
     "MODES",
+    "PERIODS",
     "PYTHON",
+    "SORTS",
+    "SPLITS",
     "UNITS",
+    "Counted",
     "Door",
+    "Facets",
     "Hit",
+    "Match",
+    "Period",
     "SearchRequest",
+    "Timeline",
     "checked_article_id",
     "checked_k",
     "unknown_article",
@@ -54,6 +64,10 @@ __all__ = [
 
 MODES = ("hybrid", "dense", "lexical")
 UNITS = ("passage", "article")
+SORTS = ("relevance", "newest", "oldest")
+PERIODS = ("day", "week", "month")  # a timeline's periods: weeks start on Monday
+SPLITS = ("outlet",)  # what a timeline may be split by
+MAX_OFFSET = 100_000  # hits a served request may skip (paging)
 MAX_K = 1_000_000  # hits a search may ask for in-process
 MAX_SERVED_K = 1000  # hits one request to a server may ask for
 MAX_QUERY_CHARS = 2000  # a served query's length: a paragraph, not a document
@@ -81,6 +95,8 @@ class Door:
     where: str = "where"
     every_copy: str = "every_copy"
     collections: str = "collections"
+    sort: str = "sort"
+    offset: str = "offset"
     article: str = "article_id"
     ids: str = "ids are shown by `newssearch query --json`"
     served: bool = False
@@ -107,6 +123,8 @@ CLI = Door(
     every_copy="--all",
     article="ID",
     collections="--collection",
+    sort="--sort",
+    offset="--offset",
 )
 # The CLI's words, a server's limits (else: the CLI), and the URL's text it sends.
 FAST_PATH = replace(CLI, served=True, loose=True)
@@ -133,6 +151,9 @@ class SearchRequest:
     where: tuple[str, ...] = ()
     only: Filter | None = None
     collections: tuple[str, ...] = ()
+    sort: str = "relevance"
+    offset: int = 0
+    parsed: Parsed | None = None  # the text read as a query (``make`` sets it)
 
     @classmethod
     def make(
@@ -148,11 +169,14 @@ class SearchRequest:
         where: object = None,
         every_copy: object = False,
         collections: object = None,
+        sort: object = "relevance",
+        offset: object = 0,
         door: Door = PYTHON,
     ) -> SearchRequest:
         """A request from the values a door was given, or a ``QueryError`` that names the
         door's own parameter and says what to do."""
         checked_text = _text(text, door)
+        parsed = parse(checked_text)
         top = checked_k(k, door)
         chosen_mode = _choice(mode, door.mode, MODES)
         unit = _choice(by, door.by, UNITS)
@@ -182,7 +206,15 @@ class SearchRequest:
             where=pairs,
             only=only,
             collections=groups,
+            sort=_choice(sort, door.sort, SORTS),
+            offset=_offset(offset, door),
+            parsed=parsed,
         )
+
+    @property
+    def query(self) -> Parsed:
+        """The text read as a query (syntax: docs/cli.md)."""
+        return self.parsed if self.parsed is not None else parse(self.text)
 
     @property
     def collapse(self) -> bool:
@@ -216,6 +248,71 @@ class Hit:
     end: int
     matched: int = 1
     collection: str = ""
+    relevance: float | None = None
+
+
+@dataclass(frozen=True)
+class Counted:
+    """A value (a collection, an outlet, a field's value) and its number of articles."""
+
+    value: str
+    articles: int
+
+
+@dataclass(frozen=True)
+class Match:
+    """One article of a query's matching set (docs/cli.md "Which articles match"), with
+    the passage that shows it best and its relevance (0 to 1; None where the set was
+    read without ranking, as for ``*``)."""
+
+    article_id: str
+    collection: str
+    published: str | None
+    source: str | None
+    title: str
+    url: str | None
+    passage: str
+    passage_id: int
+    relevance: float | None
+
+
+@dataclass(frozen=True)
+class Period:
+    """One period of a timeline: ``start`` its first day (ISO 8601), ``count`` the matching
+    articles published in it, ``total_count`` all articles published in it within the same
+    scope (filters, collections), ``ratio`` the one over the other (0 when there are none);
+    ``outlet``, the outlet, when the timeline is split by outlet."""
+
+    start: str
+    count: int
+    total_count: int
+    ratio: float
+    outlet: str | None = None
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A query's matching articles over time: ``periods`` in order (every period between
+    the scope's first and last, empty ones included), ``matched`` and ``total`` the
+    articles counted, ``undated`` the matching articles with no date (counted nowhere)."""
+
+    every: str
+    split: str | None
+    periods: tuple[Period, ...]
+    matched: int
+    total: int
+    undated: int
+
+
+@dataclass(frozen=True)
+class Facets:
+    """The matching articles counted by outlet, collection and each field's values, the
+    largest first (``limit`` of each)."""
+
+    matched: int
+    outlets: tuple[Counted, ...]
+    collections: tuple[Counted, ...]
+    fields: dict[str, tuple[Counted, ...]]
 
 
 def checked_k(value: object, door: Door = PYTHON) -> int:
@@ -302,6 +399,19 @@ def _texts(values: object, name: str, door: Door) -> tuple[str, ...]:
         if not is_text(value):
             raise QueryError(not_text(name))
     return found
+
+
+def _offset(value: object, door: Door) -> int:
+    if value is None or value == 0 or (door.loose and value == ""):
+        return 0
+    if isinstance(value, str) and door.loose and value.strip().isdigit() and len(value) < 12:
+        value = int(value)
+    limit = MAX_OFFSET if door.served else MAX_K
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise QueryError(
+            f"{door.offset} must be a whole number from 0 to {limit:,}, not {_short(value)}"
+        )
+    return value
 
 
 def _flag(value: object, name: str, *, loose: bool) -> bool:
