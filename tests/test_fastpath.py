@@ -52,6 +52,17 @@ QUERIES = [
     ["strike", "--mode", "lexical", "--source", "Nobody"],  # no hits: the message
     ["oil", "--since", "5-MAR"],  # refused: the error and its exit code
     ["oil", "--where", "colour=red"],
+    ['"output ceiling'],  # syntax the contract refuses: the CLI says so
+    ["colour:red OR oil"],  # refused by the server: its message, the CLI's exit code
+]
+RESEARCH = [  # each answered through the server (checked), as the CLI answers it
+    ["OPEC output ceiling", "--sort", "newest", "-k", "3"],
+    ["oil", "--offset", "2", "-k", "2"],
+    ["prices", "--facets"],
+    ["prices", "--facets", "--json", "-k", "2", "--sort=oldest"],
+    ['"output ceiling" -Argentina', "--by", "article"],
+    ["oil", "--offset", "1000", "--facets"],  # no more hits, and the facets
+    ["topics:crude", "--sort", "oldest", "--json", "--offset=1"],
 ]
 BEYOND_THE_SERVERS_LIMITS = [  # the CLI runs these itself (lexical: no model needed here)
     ["oil", "--mode", "lexical", *["--source", "x"] * 65],
@@ -69,7 +80,7 @@ def test_a_query_through_the_server_prints_what_the_cli_prints(
     monkeypatch.setenv("NEWSSEARCH_INDEX", str(wire_index))  # for the in-process CLI too
     with running_server(wire_index, env=env):
         assert local_socket.find_server(wire_index) is not None
-        for args in QUERIES + BEYOND_THE_SERVERS_LIMITS:
+        for args in QUERIES + RESEARCH + BEYOND_THE_SERVERS_LIMITS:
             served = newssearch("query", *args, env=env)
             local = cli("query", *args)  # in-process with the fake model: no server
             assert (served.returncode, served.stdout, served.stderr) == (
@@ -77,6 +88,8 @@ def test_a_query_through_the_server_prints_what_the_cli_prints(
                 local.stdout,
                 local.stderr,
             ), args
+        for args in RESEARCH:
+            assert fastpath.query_through_server(args) == 0, args  # None: left to the CLI
         # The fresh process answered a dense query: only the server has the fake model.
         dense = newssearch(
             "query", "OPEC", "--mode", "dense", "--json", "-i", str(wire_index), env=env
@@ -184,6 +197,9 @@ def test_a_server_for_another_index_is_not_asked(wire_index: Path, tmp_path: Pat
         [],
         ["oil", "--since"],
         ["oil", "--since="],
+        ["oil", "--sort", "best"],
+        ["oil", "--offset", "-1"],
+        ['"oil'],
         ["  "],
         ["oil\ttab"],
         ["x" * 2001],
@@ -196,6 +212,7 @@ def test_anything_unusual_goes_to_the_cli(args: list[str]) -> None:
 def test_the_arguments_it_understands() -> None:
     options = parse_query_args(
         ["oil", "-i", "ix", "--top=5", "--source", "A", "--source=B", "--where", "t=x", "--all"]
+        + ["--sort", "newest", "--offset=20", "--facets"]
     )
     assert options == {
         "text": "oil",
@@ -204,7 +221,11 @@ def test_the_arguments_it_understands() -> None:
         "source": ["A", "B"],
         "where": ["t=x"],
         "all": True,
+        "sort": "newest",
+        "offset": "20",
+        "facets": True,
     }
+    assert parse_query_args(["oil", "--offset", "100001"]) is None  # past a server's limit
 
 
 @pytest.mark.process

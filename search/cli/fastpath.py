@@ -42,9 +42,11 @@ _VALUED = {
     "--source": "source",
     "--where": "where",
     "--collection": "collection",
+    "--sort": "sort",
+    "--offset": "offset",
 }
 _LISTS = ("source", "where", "collection")  # options that repeat
-_FLAGS = {"--all": "all", "--json": "json"}
+_FLAGS = {"--all": "all", "--json": "json", "--facets": "facets"}
 
 
 def main() -> None:
@@ -75,12 +77,15 @@ def query_through_server(args: list[str]) -> int | None:
     if server is None:
         return None
     params: list[tuple[str, str]] = [("q", options["text"]), ("k", options.get("top", "10"))]
-    params += [(key, options[key]) for key in ("mode", "by", "since", "until") if key in options]
+    params += [
+        (key, options[key])
+        for key in ("mode", "by", "since", "until", "sort", "offset")
+        if key in options
+    ]
     params += [("source", value) for value in options.get("source", [])]
     params += [("where", value) for value in options.get("where", [])]
     params += [("collection", value) for value in options.get("collection", [])]
-    if options.get("all"):
-        params.append(("all", "true"))
+    params += [(flag, "true") for flag in ("all", "facets") if options.get(flag)]
     try:
         return _answer(server, index, options, "/api/search?" + urllib.parse.urlencode(params))
     except KeyboardInterrupt:
@@ -97,25 +102,32 @@ def _answer(server: str, index: str, options: dict[str, Any], target: str) -> in
     status, body = answer
     if status != 200:
         return _failed(status, body, index)
-    hits = body.get("hits")
+    hits, facets = body.get("hits"), body.get("facets")
     if not isinstance(hits, list) or not all(_hit_shaped(hit) for hit in hits):
         return None  # checked before printing anything: a fallback never prints twice
+    if options.get("facets") and not _facets_shaped(facets):
+        return None
     from search.cli import output
 
     if options.get("json"):
         output.print_json(hits)
+        if options.get("facets"):
+            output.print_json([{"facets": facets}])
         return 0
-    if not hits:
+    if hits:
+        output.print_hits(hits, options["text"])
+    else:
         stats = _get(server, index, "/api/stats")
         if stats is None or stats[0] != 200 or not isinstance(stats[1].get("articles"), int):
             return None
         from pathlib import PurePath  # as the CLI names the index: a Path's text
 
         filtered = any(name in options for name in ("since", "until", *_LISTS))
-        line = output.no_hits_line(str(PurePath(index)), stats[1]["articles"], filtered)
+        skipped = int(options.get("offset", "0"))
+        line = output.no_hits_line(str(PurePath(index)), stats[1]["articles"], filtered, skipped)
         sys.stderr.write(line + "\n")
-        return 0
-    output.print_hits(hits, options["text"])
+    if options.get("facets"):
+        output.print_facets(facets)
     return 0
 
 
@@ -127,6 +139,27 @@ _HIT_FIELDS = {f.name: _SHAPES[str(f.type)] for f in dataclasses.fields(Hit) if 
 def _hit_shaped(hit: object) -> bool:
     return isinstance(hit, dict) and all(
         isinstance(hit.get(name), kind) for name, kind in _HIT_FIELDS.items()
+    )
+
+
+def _facets_shaped(facets: object) -> bool:
+    """Whether the server's facets are the contract's ``Facets``, as the CLI prints them."""
+
+    def counted(pairs: object) -> bool:
+        return isinstance(pairs, list) and all(
+            isinstance(pair, dict)
+            and isinstance(pair.get("value"), str)
+            and isinstance(pair.get("articles"), int)
+            for pair in pairs
+        )
+
+    return (
+        isinstance(facets, dict)
+        and isinstance(facets.get("matched"), int)
+        and counted(facets.get("outlets"))
+        and counted(facets.get("collections"))
+        and isinstance(facets.get("fields"), dict)
+        and all(counted(pairs) for pairs in facets["fields"].values())
     )
 
 
@@ -184,6 +217,8 @@ def _usable(options: dict[str, Any], text: str) -> bool:
             where=options.get("where"),
             collections=options.get("collection"),
             every_copy=bool(options.get("all")),
+            sort=options.get("sort", "relevance"),
+            offset=options.get("offset", "0"),
             door=FAST_PATH,
         )
     except QueryError:

@@ -1,8 +1,8 @@
 """``newssearch mcp``: the index as tools for an agent, over MCP on stdio.
 
-Four read-only tools answer through the same ``Service`` as the HTTP API, so a hit is what
-``query --json`` prints: ``search``, ``show_article``, ``similar_articles`` and
-``index_stats``. Each tool lists an output schema, and each answer carries it as
+Five read-only tools answer through the same ``Service`` as the HTTP API, so a hit is what
+``query --json`` prints: ``search``, ``timeline``, ``show_article``, ``similar_articles``
+and ``index_stats``. Each tool lists an output schema, and each answer carries it as
 ``structuredContent`` and again as JSON text, for clients that read only text. A
 ``SearchError`` is the tool's error: its one-line message with ``isError`` set, and the
 server goes on answering.
@@ -25,7 +25,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypedDict, TypeVar
+from typing import Annotated, Any, NotRequired, TypedDict, TypeVar
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
@@ -36,7 +36,20 @@ from pydantic import Field, ValidationError
 from search._version import __version__
 from search.errors import SearchError
 from search.index import ArticleDetail, IndexStats
-from search.query.contract import MAX_SERVED_K, MCP, MODES, UNITS, Hit, SearchRequest
+from search.query.contract import (
+    MAX_OFFSET,
+    MAX_SERVED_K,
+    MCP,
+    MODES,
+    PERIODS,
+    SORTS,
+    SPLITS,
+    UNITS,
+    Facets,
+    Hit,
+    SearchRequest,
+    Timeline,
+)
 from search.serve.mcp_stdio import stdio_streams
 from search.serve.service import Service
 from search.storage.folder import check_path
@@ -47,12 +60,21 @@ of an article, with its `article_id`, title, text, date, outlet and fields. Pass
 `article_id` to `show_article` for the whole article, or to `similar_articles` for related \
 coverage. Narrow a search with since/until (YYYY-MM-DD, inclusive), sources (outlets), \
 collections (independent archives in one index) and where ("FIELD=VALUE", e.g. \
-"topics=crude"). `index_stats` lists what the archive holds: its collections, outlets, date \
-span and fields with their commonest values."""
+"topics=crude"); the query itself takes "exact phrases", -exclusions, AND/OR/NOT and \
+FIELD:value. `search` with facets=true counts the matching articles by outlet and field; \
+`timeline` counts them by day, week or month. `index_stats` lists what the archive holds: \
+its collections, outlets, date span and fields with their commonest values."""
 
 # The schema states every limit; the service checks them, so a wrong value is answered
 # with the service's one-line message rather than a validation report.
-Query = Annotated[str, Field(description="What to look for: a few words, a name, or a sentence.")]
+Query = Annotated[
+    str,
+    Field(
+        description="What to look for: a few words, a name, or a sentence; or with syntax: "
+        '"an exact phrase", -word or NOT word (must not appear), a AND b, a OR b, ( ), '
+        "title:word, FIELD:value (as where), word* (any word it starts), * (every article)."
+    ),
+]
 Count = Annotated[
     int,
     Field(
@@ -113,6 +135,43 @@ EveryCopy = Annotated[
         "near-identical copies show as one hit whose `duplicates` lists the others' ids."
     ),
 ]
+Sort = Annotated[
+    str,
+    Field(
+        description="relevance: best first; newest or oldest: the matching articles by "
+        "date, one hit each (those without a date last).",
+        json_schema_extra={"enum": list(SORTS)},
+    ),
+]
+Offset = Annotated[
+    int,
+    Field(
+        description=f"Hits to skip, 0 to {MAX_OFFSET:,}: a page's `next_offset` asks for "
+        "the next page.",
+        json_schema_extra={"minimum": 0, "maximum": MAX_OFFSET},
+    ),
+]
+WithFacets = Annotated[
+    bool,
+    Field(
+        description="Also count the matching articles by outlet, collection and each "
+        "field's values (`facets`), the commonest first."
+    ),
+]
+Every = Annotated[
+    str,
+    Field(
+        description="The periods: day, week (from Monday) or month.",
+        json_schema_extra={"enum": list(PERIODS)},
+    ),
+]
+Split = Annotated[
+    str | None,
+    Field(
+        description="outlet: count each outlet apart in every period, to compare their attention.",
+        json_schema_extra={"enum": [*SPLITS, None]},
+    ),
+]
 ArticleId = Annotated[
     str,
     Field(
@@ -123,10 +182,13 @@ ArticleId = Annotated[
 
 
 class SearchResults(TypedDict):
-    """The hits, best first, and how long the search took."""
+    """The hits, in the order asked for; the offset of the next page (null: none); the
+    facets, when asked for; and how long the search took."""
 
     hits: list[Hit]
     took_ms: float
+    next_offset: int | None
+    facets: NotRequired[Facets]
 
 
 class SimilarArticles(TypedDict):
@@ -180,17 +242,25 @@ def make_server(service: Service) -> MCPServer[None]:
         by: Unit = "passage",
         all: EveryCopy = False,
         collections: Collections = None,
+        sort: Sort = "relevance",
+        offset: Offset = 0,
+        facets: WithFacets = False,
     ) -> Annotated[CallToolResult, SearchResults]:
-        """Search the archive's articles by meaning and by words; hits come best first.
+        """Search the archive's articles by meaning and by words; hits come best first, or
+        by date with sort="newest" or "oldest".
 
         Each hit is one passage: `article_id` and `collection` (give
         "COLLECTION/ID", or the id alone where one collection holds it, to show_article or
         similar_articles), `title`, `text` (the passage), `paragraph` (its number in the
         article, from 1), `published`, `source` (the outlet), `url`, `fields` (the record's
         other fields, such as topics), `duplicates` (ids of wire copies folded into this
-        hit) and `score`. Filters combine: since and until are days (YYYY-MM-DD, both
-        inclusive), sources any of some outlets, where a list of "FIELD=VALUE" that must all
-        hold. by="article" gives one hit per article; all=true shows every wire copy."""
+        hit), `relevance` (0 to 1: how near the passage is to the query in meaning; null in
+        lexical mode) and `score` (the ranking's own). Filters combine: since and until are
+        days (YYYY-MM-DD, both inclusive), sources any of some outlets, where a list of
+        "FIELD=VALUE" that must all hold. by="article" gives one hit per article; all=true
+        shows every wire copy. For the next page, pass `next_offset` as offset.
+        facets=true adds `facets`: the matching articles counted by outlet, collection and
+        field value."""
 
         def ask() -> dict[str, Any]:
             request = SearchRequest.make(
@@ -204,9 +274,47 @@ def make_server(service: Service) -> MCPServer[None]:
                 by=by,
                 every_copy=all,
                 collections=collections,
+                sort=sort,
+                offset=offset,
                 door=MCP,
             )
-            return service.search(request)
+            return service.search(request, facets=facets)
+
+        return _answer(ask)
+
+    @tool("Count coverage over time")
+    def timeline(
+        query: Query,
+        every: Every = "week",
+        split: Split = None,
+        mode: Mode = "hybrid",
+        since: Day = None,
+        until: Day = None,
+        sources: Sources = None,
+        where: Where = None,
+        all: EveryCopy = False,
+        collections: Collections = None,
+    ) -> Annotated[CallToolResult, Timeline]:
+        """How many articles match the query in each day, week or month, beside how many
+        articles there are in all in that period (within the same filters): each of
+        `periods` has `start` (its first day), `count`, `total_count` and `ratio`
+        (count / total_count), and `outlet` with split="outlet". `matched` and `total`
+        add them up; `undated` counts matching articles without a date. The query and
+        filters are search's."""
+
+        def ask() -> dict[str, Any]:
+            request = SearchRequest.make(
+                query,
+                mode=mode,
+                since=since,
+                until=until,
+                sources=sources,
+                where=where,
+                every_copy=all,
+                collections=collections,
+                door=MCP,
+            )
+            return service.timeline(request, every, split)
 
         return _answer(ask)
 
