@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -392,3 +393,36 @@ def test_mcp_search_sorts_pages_and_counts(dated: Path, cli) -> None:
         text = result.content[0].text
         assert text.startswith(said) and "\n" not in text, text
     service.close()
+
+
+def test_an_export_stream_stops_its_thread_when_the_client_goes() -> None:
+    """The pieces are made in one thread of the pool, all of them (an index's read
+    transaction is its thread's), and a client that stops reading lets that thread go:
+    the generator is closed there, and the pool serves the next export."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from search.serve.http import _Stream
+
+    made_in, closed_in, closed = set(), [], threading.Event()
+
+    def endless() -> Iterator[str]:
+        try:
+            while True:
+                made_in.add(threading.get_ident())
+                yield "row\n"
+        finally:
+            closed_in.append(threading.get_ident())
+            closed.set()
+
+    async def read_two_and_go(pool: ThreadPoolExecutor) -> list[bytes]:
+        stream = _Stream(endless(), pool)
+        rest = stream.rest(await stream.next())
+        got = [await rest.__anext__(), await rest.__anext__()]
+        await rest.aclose()  # as Starlette does when the client disconnects
+        return got
+
+    with ThreadPoolExecutor(1) as pool:
+        assert anyio.run(read_two_and_go, pool) == [b"row\n", b"row\n"]
+        assert closed.wait(30), "the thread went on making pieces"
+        assert len(made_in) == 1 and closed_in == list(made_in)
+        assert pool.submit(lambda: "free").result(timeout=30) == "free"
