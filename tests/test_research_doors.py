@@ -426,3 +426,14 @@ def test_an_export_stream_stops_its_thread_when_the_client_goes() -> None:
         assert closed.wait(30), "the thread went on making pieces"
         assert len(made_in) == 1 and closed_in == list(made_in)
         assert pool.submit(lambda: "free").result(timeout=30) == "free"
+
+
+def test_a_closing_quote_that_opened_nothing_is_read_as_a_word(dated: Path, cli, client) -> None:
+    """``»`` and ``”`` alone once sent the parser round for ever, its memory growing, with
+    the HTTP server's event loop stuck in it (schemathesis found it, in a /api/timeline q)."""
+    for text in ["»", "copper ”mine"]:
+        assert cli("query", text, "-i", dated, "--mode", "lexical").exit_code == 0
+        assert client.get("/api/timeline", params={"q": text}).status_code == 200
+    found = cli("query", "Ö(»E", "-i", dated)
+    assert one_line_error(found, 3).startswith("error: the query breaks at character 2")
+    assert client.get("/api/search", params={"q": "»copper«"}).status_code == 400  # « opens
