@@ -579,9 +579,9 @@ class LexicalIndex:
         try:
             if left_out is None:
                 return _best(searcher, query, limit)
-            found = _best(searcher, query, limit + len(left_out))
-            kept = ~np.isin(np.asarray([pid for pid, _ in found], dtype=np.int64), left_out)
-            return [hit for hit, keep in zip(found, kept.tolist(), strict=True) if keep][:limit]
+            fetched = _best(searcher, query, limit + len(left_out))
+            kept = ~np.isin(np.asarray([pid for pid, _ in fetched], dtype=np.int64), left_out)
+            return [hit for hit, keep in zip(fetched, kept.tolist(), strict=True) if keep][:limit]
         except (OSError, ValueError, RuntimeError) as error:  # a file damaged past its checks
             raise IndexCorruptError(
                 f"{self.folder} is unreadable ({_cause(error)}) — rebuild the index"
