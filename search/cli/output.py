@@ -1,8 +1,8 @@
-"""How hits look on a terminal, in a pipe and as JSON lines: shared by the CLI and its fast
-path through a running server, so both print the same bytes. Hits (and facets) are dicts,
-as ``dataclasses.asdict`` makes them and as the server sends them. Also a timeline as a
-table or CSV, and the lines of an indexing run's summary that say what went in and what
-was left out."""
+"""How hits and articles look on a terminal, in a pipe and as JSON lines: shared by the CLI
+and its fast path through a running server, so both print the same bytes. Hits, articles
+and facets are dicts, as ``dataclasses.asdict`` makes them and as the server sends them.
+Also a timeline as a table or CSV, and the lines of an indexing run's summary that say what
+went in and what was left out."""
 
 from __future__ import annotations
 
@@ -109,6 +109,30 @@ def print_timeline_csv(timeline: Mapping[str, Any]) -> None:
 
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def print_article(article: Mapping[str, Any]) -> None:
+    """A whole article, as ``dataclasses.asdict(ArticleDetail)`` makes it and as the server
+    sends it: its key, metadata and copies, then its numbered paragraphs."""
+    rows = [
+        ("title", article["title"] or "(untitled)"),
+        ("published", article["published"] or "unknown"),
+        ("source", article["source"] or "unknown"),
+        ("url", article["url"] or ""),
+        ("file", article["path"]),
+        *((name, _field_text(value)) for name, value in article["fields"].items()),
+        ("copies", ", ".join(article["duplicates"])),
+    ]
+    collection = article["collection"]
+    lines = [f"{collection}/{article['id']}" if collection else article["id"]]
+    width = max(len(name) for name, _ in rows) + 2
+    lines += [f"  {name:<{width}}{value}" for name, value in rows if value]
+    lines += [f"\n¶{n}  {paragraph}" for n, paragraph in enumerate(article["paragraphs"], 1)]
+    sys.stdout.write("".join(line + "\n" for line in lines))
+
+
+def _field_text(value: object) -> str:
+    return ", ".join(value) if isinstance(value, list) else str(value)
 
 
 def where_line(hit: Mapping[str, Any]) -> str:
