@@ -454,6 +454,16 @@ def m006_copy_anchors(up: Upgrade) -> None:
     up.writer.regroup_copies()
 
 
+@migrations(news=3)
+def m007_lexical_phrases(up: Upgrade) -> None:
+    """Word positions and titles in the lexical index, for phrases and title: queries."""
+    # tantivy cannot add positions to an index: every passage is indexed again (lexical
+    # schema 3), as of a new generation that readers then see.
+    generation = up.new_generation()
+    up.store.set_meta({"updated": now()})
+    up.writer.rebuild_lexical(generation)
+
+
 SCHEMA_VERSION = migrations.schema_version
 NEWS = migrations["m004_news_metadata"].version  # the first schema with news metadata
 COLLECTIONS = migrations["m005_collections"].version  # the first keyed COLLECTION/ID
