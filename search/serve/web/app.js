@@ -482,6 +482,7 @@
   }
 
   let shownSearch = null; // the search whose results are listed: "more" adds to them
+  let shownHits = [];
   let nextOffset = null; // where its next page starts; null when there is none
 
   /** Sorted by date, a search lists articles (one hit each), as by article. */
@@ -506,6 +507,7 @@
     controller?.abort();
     controller = new AbortController();
     shownSearch = null;
+    shownHits = [];
     nextOffset = null;
     if (!s.q.trim()) {
       list.replaceChildren();
@@ -550,6 +552,7 @@
       );
     }
     shownSearch = s;
+    shownHits = hits;
     nextOffset = Number.isInteger(answer.next_offset) ? answer.next_offset : null;
     more.hidden = nextOffset === null;
     renderFacets(answer.facets, s);
@@ -577,14 +580,15 @@
       more.disabled = false;
     }
     if (mine !== ticket) return;
-    const hits = Array.isArray(answer.hits) ? answer.hits : [];
-    const q = queryTerms(s.q);
-    list.append(...hits.map((hit) => hitItem(hit, s, q)));
+    shownHits = [...shownHits, ...(Array.isArray(answer.hits) ? answer.hits : [])];
     nextOffset = Number.isInteger(answer.next_offset) ? answer.next_offset : null;
     more.hidden = nextOffset === null;
-    showCount(s, list.children.length, answer.took_ms);
-    const k = String(Math.min(list.children.length, MAX_K));
-    history.replaceState(history.state, "", resultsUrl({ ...s, k }));
+    // Every link now remembers how many are shown, for the way back from an article.
+    shownSearch = { ...s, k: String(Math.min(shownHits.length, MAX_K)) };
+    history.replaceState(history.state, "", resultsUrl(shownSearch));
+    const q = queryTerms(s.q);
+    list.replaceChildren(...shownHits.map((hit) => hitItem(hit, shownSearch, q)));
+    showCount(s, shownHits.length, answer.took_ms);
     list.children[shown]?.querySelector("a")?.focus();
   }
 
@@ -617,7 +621,9 @@
       ...s.where.map((value) => [fieldValue(value), { where: without(s.where, value) }]),
     ].filter(Boolean);
     const none = { period: "", since: "", until: "", source: [], collection: [], where: [] };
-    const buttons = filters.map(([text, change]) => filterButton(text, changed(s, change), "Remove the filter"));
+    const buttons = filters.map(([text, change]) =>
+      filterButton(text, changed(s, change), "Remove the filter"),
+    );
     if (filters.length > 1) buttons.push(filterButton("Clear all", changed(s, none), null));
     $("filter-list").replaceChildren(
       ...buttons.map((button) => {
@@ -693,7 +699,10 @@
     for (const { value, articles } of counts) {
       const [on, change] = choice(String(value));
       const a = link(changed(s, change), null, on ? "facet-value on" : "facet-value");
-      a.append(element("span", "facet-name", value), element("span", "facet-count", Number(articles).toLocaleString()));
+      a.append(
+        element("span", "facet-name", value),
+        element("span", "facet-count", Number(articles).toLocaleString()),
+      );
       const count = plural(Number(articles), "article", "articles");
       a.setAttribute("aria-label", on ? `${value}, ${count}: in use, remove it` : `${value}, ${count}`);
       if (on) a.setAttribute("aria-current", "true");
@@ -730,7 +739,9 @@
   function roundUp(value, whole) {
     if (!(value > 0)) return whole ? 1 : 0.01;
     const power = 10 ** Math.floor(Math.log10(value));
-    const top = [1, 2, 2.5, 5, 10].map((m) => m * power).find((m) => m >= value * (1 - 1e-9));
+    const top = [1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]
+      .map((m) => m * power)
+      .find((m) => m >= value * (1 - 1e-9));
     return whole ? Math.max(1, Math.ceil(top)) : top;
   }
 
@@ -802,9 +813,11 @@
     for (const tick of [0, top / 2, top]) {
       if (!ratio && !Number.isInteger(tick)) continue;
       const y = MARGIN.top + plotHeight - (tick / top) * plotHeight;
-      svg.append(svgNode("line", { class: tick ? "grid" : "axis", x1: MARGIN.left, x2: width - MARGIN.right, y1: y, y2: y }));
+      const line = { x1: MARGIN.left, x2: width - MARGIN.right, y1: y, y2: y };
+      svg.append(svgNode("line", { class: tick ? "grid" : "axis", ...line }));
       const label = ratio ? percent(tick) : tick.toLocaleString();
-      svg.append(svgNode("text", { class: "tick", x: MARGIN.left - 6, y: y + 4, "text-anchor": "end" }, label));
+      const at = { x: MARGIN.left - 6, y: y + 4, "text-anchor": "end" };
+      svg.append(svgNode("text", { class: "tick", ...at }, label));
     }
     const band = plotWidth / periods.length;
     const barWidth = band >= 4 ? band * 0.8 : band;
@@ -859,7 +872,8 @@
       const options = every === "month" ? { month: "short" } : { day: "numeric", month: "short" };
       if (start.slice(0, 4) !== year) options.year = "numeric";
       year = start.slice(0, 4);
-      labels.append(svgNode("line", { class: "axis", x1: x, x2: x, y1: CHART_HEIGHT - MARGIN.bottom, y2: CHART_HEIGHT - MARGIN.bottom + 4 }));
+      const axis = CHART_HEIGHT - MARGIN.bottom;
+      labels.append(svgNode("line", { class: "axis", x1: x, x2: x, y1: axis, y2: axis + 4 }));
       labels.append(svgNode("text", { class: "tick", x, y: CHART_HEIGHT - 6 }, dayText(start, options)));
     }
     return labels;
@@ -877,11 +891,12 @@
       const first = periods[0].start;
       const last = periodEnd(periods[periods.length - 1].start, every);
       const peak = dated.reduce((best, p) => (p.count > best.count ? p : best));
+      const when = periodText(peak.start, periodEnd(peak.start, every));
       parts.push(
         `${plural(matched, "matching article", "matching articles")} of ` +
           `${Number(answer.total).toLocaleString()}, per ${every}, ` +
           `${dayText(first, LONG_DAY)} to ${dayText(last, LONG_DAY)}; ` +
-          `the most in the ${every === "day" ? "day" : every} of ${dayText(peak.start, LONG_DAY)} ` +
+          `the most ${every === "day" ? "on" : "in"} ${every === "week" ? "the " : ""}${when} ` +
           `(${peak.count.toLocaleString()}). Pick a bar to see its articles.`,
       );
     }
@@ -972,6 +987,7 @@
     const fields = $("article-fields");
     fields.replaceChildren();
     for (const [name, value] of Object.entries(article.fields || {})) {
+      if (!fieldText(value)) continue; // an empty list says nothing
       const wrap = element("div");
       wrap.append(element("dt", null, name), element("dd", null, fieldText(value)));
       fields.append(wrap);
@@ -1192,9 +1208,8 @@
     }
     // The period picked on the chart stays while the query and its dates do.
     const shown = readSearch(new URLSearchParams(location.search));
-    if (location.pathname !== "/article" && shown.q === s.q && shown.since === s.since && shown.until === s.until) {
-      s.period = shown.period;
-    }
+    const same = shown.q === s.q && shown.since === s.since && shown.until === s.until;
+    if (location.pathname !== "/article" && same) s.period = shown.period;
     navigate(resultsUrl(s));
   }
 
