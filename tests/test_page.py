@@ -391,6 +391,8 @@ def test_a_shared_link_shows_its_results_and_options(page: Page) -> None:
 
     page.goto("/?q=harbour+tides")  # ten passages, and a button for more
     expect(page.locator("#results > li")).to_have_count(10)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
     page.locator("#more").click()
     expect(page.locator("#results > li")).to_have_count(30)
     assert query_of(page.url) == {"q": ["harbour tides"], "k": ["30"]}
@@ -398,6 +400,24 @@ def test_a_shared_link_shows_its_results_and_options(page: Page) -> None:
         ".indexOf(document.activeElement.closest('li'))"
     )
     assert page.evaluate(focused) == 10  # the focus moved on to the first new result
+    # The next page was asked for from where the first ended, and repeats none of it.
+    searches = [query_of(url) for url in asked if urlsplit(url).path == "/api/search"]
+    assert searches == [{"q": ["harbour tides"], "k": ["20"], "offset": ["10"]}]
+    shown = "items => items.map(li => [li.querySelector('a').href, li.innerText])"
+    passages = page.locator("#results > li").evaluate_all(shown)
+    assert len({tuple(passage) for passage in passages}) == 30
+    page.reload()  # the link says 30: the same thirty at once
+    expect(page.locator("#results > li")).to_have_count(30)
+    assert page.locator("#results > li").evaluate_all(shown) == passages
+
+    page.goto("/?q=opec+quota&collection=news")  # the collection filter
+    expect(page.locator("#results > li")).not_to_have_count(0)
+    assert page.input_value("#collection") == "news"
+    expect(page.get_by_role("button", name="Remove the filter Collection: news")).to_be_visible()
+    page.fill("#collection", "elsewhere")
+    page.press("#collection", "Enter")
+    expect(page.locator("#status")).to_contain_text("No results for “opec quota”")
+    assert query_of(page.url) == {"q": ["opec quota"], "collection": ["elsewhere"]}
 
     page.goto(f"/article?id=opec-2&p={KEY}&q=opec")  # an article's own link
     check_article(page)
@@ -588,7 +608,7 @@ def test_research_a_phrase_by_period_and_facet_newest_first_then_as_csv(
     }
     with page.expect_download() as download:
         link.click()
-    text = Path(download.value.path()).read_text(encoding="utf-8")
+    text = Path(download.value.path()).read_bytes().decode("utf-8")  # "\r\n" kept
     asked = {"q": PHRASE, "where": "topics=crude", "sort": "newest", "format": "csv"}
     exported = page.request.get("/api/export", params=asked)
     assert exported.ok and text == exported.text()
