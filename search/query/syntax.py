@@ -219,7 +219,9 @@ def _tokens(text: str) -> list[_Token]:
             continue
         i = end
         if field_match and not field_match.group(1)[0].isdigit():
-            tokens.append(_Token("word", field_match.group(2), start + 1, sign, field_match.group(1)))
+            tokens.append(
+                _Token("word", field_match.group(2), start + 1, sign, field_match.group(1))
+            )
             continue
         kind = word.lower() if word in _OPERATORS else "word"
         if kind != "word" and sign:

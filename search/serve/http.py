@@ -38,7 +38,7 @@ from starlette.responses import Response
 
 from search._version import __version__
 from search.errors import InputError, SearchError
-from search.index import ArticleDetail, IndexStats
+from search.index import Alert, AlertRun, ArticleDetail, IndexStats
 from search.query.contract import HTTP, SearchRequest
 from search.serve import api_schema, local_socket
 from search.serve.http_connection import REQUEST_TIMEOUT, bounded_h11
@@ -144,12 +144,89 @@ def make_app(
     async def health() -> JSONResponse:
         return await run(service.health)
 
+    _add_alerts(api, service, run, writable=token is not None)
     app.include_router(api)
     app.state.index_name = service.path
     _add_page(app)
     _add_errors(app)
     _add_guards(app, index=service.path, token=token, cors_origins=cors_origins)
     return app
+
+
+READ_ONLY = (
+    "this server is read-only: it saves, removes and runs alerts only when started with "
+    "--token — or use `newssearch alert` on the index"
+)
+
+
+def _add_alerts(
+    api: APIRouter,
+    service: Service,
+    run: Callable[[Callable[[], Any]], Awaitable[JSONResponse]],
+    *,
+    writable: bool,
+) -> None:
+    """Alerts: listed by anyone who may read; saved, removed and run (each a write to the
+    index) only by a server with a token, for the token's holder."""
+
+    async def write(work: Callable[[], Any]) -> JSONResponse:
+        if not writable:
+            return _error(403, READ_ONLY, None)
+        return await run(work)
+
+    @api.get(
+        "/api/alerts",
+        operation_id="alerts",
+        summary="The saved alerts, as `alert list --json`",
+        responses=api_schema.answers(api_schema.Alerts, 503),
+    )
+    async def alerts() -> JSONResponse:
+        return await run(service.alerts)
+
+    @api.post(
+        "/api/alerts/{name}",
+        operation_id="add_alert",
+        summary="Save a search as an alert, as `alert add`",
+        responses=api_schema.answers(Alert, 403, 409, 503),
+        openapi_extra=api_schema.parameters(api_schema.ALERT_PARAMETERS),
+    )
+    async def add_alert(request: Request) -> JSONResponse:
+        asked = request.query_params
+        query = SearchRequest.make(
+            asked.get("q"),
+            mode=asked.get("mode", "hybrid"),
+            since=asked.get("since"),
+            until=asked.get("until"),
+            sources=asked.getlist("source") or None,
+            where=asked.getlist("where") or None,
+            every_copy=asked.get("all", "false"),
+            collections=asked.getlist("collection") or None,
+            door=HTTP,
+        )
+        name = request.path_params["name"]
+        return await write(lambda: service.add_alert(name, query))
+
+    @api.delete(
+        "/api/alerts/{name}",
+        operation_id="remove_alert",
+        summary="Forget an alert, as `alert remove`",
+        responses=api_schema.answers(Alert, 403, 404, 503),
+        openapi_extra=api_schema.parameters([api_schema.ALERT_NAME]),
+    )
+    async def remove_alert(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        return await write(lambda: service.remove_alert(name))
+
+    @api.post(
+        "/api/alerts/{name}/run",
+        operation_id="run_alert",
+        summary="The articles committed since an alert last ran that match it, as `alert run`",
+        responses=api_schema.answers(AlertRun, 403, 404, 503),
+        openapi_extra=api_schema.parameters([api_schema.ALERT_NAME]),
+    )
+    async def run_alert(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        return await write(lambda: service.run_alert(name))
 
 
 def _add_page(app: FastAPI) -> None:
