@@ -46,13 +46,20 @@ from search.ingest.chunking import CHUNKING, paragraph_text
 from search.ingest.discover import Discovery, discover, file_format
 from search.query.alerts import Alert, AlertRun, checked_name
 from search.query.contract import (
+    PERIODS,
+    SPLITS,
     Counted,
+    Facets,
     Hit,
+    Match,
     SearchRequest,
+    Timeline,
     checked_article_id,
+    checked_choice,
     checked_k,
     unknown_article,
 )
+from search.query.research import Research
 from search.query.searcher import Searcher, Snapshot
 from search.storage import folder as storage
 from search.storage import lexical, migrations
@@ -212,6 +219,7 @@ class Index:
         self.path = path
         self._settings = settings
         self._searcher = searcher
+        self._research = Research(searcher)
         self._embedder: Embedder | None = None
         self._writer_store: Store | None = None
         self._closed = False
@@ -643,45 +651,108 @@ class Index:
         by: str = "passage",
         collapse: bool = True,
         collections: Iterable[str] | str | None = None,
+        sort: str = "relevance",
+        offset: int = 0,
     ) -> list[Hit]:
         """The ``k`` best passages (``by="article"``: articles) for ``text``, best first.
 
+        ``text`` may hold query syntax (docs/cli.md "Query syntax"): ``"a phrase"``,
+        ``-word``, ``AND``/``OR``/``NOT``, ``title:word``, ``FIELD:value``, ``*``.
         ``mode`` is ``hybrid`` (full-text and vector results fused), ``dense`` or ``lexical``.
         ``since`` and ``until`` are days (``1987-03-01``, ``1987-03``, ``1987``), both
         inclusive; ``sources`` outlets, any of which may match; ``where`` field values
         (``{"topics": "crude"}``), all of which must; ``collections`` any of the index's
         collections (``stats().collections``). Near-duplicate articles show as one
         hit, with the others' ids in ``Hit.duplicates``, unless ``collapse=False``.
+        ``sort`` is ``relevance``, or ``newest``/``oldest``: the matching articles
+        (``matches``) by date, one hit each. ``offset`` skips that many hits (paging).
         ``text`` may also be a ``SearchRequest`` that a door has made and checked; the
         other arguments are then not used.
         """
-        self._check_open()
-        request = text
-        if not isinstance(request, SearchRequest):
-            request = SearchRequest.make(
-                text,
-                k=k,
-                mode=mode,
-                by=by,
-                since=since,
-                until=until,
-                sources=sources,
-                where=where,
-                every_copy=not collapse,
-                collections=collections,
-            )
+        request = self._request(
+            text, k=k, mode=mode, by=by, since=since, until=until, sources=sources,
+            where=where, every_copy=not collapse, collections=collections, sort=sort,
+            offset=offset,
+        )  # fmt: skip
+        words = request.query.words
+        ranked = request.sort == "relevance" and bool(words.strip())
         query_vector = None
-        if request.mode != "lexical":
-            query_vector = self._embed_while_opening(request.text)
-        return self._searcher.search(
-            request.text,
+        if words.strip() and (request.mode != "lexical" or not ranked):
+            query_vector = self._embed_while_opening(words)
+        if not ranked:  # by date, or nothing to rank by: the matching set in order
+            return self._research.sorted_hits(request, query_vector)
+        restriction = self._research.restriction(request)
+        hits = self._searcher.search(
+            words,
             query_vector,
-            request.k,
+            request.k + request.offset,
             request.mode,
             only=request.only,
             by=request.by,
             collapse=request.collapse,
+            restriction=restriction,
+        )[request.offset :]
+        if query_vector is None:
+            return hits
+        return self._searcher.with_relevance(hits, query_vector, by=request.by)
+
+    def matches(
+        self, text: str | SearchRequest, *, added_after: int | None = None, **options: Any
+    ) -> Iterator[Match]:
+        """Every article ``text`` matches (docs/cli.md "Which articles match"), in the
+        request's ``sort`` order, read a batch at a time: for an export of any size.
+        ``added_after``: only articles committed after that generation (an alert's).
+        ``options`` are ``search``'s (``since``, ``sources``, ``sort``, ...)."""
+        request = self._request(text, **options)
+        added = None
+        if added_after is not None:
+            added = self._searcher.read_rows(
+                lambda store, _v, _g: store.articles_added_after(added_after)
+            )
+        yield from self._research.listing(
+            request, self._set_vector(request), added=added, start=request.offset
         )
+
+    def count(self, text: str | SearchRequest, **options: Any) -> int:
+        """How many articles ``text`` matches (``matches``)."""
+        request = self._request(text, **options)
+        return self._research.match_set(request, self._set_vector(request)).count
+
+    def timeline(
+        self,
+        text: str | SearchRequest,
+        every: str = "week",
+        split: str | None = None,
+        **options: Any,
+    ) -> Timeline:
+        """The articles ``text`` matches, counted per ``every`` (day, week from Monday,
+        month) beside all articles in the same scope (filters, collections); ``split=
+        "outlet"``: per outlet, each against its own total."""
+        request = self._request(text, **options)
+        every = checked_choice(every, "every", PERIODS)
+        if split is not None:
+            split = checked_choice(split, "split", SPLITS)
+        return self._research.timeline(request, self._set_vector(request), every, split)
+
+    def facets(self, text: str | SearchRequest, limit: int = 10, **options: Any) -> Facets:
+        """The articles ``text`` matches, counted by outlet, collection and each field's
+        values: the ``limit`` largest of each."""
+        request = self._request(text, **options)
+        limit = checked_k(limit)
+        return self._research.facets(request, self._set_vector(request), limit)
+
+    def _request(self, text: str | SearchRequest, **options: Any) -> SearchRequest:
+        self._check_open()
+        if isinstance(text, SearchRequest):
+            return text
+        if "collapse" in options:
+            options["every_copy"] = not options.pop("collapse")
+        return SearchRequest.make(text, **options)
+
+    def _set_vector(self, request: SearchRequest) -> np.ndarray | None:
+        """The query's vector where its matching set or its order needs it."""
+        words = request.query.words
+        return self._embed_while_opening(words) if words.strip() else None
 
     def article(self, article_id: str) -> ArticleDetail:
         """A whole article by id, as ``Hit.article_id`` names it."""

@@ -58,6 +58,7 @@ __all__ = [
     "SearchRequest",
     "Timeline",
     "checked_article_id",
+    "checked_choice",
     "checked_k",
     "unknown_article",
 ]
@@ -318,6 +319,11 @@ class Facets:
 def checked_k(value: object, door: Door = PYTHON) -> int:
     """How many hits a door asked for (``similar``'s count too), or a ``QueryError``."""
     return _whole_number(value, door.k, door.max_k, loose=door.loose)
+
+
+def checked_choice(value: object, name: str, allowed: Iterable[str]) -> str:
+    """One of ``allowed``, or a ``QueryError`` naming the parameter ``name`` and them."""
+    return _choice(value, name, allowed)
 
 
 def checked_article_id(value: object, door: Door = PYTHON) -> str:

@@ -40,6 +40,7 @@ from search.storage.vectors import load_legacy
 
 __all__ = [
     "CANDIDATES",
+    "Restriction",
     "Searcher",
     "Snapshot",
     "article_ranking",
@@ -81,6 +82,17 @@ Ranking = list[tuple[int, float]]
 
 class _Stale(Exception):
     """The lexical view is newer than a snapshot can use: read again on a newer one."""
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """The passages a constraint allows, as both halves of a search take them: ``allowed``
+    (sorted ids) for the dense half, and for the lexical half whichever is shorter:
+    ``allowed`` itself, or the live passages it leaves out (``include`` False)."""
+
+    allowed: np.ndarray
+    lexical: np.ndarray
+    include: bool
 
 
 class Searchable(Protocol):
@@ -232,9 +244,11 @@ class Searcher:
         depth: int,
         only: Filter | None = None,
         within: Scope | None = None,
+        restriction: Restriction | None = None,
     ) -> Ranking:
         """BM25 candidates as of store generation ``current`` (ghosts included: the caller
-        hydrates from the same snapshot, which drops them); ``within``: a shard's alone."""
+        hydrates from the same snapshot, which drops them); ``within``: a shard's alone;
+        ``restriction``: the passages a query's constraint allows."""
         if version == 1:
             return store.lexical_search(text, depth)  # format 1 kept full text in FTS5
         lexical = self.lexical_index()
@@ -244,7 +258,8 @@ class Searcher:
             raise _Stale from None  # a newer commit replaced the view: read the store again
         if marker.cleaned > current:
             raise _Stale  # passages live in our snapshot may be gone from this view
-        return lexical.search(view, text, depth, only, within)
+        passages = None if restriction is None else (restriction.lexical, restriction.include)
+        return lexical.search(view, text, depth, only, within, passages)
 
     def lexical_beyond_ghosts(
         self,
@@ -255,11 +270,14 @@ class Searcher:
         depth: int,
         only: Filter | None = None,
         within: Scope | None = None,
+        restriction: Restriction | None = None,
     ) -> Ranking:
         """``lexical_candidates`` deep enough that ``depth`` of them are live: as many more
         as the lexical index holds ghosts (deleted passages not yet removed from it)."""
         ghosts = store.lexical_ghost_count() if version > 1 else 0
-        return self.lexical_candidates(store, version, current, text, depth + ghosts, only, within)
+        return self.lexical_candidates(
+            store, version, current, text, depth + ghosts, only, within, restriction
+        )
 
     def snapshot(self, store: Store) -> Snapshot:
         """The snapshot of the generation ``store``'s transaction sees (cached)."""
@@ -316,13 +334,46 @@ class Searcher:
         by: str = "passage",
         collapse: bool = True,
         exclude: frozenset[str] = frozenset(),
+        restriction: Restriction | None = None,
     ) -> list[Hit]:
-        """The stages, in one read transaction; articles in ``exclude`` are left out."""
+        """The stages, in one read transaction; articles in ``exclude`` are left out, and
+        with ``restriction`` every passage it does not allow."""
         plan = _Search(k, mode, by, collapse, exclude, text)
-        return self._answer(plan, text, query_vector, only)
+        return self._answer(plan, text, query_vector, only, restriction)
+
+    def with_relevance(self, hits: list[Hit], query: np.ndarray, *, by: str) -> list[Hit]:
+        """Hits with their ``relevance``: the query's cosine with the hit's passage, or by
+        article with the article's best passage, 0 to 1."""
+        if not hits:
+            return hits
+
+        def read(store: Store, snapshot: Snapshot) -> list[Hit]:
+            owned: dict[int, list[int]] = {h.passage_id: [h.passage_id] for h in hits}
+            if by == "article":
+                keys = store.passage_groups([h.passage_id for h in hits])
+                passages = store.article_passage_ids(k for k, _ in keys.values())
+                owned = {pid: passages.get(key, [pid]) for pid, (key, _) in keys.items()}
+            every = np.asarray(sorted({p for ids in owned.values() for p in ids}), dtype=np.int64)
+            vectors = passage_vectors(snapshot, every)
+            vector = np.asarray(query, dtype=np.float32).reshape(-1)
+
+            def relevance(hit: Hit) -> float | None:
+                held = [vectors[p] for p in owned.get(hit.passage_id, []) if p in vectors]
+                if not held:
+                    return None
+                return round(max(0.0, min(1.0, float(np.max(np.stack(held) @ vector)))), 4)
+
+            return [replace(hit, relevance=relevance(hit)) for hit in hits]
+
+        return self.read(read)
 
     def _answer(
-        self, plan: _Search, text: str, query_vector: np.ndarray | None, only: Filter | None
+        self,
+        plan: _Search,
+        text: str,
+        query_vector: np.ndarray | None,
+        only: Filter | None,
+        restriction: Restriction | None = None,
     ) -> list[Hit]:
         """``plan`` run on this index's candidates (a sharded searcher's come from shards)."""
         mode = plan.mode
@@ -332,11 +383,19 @@ class Searcher:
         ) -> Ranking:
             if mode == "dense":
                 return []
-            return self.lexical_beyond_ghosts(store, version, current, text, depth, only)
+            return self.lexical_beyond_ghosts(
+                store, version, current, text, depth, only, restriction=restriction
+            )
 
         def run(store: Store, snapshot: Snapshot) -> list[Hit]:
             outlets = _with_outlets(store, only)
             allowed = self._allowed(store, snapshot.generation, outlets)
+            if restriction is not None:
+                allowed = (
+                    restriction.allowed
+                    if allowed is None
+                    else np.intersect1d(allowed, restriction.allowed, assume_unique=True)
+                )
             version, current = snapshot.format_version, snapshot.generation
 
             def candidates(depth: int) -> tuple[Ranking, Ranking]:

@@ -34,6 +34,7 @@ from search.query.contract import Hit
 from search.query.searcher import (
     Part,
     Ranking,
+    Restriction,
     Searcher,
     Snapshot,
     _check_filter,
@@ -341,8 +342,18 @@ class ShardedSearcher(Searcher):
         self.shards = tuple(shards)
 
     def _answer(
-        self, plan: _Search, text: str, query_vector: np.ndarray | None, only: Filter | None
+        self,
+        plan: _Search,
+        text: str,
+        query_vector: np.ndarray | None,
+        only: Filter | None,
+        restriction: Restriction | None = None,
     ) -> list[Hit]:
+        if restriction is not None:
+            raise QueryError(
+                "query syntax (phrases, exclusions, operators) is not served by shards yet — "
+                "query the index itself"
+            )
         mode = plan.mode
         asked = [shard for shard in self.shards if shard.scope.meets(only)]
         vector = None if mode == "lexical" else query_vector

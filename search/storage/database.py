@@ -755,6 +755,61 @@ class Store:
         )
         return [r[0] for r in rows]
 
+    # The catalog: what a query's matching set is counted over (``query.catalog``).
+
+    def catalog_articles(
+        self, keys: Sequence[str] | None = None
+    ) -> list[tuple[int, str, str | None, str | None]]:
+        """(rowid, key, published, duplicate group) of every article (or of these), by
+        rowid."""
+        published = "published" if self.has_news else "NULL"
+        group = "dup_group" if self.has_news else "NULL"
+        columns = f"SELECT rowid, id, {published}, {group} FROM articles"
+        if keys is None:
+            return [tuple(r) for r in self._rows(f"{columns} ORDER BY rowid")]
+        rows = self._rows_in(f"{columns} WHERE id IN ({{marks}})", keys)
+        return sorted(tuple(r) for r in rows)
+
+    def catalog_passages(self, keys: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Every passage's id (or these articles' passages') and its article's rowid, in
+        id order."""
+        join = "SELECT p.id, a.rowid FROM passages p JOIN articles a ON a.id = p.article_id"
+        if keys is None:
+            rows = self._rows(f"{join} ORDER BY p.id")
+        else:
+            rows = sorted(self._rows_in(f"{join} WHERE p.article_id IN ({{marks}})", keys))
+        if not rows:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        table = np.asarray(rows, dtype=np.int64)
+        return table[:, 0].copy(), table[:, 1].copy()
+
+    def catalog_terms(self, keys: Sequence[str] | None = None) -> list[tuple[int, str, str]]:
+        """(article rowid, field, value) of every article's (or these articles') filter
+        terms: outlets as ``outlet_key`` folds them, ``@collection``, record fields."""
+        if not self.has_news:
+            return []
+        join = (
+            "SELECT a.rowid, t.field, t.value FROM article_terms t"
+            " JOIN articles a ON a.id = t.article_id"
+        )
+        if keys is None:
+            return [tuple(r) for r in self._rows(join)]
+        return [tuple(r) for r in self._rows_in(f"{join} WHERE t.article_id IN ({{marks}})", keys)]
+
+    def matched_rows(
+        self, articles: Sequence[str], passage_ids: Sequence[int]
+    ) -> tuple[dict[str, ArticleRow], dict[int, str]]:
+        """The rows of these articles, and the text of these passages, for a matching set's
+        listing (export)."""
+        rows = self._rows_in(
+            f"SELECT {self._article_columns()} FROM articles WHERE id IN ({{marks}})", articles
+        )
+        found = {row.id: row for row in map(_article_row, rows)}
+        texts = dict(
+            self._rows_in("SELECT id, text FROM passages WHERE id IN ({marks})", passage_ids)
+        )
+        return found, texts
+
     # Duplicates.
 
     def add_signature(self, article_id: str, signature: bytes, keys: Sequence[int]) -> None:
@@ -1000,9 +1055,9 @@ class Store:
 
     def passage_documents(
         self, batch: int = 10_000
-    ) -> Iterator[list[tuple[int, str, str | None, list[tuple[str, str]]]]]:
-        """Every passage as (id, its title and text, its article's published, its article's
-        filter terms), in batches, in id order."""
+    ) -> Iterator[list[tuple[int, str, str, str | None, list[tuple[str, str]]]]]:
+        """Every passage as (id, its article's title, its text, its article's published, its
+        article's filter terms), in batches, in id order."""
         last = 0
         published = "a.published" if self.has_news else "NULL"
         while True:
@@ -1014,7 +1069,7 @@ class Store:
             if not rows:
                 return
             terms = self.article_terms({r[4] for r in rows})
-            yield [(r[0], f"{r[1]}\n{r[2]}", r[3], terms.get(r[4], [])) for r in rows]
+            yield [(r[0], r[1], r[2], r[3], terms.get(r[4], [])) for r in rows]
             last = rows[-1][0]
 
     def passage_days(self) -> tuple[np.ndarray, np.ndarray]:

@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from search.domain.filters import (
     COLLECTION_FIELD,
     FIRST_DAY,
@@ -60,10 +62,20 @@ from search.domain.filters import (
     Scope,
     day_number,
 )
-from search.errors import IndexCorruptError, IndexWriteError
+from search.errors import IndexCorruptError, IndexWriteError, QueryError
 from search.storage import folder as storage
 
-__all__ = ["FOLDER", "LexicalIndex", "LexicalWriter", "Marker", "View", "query_terms", "roll_back"]
+__all__ = [
+    "FOLDER",
+    "LexicalIndex",
+    "LexicalWriter",
+    "Marker",
+    "View",
+    "analyse",
+    "folded_words",
+    "query_terms",
+    "roll_back",
+]
 
 FOLDER = "lexical"
 _MAX_QUERY_TERMS = 64
@@ -72,7 +84,12 @@ _MARKER_ID = 0  # passage ids start at 1
 _LAST_ID = 2**62  # above any passage id
 _IDF_FLOOR = 1e-6  # FTS5's idf for a word in half the documents or more
 _WRITER_HEAP = 64_000_000
-SCHEMA = 2  # 2: the day and terms filters match; an index of an older one is built again
+SCHEMA = 3  # 2: the day and terms filters match; 3: positions (phrases) and the title apart
+_MAX_EXPANSION = 4096  # words one ``word*`` may stand for
+_OLD_SCHEMA = (
+    "phrases and title: need this index's lexical half made again — run any writing "
+    "command on it once (`newssearch index` of its folders)"
+)
 _META = "meta.json"  # tantivy's: which segments (and deletions) a commit holds
 _META_LIMIT = 64 << 20
 _VIEW_PREFIX = "commit-"  # a committed view: commit-<token>, hard links to that commit's files
@@ -84,8 +101,9 @@ _SEGMENT_FILE = re.compile(r"[0-9a-f]{32}\.")  # tantivy's <segment id>.<compone
 _NO_HARD_LINKS = (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP)
 _FILE_NAMED = re.compile(r"\b([0-9a-f]{32}(?:\.\d+)?\.[a-z]+|meta\.json|\.managed\.json)\b")
 
-Document = tuple[int, str, "str | None", "list[tuple[str, str]]"]
-"""A passage as the lexical index takes it: (id, title and text, published, filter terms)."""
+Document = tuple[int, str, str, "str | None", "list[tuple[str, str]]"]
+"""A passage as the lexical index takes it: (id, its article's title, its text, published,
+filter terms)."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +129,9 @@ def _schema() -> Any:
     builder.add_integer_field("generation", stored=True, indexed=False)
     builder.add_integer_field("cleaned", stored=True, indexed=False)
     builder.add_integer_field("token", stored=True, indexed=False)
-    builder.add_text_field("body", stored=False, tokenizer_name="news", index_option="freq")
+    # Positions, for phrases (``matching``); the title again on its own, for ``title:``.
+    builder.add_text_field("body", stored=False, tokenizer_name="news", index_option="position")
+    builder.add_text_field("title", stored=False, tokenizer_name="news", index_option="position")
     # What filters match (``filters``): the publication day, and "field\x1fvalue" terms.
     builder.add_integer_field("day", stored=False, indexed=True, fast=True)
     builder.add_text_field("terms", stored=False, tokenizer_name="raw", index_option="basic")
@@ -140,6 +160,17 @@ def _filter_clauses(schema: Any, only: Filter) -> list[Any]:
     for name, value in only.where:
         queries.append(tantivy.Query.term_query(schema, "terms", _term(name, value)))
     return [(tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in queries]
+
+
+def _passages_clause(schema: Any, ids: np.ndarray, include: bool) -> tuple[Any, Any]:
+    """A tantivy clause keeping only these passages (``include``) or all but these, adding
+    nothing to a score."""
+    import tantivy
+
+    listed = tantivy.Query.term_set_query(schema, "id", ids.tolist())
+    if include:
+        return tantivy.Occur.Must, tantivy.Query.const_score_query(listed, 0.0)
+    return tantivy.Occur.MustNot, listed
 
 
 def _scope_clause(schema: Any, scope: Scope) -> tuple[Any, Any]:
@@ -181,11 +212,17 @@ def analyse(text: str) -> list[str]:
     >>> analyse("Strikes at Zürich's DEPOTS")
     ['strike', 'at', 'zurich', 'depot']
     """
+    stems = _stemmer().stemWords(folded_words(text))
+    return [stem for stem in stems if stem]  # Porter leaves nothing of a lone "s"
+
+
+def folded_words(text: str) -> list[str]:
+    """A text's words as ``analyse`` finds them, before stemming: lower case, accents
+    folded, none over 40 characters."""
     folded = unicodedata.normalize("NFKD", text.lower())
     if not folded.isascii():
         folded = "".join(c for c in folded if not unicodedata.combining(c))
-    stems = _stemmer().stemWords([w for w in _WORD.findall(folded) if len(w) <= 40])
-    return [stem for stem in stems if stem]  # Porter leaves nothing of a lone "s"
+    return [w for w in _WORD.findall(folded) if len(w) <= 40]
 
 
 @functools.cache
@@ -506,10 +543,12 @@ class LexicalIndex:
         limit: int,
         only: Filter | None = None,
         within: Scope | None = None,
+        passages: tuple[np.ndarray, bool] | None = None,
     ) -> list[tuple[int, float]]:
         """(passage id, BM25 score) best first, ghosts included (the caller drops them);
-        with ``only``, just the passages it allows; ``within``, just a shard's. Scores are
-        the whole index's BM25 either way, so a shard's compare with another's."""
+        with ``only``, just the passages it allows; ``within``, just a shard's;
+        ``passages``, (ids, True): just these; (ids, False): all but these. Scores are the
+        whole index's BM25 either way, so a shard's compare with another's."""
         import tantivy
 
         searcher, schema = view.searcher, view.schema
@@ -531,11 +570,55 @@ class LexicalIndex:
         restrictions = [] if only is None else _filter_clauses(schema, only)
         if within is not None:
             restrictions.append(_scope_clause(schema, within))
+        if passages is not None:
+            restrictions.append(_passages_clause(schema, *passages))
         if restrictions:
             query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), *restrictions])
         try:
             return _best(searcher, query, limit)
         except (OSError, ValueError, RuntimeError) as error:  # a file damaged past its checks
+            raise IndexCorruptError(
+                f"{self.folder} is unreadable ({_cause(error)}) — rebuild the index"
+            ) from None
+
+    def matching(
+        self,
+        view: View,
+        field: str,
+        terms: list[str],
+        *,
+        phrase: bool = False,
+        prefix: bool = False,
+    ) -> np.ndarray:
+        """Ids of the passages (ghosts included), sorted, whose ``field`` ("body": title and
+        text, or "title") holds ``terms`` (analysed): every one (a single term, or terms
+        where not ``phrase``), them in this order (``phrase``), or a word whose stem begins
+        with the one term given, or that it begins with, a few letters short (``prefix``:
+        stems are what is indexed, and "immigration"'s is "immigr")."""
+        import tantivy
+
+        searcher, schema = view.searcher, view.schema
+        if field == "title" and not _has_title(schema):
+            raise QueryError(_OLD_SCHEMA)
+        if prefix:
+            words = _expansions(searcher, field, terms[0])
+            if not words:
+                return np.empty(0, dtype=np.int64)
+            query = tantivy.Query.term_set_query(schema, field, words)
+        elif phrase and len(terms) > 1:
+            if not _has_title(schema):
+                raise QueryError(_OLD_SCHEMA)
+            phrase_words: list[str | tuple[int, str]] = list(terms)
+            query = tantivy.Query.phrase_query(schema, field, phrase_words)
+        else:
+            queries = [tantivy.Query.term_query(schema, field, term) for term in terms]
+            if len(queries) == 1:
+                query = queries[0]
+            else:
+                query = tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in queries])
+        try:
+            return _every_id(searcher, query)
+        except (OSError, ValueError, RuntimeError) as error:
             raise IndexCorruptError(
                 f"{self.folder} is unreadable ({_cause(error)}) — rebuild the index"
             ) from None
@@ -567,6 +650,48 @@ def _best(searcher: Any, query: Any, limit: int) -> list[tuple[int, float]]:
         key=lambda hit: (-hit[1], hit[0]),
     )
     return found[:limit]
+
+
+def _every_id(searcher: Any, query: Any) -> np.ndarray:
+    """The passage ids of every document ``query`` matches, sorted (not the marker's)."""
+    total = int(searcher.num_docs)
+    if total == 0:
+        return np.empty(0, dtype=np.int64)
+    hits = searcher.search(query, total, count=False).hits
+    if not hits:
+        return np.empty(0, dtype=np.int64)
+    ids = np.asarray(
+        searcher.fast_field_values("id", [address for _, address in hits]), dtype=np.int64
+    )
+    ids = np.sort(ids)
+    return ids[ids != _MARKER_ID]
+
+
+def _has_title(schema: Any) -> bool:
+    """Whether the lexical index was made with positions and the title apart (schema 3)."""
+    import tantivy
+
+    try:
+        tantivy.Query.term_query(schema, "title", "")
+    except ValueError:
+        return False
+    return True
+
+
+def _expansions(searcher: Any, field: str, start: str) -> list[str]:
+    """The indexed words ``start*`` stands for: stems beginning with it, and stems it
+    begins with that are at most 3 letters shorter (and at least 4 long)."""
+    found = [term for term, _count in searcher.terms_with_prefix(field, start)]
+    for length in range(max(4, len(start) - 3), len(start)):
+        shorter = start[:length]
+        if int(searcher.doc_freq(field, shorter)) > 0:
+            found.append(shorter)
+    if len(found) > _MAX_EXPANSION:
+        raise QueryError(
+            f"{start}* stands for {len(found):,} words; the limit is {_MAX_EXPANSION:,} — "
+            "give more of the word"
+        )
+    return sorted(set(found))
 
 
 def _read_marker(searcher: Any, schema: Any) -> Marker:
@@ -609,8 +734,14 @@ class LexicalWriter:
     def add(self, documents: Iterable[Document]) -> None:
         import tantivy
 
-        for passage_id, body, published, terms in documents:
-            fields: dict[str, Any] = {"id": passage_id, "body": " ".join(analyse(body))}
+        for passage_id, title, text, published, terms in documents:
+            title_terms = analyse(title)
+            body = " ".join([*title_terms, *analyse(text)])  # as analyse(f"{title}\n{text}")
+            fields: dict[str, Any] = {
+                "id": passage_id,
+                "body": body,
+                "title": " ".join(title_terms),
+            }
             day = day_number(published)
             if day is not None:
                 fields["day"] = day

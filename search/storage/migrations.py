@@ -455,6 +455,16 @@ def m006_copy_anchors(up: Upgrade) -> None:
     up.writer.regroup_copies()
 
 
+@migrations(news=3)
+def m007_lexical_phrases(up: Upgrade) -> None:
+    """Word positions and titles in the lexical index, for phrases and title: queries."""
+    # tantivy cannot add positions to an index: every passage is indexed again (lexical
+    # schema 3), as of a new generation that readers then see.
+    generation = up.new_generation()
+    up.store.set_meta({"updated": now()})
+    up.writer.rebuild_lexical(generation)
+
+
 @migrations(
     # ``articles.added`` is the commit (generation) that last wrote an article: a new or
     # changed article gets its commit's, an unchanged one keeps its own. Articles stored
@@ -474,7 +484,7 @@ def m006_copy_anchors(up: Upgrade) -> None:
     );
     """
 )
-def m007_alerts(up: Upgrade) -> None:
+def m008_alerts(up: Upgrade) -> None:
     """Alerts: saved searches, and the commit that wrote each article, which they report by."""
     # Nothing to backfill: the column's default, 0, is what an older article is.
 
@@ -483,7 +493,7 @@ SCHEMA_VERSION = migrations.schema_version
 NEWS = migrations["m004_news_metadata"].version  # the first schema with news metadata
 COLLECTIONS = migrations["m005_collections"].version  # the first keyed COLLECTION/ID
 ANCHORS = migrations["m006_copy_anchors"].version  # the first schema with copy anchors
-ALERTS = migrations["m007_alerts"].version  # the first with alerts and articles' commits
+ALERTS = migrations["m008_alerts"].version  # the first with alerts and articles' commits
 
 
 def schema_script(number: int) -> str:

@@ -337,6 +337,15 @@ class Segment:
         best = _top(scores, k, ids)
         return ids[best], scores[best]
 
+    def scores(self, query: np.ndarray) -> np.ndarray:
+        """Every row's score against ``query``, exactly (an inverted file's too: no probe
+        is skipped), in row order."""
+        out = np.empty(self.rows, dtype=np.float32)
+        for first in range(0, self.rows, _SCAN_ROWS):
+            block = self.vectors[first : first + _SCAN_ROWS]
+            out[first : first + len(block)] = self._scores(block, query)
+        return out
+
     def _scores(self, vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
         if self._low is None or self._step is None:
             return np.asarray(vectors @ query, dtype=np.float32)

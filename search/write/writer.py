@@ -169,7 +169,7 @@ class Writer:
                 ids = store.insert_article(change.row(), change.spans, terms, generation=generation)
                 groups.add(store, change.key, article.title, article.text)
                 documents += [
-                    (pid, f"{article.title}\n{span[4]}", article.published, terms)
+                    (pid, article.title, span[4], article.published, terms)
                     for pid, span in zip(ids, change.spans, strict=True)
                 ]
                 new_ids += ids

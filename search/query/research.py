@@ -1,0 +1,374 @@
+"""Research over an index: a query's matching set (``matching``), read on one snapshot.
+
+``Research`` joins the parts: the catalog of the generation a snapshot sees (cached, one
+per generation), the lexical index for a constraint's words and phrases, the segments for
+the query's cosine with every passage, and the store for what a listing shows. The
+``Index`` facade calls it; the doors format what it returns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import replace
+
+import numpy as np
+
+from search.domain.filters import Filter, outlet_key, term_value
+from search.errors import QueryError
+from search.query.contract import Facets, Hit, Match, SearchRequest, Timeline
+from search.query.matching import (
+    RELEVANCE_THRESHOLD,
+    Catalog,
+    MatchSet,
+    build_catalog,
+    constraint_mask,
+    facet_counts,
+    filter_mask,
+    fold_copies,
+    ordered,
+    showing_mask,
+    timeline,
+)
+from search.query.searcher import (
+    Restriction,
+    Searcher,
+    Snapshot,
+    _check_filter,
+    _with_outlets,
+    hydrate,
+)
+from search.query.syntax import Term, Value
+from search.storage.database import Store
+from search.storage.lexical import analyse, folded_words
+from search.storage.manifest import lexical_commit
+from search.storage.segments import Segment
+
+__all__ = ["LISTING_BATCH", "Research"]
+
+LISTING_BATCH = 512  # articles read from the store at a time, listing a matching set
+_SETS_KEPT = 8  # matching sets kept, per generation: a page asks hits, chart and facets
+
+
+class Research:
+    """Matching sets, timelines, facets and listings over one index's ``Searcher``."""
+
+    def __init__(self, searcher: Searcher) -> None:
+        self.searcher = searcher
+        self._lock = threading.Lock()
+        self._catalog: Catalog | None = None
+        self._sets: OrderedDict[tuple[object, ...], MatchSet] = OrderedDict()
+
+    # The matching set.
+
+    def match_set(
+        self,
+        request: SearchRequest,
+        query_vector: np.ndarray | None,
+        *,
+        added: list[str] | None = None,
+    ) -> MatchSet:
+        """The request's matching set. ``added``: only among these articles (keys), read
+        without the whole archive's catalog (an alert's new articles)."""
+
+        def read(store: Store, snapshot: Snapshot) -> MatchSet:
+            return self._match_set(store, snapshot, request, query_vector, added)
+
+        return self.searcher.read(read)
+
+    def _match_set(
+        self,
+        store: Store,
+        snapshot: Snapshot,
+        request: SearchRequest,
+        query_vector: np.ndarray | None,
+        added: list[str] | None,
+    ) -> MatchSet:
+        if snapshot.format_version < 2:
+            raise QueryError(
+                "query syntax, sorting by date, timelines and facets need a format-2 index — "
+                "run `newssearch index` on it once"
+            )
+        vector_key = None if query_vector is None else query_vector.tobytes()
+        key = (snapshot.generation, request.text, request.only, request.collapse, vector_key)
+        if added is None:
+            with self._lock:
+                if (cached := self._sets.get(key)) is not None:
+                    self._sets.move_to_end(key)
+                    return cached
+            catalog = self.catalog(store, snapshot.generation)
+        else:
+            catalog = _build(store, snapshot.generation, added)
+        found = self._evaluate(store, snapshot, catalog, request, query_vector, added is not None)
+        if added is None:
+            with self._lock:
+                self._sets[key] = found
+                while len(self._sets) > _SETS_KEPT:
+                    self._sets.popitem(last=False)
+        return found
+
+    def _evaluate(
+        self,
+        store: Store,
+        snapshot: Snapshot,
+        catalog: Catalog,
+        request: SearchRequest,
+        query_vector: np.ndarray | None,
+        subset: bool,
+    ) -> MatchSet:
+        parsed = request.query
+        only = _with_outlets(store, request.only)
+        if only is not None:
+            _check_filter(store, only)
+        scope = filter_mask(catalog, only)
+        mask = scope.copy()
+        showing = None
+        if parsed.constraint is not None:
+            restrict = catalog.passages if subset else None
+            found: dict[int, np.ndarray] = {}  # each term's passages, looked up once
+
+            def term(node: Term) -> np.ndarray:
+                if id(node) not in found:
+                    found[id(node)] = self._term_passages(store, snapshot, node, restrict)
+                return found[id(node)]
+
+            def value(node: Value) -> np.ndarray:
+                return self._value_articles(store, catalog, node)
+
+            mask &= constraint_mask(catalog, parsed.constraint, term, value)
+            if parsed.positive:
+                showing = showing_mask(catalog, parsed.constraint, term, value)
+        relevance = None
+        scores = np.zeros(len(catalog.passages), dtype=np.float32)
+        if query_vector is not None and parsed.words.strip():
+            scores = _passage_scores(snapshot, catalog, query_vector, subset=subset)
+            relevance, _ = catalog.best_passages(scores)
+            if parsed.thresholded:
+                mask &= relevance >= RELEVANCE_THRESHOLD
+        if showing is not None:  # a passage holding what is asked shows the article
+            scores = np.where(showing, np.nan_to_num(scores, neginf=-1.0) + 4.0, scores)
+        _, shown = catalog.best_passages(scores)
+        if request.collapse:
+            mask = fold_copies(catalog, mask, relevance)
+        return MatchSet(catalog, mask, scope, relevance, shown, showing)
+
+    def catalog(self, store: Store, generation: int) -> Catalog:
+        """The catalog of ``generation`` (cached: the last one read)."""
+        with self._lock:
+            cached = self._catalog
+        if cached is not None and cached.generation == generation:
+            return cached
+        catalog = _build(store, generation, None)
+        with self._lock:
+            if self._catalog is None or self._catalog.generation <= generation:
+                self._catalog = catalog
+        return catalog
+
+    def _term_passages(
+        self, store: Store, snapshot: Snapshot, term: Term, restrict: np.ndarray | None
+    ) -> np.ndarray:
+        field = "title" if term.field == "title" else "body"
+        text = " ".join(term.words)
+        if term.prefix:
+            words = folded_words(text)
+            if len(words) != 1:
+                raise QueryError(f"{text}* must be one word, to stand for the words it begins")
+            terms = words
+        else:
+            terms = analyse(text)
+        if not terms:
+            raise QueryError(f"{text!r} holds no word to search for")
+        lexical = self.searcher.lexical_index()
+        view, _marker = lexical.view(
+            snapshot.generation, lexical_commit(store.get_meta(), store.path)
+        )
+        phrase = term.phrase or len(terms) > 1
+        found = lexical.matching(view, field, terms, phrase=phrase, prefix=term.prefix)
+        if restrict is not None:
+            found = found[np.isin(found, restrict)]
+        return found
+
+    def _value_articles(self, store: Store, catalog: Catalog, value: Value) -> np.ndarray:
+        name = value.field
+        if name in ("source", "outlet"):
+            only = _with_outlets(store, Filter.make(sources=[value.value]))
+            return filter_mask(catalog, only)
+        if name == "collection":
+            return filter_mask(catalog, Filter(collections=(value.value.strip(),)))
+        known = store.known_fields()
+        if name not in known:
+            listed = ", ".join(known) if known else "none (its articles have no fields)"
+            raise QueryError(
+                f"unknown field {name!r} in the query — fields in this index: {listed}, "
+                "and title, source, collection"
+            )
+        return filter_mask(catalog, Filter(where=((name, term_value(value.value)),)))
+
+    # What is built on it.
+
+    def restriction(self, request: SearchRequest) -> Restriction | None:
+        """The passages a request's constraint allows, for ranking (None: no constraint):
+        the constraint and the filters, no relevance threshold (ranking is the cut)."""
+        if request.query.constraint is None:
+            return None
+        matches = self.match_set(replace(request, every_copy=True), None)
+        catalog = matches.catalog
+        inside = matches.mask[catalog.owner]
+        if request.by == "passage" and matches.showing is not None:
+            inside &= matches.showing  # a passage hit holds what the query asks present
+        allowed = catalog.passages[inside]
+        if len(allowed) * 2 <= len(catalog.passages):
+            return Restriction(allowed, allowed, True)
+        return Restriction(allowed, catalog.passages[~inside], False)
+
+    def sorted_hits(self, request: SearchRequest, query_vector: np.ndarray | None) -> list[Hit]:
+        """The matching articles in the request's sort order, one hit each (its best
+        passage), ``request.k`` of them after ``request.offset``."""
+        matches = self.match_set(request, query_vector)
+        rows = ordered(matches, request.sort)[request.offset : request.offset + request.k]
+        catalog = matches.catalog
+        chosen = np.where(matches.shown[rows] >= 0, matches.shown[rows], catalog.first[rows])
+        results = []
+        for row, position in zip(rows.tolist(), chosen.tolist(), strict=True):
+            if position < 0:
+                continue
+            relevance = 0.0 if matches.relevance is None else float(matches.relevance[row])
+            results.append((int(catalog.passages[position]), relevance, 1))
+        hits = self.searcher.read_rows(lambda store, _v, _g: hydrate(store, results))
+        return [
+            replace(
+                hit,
+                rank=request.offset + n,
+                relevance=None if matches.relevance is None else _readable(hit.score),
+            )
+            for n, hit in enumerate(hits, start=1)
+        ]
+
+    def timeline(
+        self, request: SearchRequest, query_vector: np.ndarray | None, every: str, split: str | None
+    ) -> Timeline:
+        matches = self.match_set(request, query_vector)
+        return self.searcher.read_rows(
+            lambda store, _v, _g: timeline(matches, every, split, store.outlet_display)
+        )
+
+    def facets(self, request: SearchRequest, query_vector: np.ndarray | None, limit: int) -> Facets:
+        matches = self.match_set(request, query_vector)
+
+        def read(store: Store, _version: int, _generation: int) -> Facets:
+            outlets, collections, fields = facet_counts(matches, limit, store.outlet_display)
+            return Facets(matches.count, tuple(outlets), tuple(collections), fields)
+
+        return self.searcher.read_rows(read)
+
+    def listing(
+        self,
+        request: SearchRequest,
+        query_vector: np.ndarray | None,
+        *,
+        added: list[str] | None = None,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> Iterator[Match]:
+        """The matching articles in the request's sort order, from ``start`` to ``stop``,
+        read from the store a batch at a time."""
+        matches = self.match_set(request, query_vector, added=added)
+        rows = ordered(matches, request.sort)[start:stop]
+        for first in range(0, len(rows), LISTING_BATCH):
+            batch = rows[first : first + LISTING_BATCH]
+
+            def read(store: Store, _version: int, _generation: int) -> list[Match]:
+                return _matches(store, matches, batch)  # noqa: B023 - read at once
+
+            yield from self.searcher.read_rows(read)
+
+
+def _build(store: Store, generation: int, only: list[str] | None) -> Catalog:
+    names = {host: outlet_key(name) for host, name in store.outlet_names().items()}
+    if only is None:
+        return build_catalog(
+            generation,
+            store.catalog_articles(),
+            store.catalog_passages(),
+            store.catalog_terms(),
+            names,
+        )
+    return build_catalog(
+        generation,
+        store.catalog_articles(only),
+        store.catalog_passages(only),
+        store.catalog_terms(only),
+        names,
+    )
+
+
+def _passage_scores(
+    snapshot: Snapshot, catalog: Catalog, query: np.ndarray, *, subset: bool
+) -> np.ndarray:
+    """The query's cosine with every passage of the catalog, by position (-inf: none)."""
+    query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+    scores = np.full(len(catalog.passages), -np.inf, dtype=np.float32)
+    for part in snapshot.parts:
+        segment = part.vectors
+        if not isinstance(segment, Segment):
+            continue
+        if subset:
+            keep = np.isin(segment.ids, catalog.passages)
+            if part.deleted is not None:
+                keep &= ~part.deleted
+            if not keep.any():
+                continue
+            rows = np.flatnonzero(keep)
+            ids, values = segment.search_rows(query, len(rows), rows)
+        else:
+            values = segment.scores(query)
+            ids = segment.ids
+            if part.deleted is not None:
+                ids, values = ids[~part.deleted], values[~part.deleted]
+        at = np.searchsorted(catalog.passages, ids)
+        at = np.minimum(at, max(len(catalog.passages) - 1, 0))
+        held = catalog.passages[at] == ids if len(catalog.passages) else np.zeros(0, bool)
+        scores[at[held]] = values[held]
+    return scores
+
+
+def _matches(store: Store, matches: MatchSet, rows: np.ndarray) -> list[Match]:
+    catalog = matches.catalog
+    keys = [str(catalog.keys[r]) for r in rows]
+    chosen = np.where(matches.shown[rows] >= 0, matches.shown[rows], catalog.first[rows])
+    chosen = chosen.tolist()
+    passage_ids = [int(catalog.passages[p]) for p in chosen if p >= 0]
+    articles, texts = store.matched_rows(keys, passage_ids)
+    names = store.outlet_names()
+    found = []
+    for row, key, position in zip(rows.tolist(), keys, chosen, strict=True):
+        article = articles.get(key)
+        if article is None:
+            continue
+        pid = int(catalog.passages[position]) if position >= 0 else 0
+        source = article.source
+        if source and (name := names.get(outlet_key(source))):
+            source = name
+        relevance = None
+        if matches.relevance is not None and np.isfinite(matches.relevance[row]):
+            relevance = _readable(float(matches.relevance[row]))
+        found.append(
+            Match(
+                article_id=article.local_id or article.id,
+                collection=article.collection,
+                published=article.published,
+                source=source,
+                title=article.title,
+                url=article.url,
+                passage=texts.get(pid, ""),
+                passage_id=pid,
+                relevance=relevance,
+            )
+        )
+    return found
+
+
+def _readable(cosine: float) -> float:
+    """A relevance a reader can read: the cosine, 0 to 1 (a negative one is 0)."""
+    return round(max(0.0, min(1.0, cosine)), 4)
