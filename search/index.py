@@ -539,7 +539,8 @@ class Index:
     ) -> Alert:
         """Save a search (``text`` and filters, as ``search`` takes them, or a checked
         ``SearchRequest``) as the alert ``name``: letters, digits, ``.``, ``_`` and ``-``.
-        Its first run reports the matching articles committed after now."""
+        Its first run reports the matching articles committed after now. Its filters must
+        name fields and outlets the index has, as a query's must."""
         self._check_open()
         request = text
         if not isinstance(request, SearchRequest):
@@ -562,20 +563,22 @@ class Index:
                     "first, or choose another name"
                 )
             current = generation(store.get_meta(), store.path)
+            # Its filters checked against the index as a query's are (an unknown field or
+            # outlet is an error), over no articles: the ones after the current commit.
+            next(iter(self.matches(request, added_after=current)), None)
             alert = Alert.saving(name, request, generation=current, created=now())
             with store.transaction():
                 store.add_alert(alert.row())
         return alert
 
-    def remove_alert(self, name: str) -> Alert:
-        """Forget the alert ``name``; returns it as it was."""
+    def remove_alert(self, name: str) -> None:
+        """Forget the alert ``name`` (one whose record is damaged too)."""
         self._check_open()
         checked_name(name)
         with self._writing() as writer:
-            alert = self._saved_alert(writer.store, name)
             with writer.store.transaction():
-                writer.store.remove_alert(name)
-        return alert
+                if not writer.store.remove_alert(name):
+                    raise self._unknown_alert(writer.store, name)
 
     def run_alert(self, name: str) -> AlertRun:
         """The articles matching alert ``name`` that commits since its last run (or since
@@ -597,13 +600,16 @@ class Index:
     def _saved_alert(self, store: Store, name: str) -> Alert:
         row = store.alert(name)
         if row is None:
-            names = [r.name for r in store.alerts()]
-            saved = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if names[10:] else "")
-            raise AlertNotFoundError(
-                f"no alert named {name!r} in {self.path} — "
-                + (f"its alerts: {saved}" if names else "it has none saved")
-            )
+            raise self._unknown_alert(store, name)
         return Alert.from_row(row, store.path)
+
+    def _unknown_alert(self, store: Store, name: str) -> AlertNotFoundError:
+        names = [row.name for row in store.alerts()]
+        saved = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if names[10:] else "")
+        return AlertNotFoundError(
+            f"no alert named {name!r} in {self.path} — "
+            + (f"its alerts: {saved}" if names else "it has none saved")
+        )
 
     @contextlib.contextmanager
     def _writing(self) -> Iterator[Writer]:

@@ -1,8 +1,9 @@
 """schemathesis hooks for ``tests/test_server_protocol.py`` (``SCHEMATHESIS_HOOKS``).
 
-/api/search has three rules that no schema of a single parameter can state, and which its
-schema therefore only describes: ``since`` may not be after ``until``, a ``where`` clause
-must name a field the index has, and a ``source`` an outlet it has. A request that
+/api/search (and /api/alerts/{name}, which saves a search) has three rules that no schema
+of a single parameter can state, and which its schema therefore only describes: ``since``
+may not be after ``until``, a ``where`` clause must name a field the index has, and a
+``source`` an outlet it has. A request that
 schemathesis generated as valid (its positive cases) is made to keep them before it is
 sent: the two days are swapped when ``since`` is after ``until``, each clause's field
 becomes one the test's index has (``NEWSSEARCH_TEST_FIELDS``, comma-separated), and each
@@ -21,6 +22,8 @@ from search.domain.filters import Filter
 from search.errors import QueryError
 from search.query.contract import MAX_QUERY_CHARS
 
+# The operations that take a search's parameters: a search, and an alert saved.
+SEARCHES = ("/api/search", "/api/alerts/{name}")
 FIELDS = sorted(os.environ.get("NEWSSEARCH_TEST_FIELDS", "").split(","), key=len)
 OUTLETS = os.environ.get("NEWSSEARCH_TEST_OUTLETS", "").split(",")
 
@@ -28,7 +31,7 @@ OUTLETS = os.environ.get("NEWSSEARCH_TEST_OUTLETS", "").split(",")
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     meta = case.meta
-    if case.operation.path != "/api/search" or meta is None:
+    if case.operation.path not in SEARCHES or meta is None:
         return
     if not meta.generation.mode.is_positive or not isinstance(case.query, dict):
         return

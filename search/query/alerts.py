@@ -122,7 +122,8 @@ class Alert:
             )
         except (ValueError, TypeError, KeyError, RecursionError):
             raise IndexCorruptError(
-                f"{where} holds alert {row.name!r} damaged — remove it and add it again"
+                f"alert {row.name!r} in {where} is damaged — remove it (`newssearch alert "
+                f"remove {row.name}`) and add it again"
             ) from None
 
 

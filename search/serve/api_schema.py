@@ -40,6 +40,7 @@ __all__ = [
     "Error",
     "Health",
     "Hits",
+    "Removed",
     "answers",
     "common_answers",
     "parameters",
@@ -202,6 +203,10 @@ class Hits(TypedDict):
 
 class Alerts(TypedDict):
     alerts: list[Alert]  # by name, each as `alert list --json` prints it
+
+
+class Removed(TypedDict):
+    removed: str  # the alert's name
 
 
 class Health(TypedDict):

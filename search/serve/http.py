@@ -31,10 +31,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.routing import Match
 
 from search._version import __version__
 from search.errors import InputError, SearchError
@@ -146,6 +148,7 @@ def make_app(
 
     _add_alerts(api, service, run, writable=token is not None)
     app.include_router(api)
+    app.state.api_routes = list(api.routes)  # for a 405's Allow (``_allowed``)
     app.state.index_name = service.path
     _add_page(app)
     _add_errors(app)
@@ -210,7 +213,7 @@ def _add_alerts(
         "/api/alerts/{name}",
         operation_id="remove_alert",
         summary="Forget an alert, as `alert remove`",
-        responses=api_schema.answers(Alert, 403, 404, 503),
+        responses=api_schema.answers(api_schema.Removed, 403, 404, 503),
         openapi_extra=api_schema.parameters([api_schema.ALERT_NAME]),
     )
     async def remove_alert(request: Request) -> JSONResponse:
@@ -279,12 +282,25 @@ def _add_errors(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = "no such endpoint — see /docs" if error.status_code == 404 else error.detail
-        return _error(error.status_code, str(message), None, error.headers)
+        headers = error.headers
+        allowed = _allowed(request) if error.status_code == 405 else []
+        if allowed:  # Starlette's Allow names the first route's methods only
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return _error(error.status_code, str(message), None, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error answering %s", request.url.path)
         return _error(500, f"internal error ({type(error).__name__}) — see the server's log", 1)
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods of every API route at the request's path (alerts have two at one)."""
+    methods: set[str] = set()
+    for route in request.app.state.api_routes:
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+            methods.update(route.methods or ())
+    return sorted(methods)
 
 
 def _error(

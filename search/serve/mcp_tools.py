@@ -155,6 +155,12 @@ class SavedAlerts(TypedDict):
     alerts: list[Alert]
 
 
+class RemovedAlert(TypedDict):
+    """The name of the alert removed."""
+
+    removed: str
+
+
 _READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 _WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 _REMOVES = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
@@ -315,8 +321,8 @@ def _add_alert_tools(tool: _Registrar, service: Service) -> None:
         return _answer(service.alerts)
 
     @tool("Remove an alert", _REMOVES)
-    def alert_remove(name: AlertName) -> Annotated[CallToolResult, Alert]:
-        """Forget the saved alert of this name; it is returned as it was."""
+    def alert_remove(name: AlertName) -> Annotated[CallToolResult, RemovedAlert]:
+        """Forget the saved alert of this name."""
         return _answer(lambda: service.remove_alert(name))
 
     @tool("Run an alert", _WRITES)

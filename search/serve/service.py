@@ -194,9 +194,11 @@ class Service:
         return self._write(lambda index: _alerting(index).add_alert(checked, request))
 
     def remove_alert(self, name: object) -> dict[str, Any]:
-        """Forget the alert ``name``; the alert as it was."""
+        """Forget the alert ``name``: ``{"removed": name}``."""
         checked = checked_name(name)
-        return self._write(lambda index: _alerting(index).remove_alert(checked))
+        with self._writing:
+            self._answer(lambda index: _alerting(index).remove_alert(checked))
+        return {"removed": checked}
 
     def run_alert(self, name: object) -> dict[str, Any]:
         """Run the alert ``name``: the articles committed since it last ran that match it."""

@@ -931,8 +931,9 @@ class Store:
         than any; a store from before then has none."""
         if not self.has_alerts:
             return []
-        rows = self._rows("SELECT id FROM articles WHERE added > ? ORDER BY id", (generation,))
-        return [r[0] for r in rows]
+        # Sorted here: ``ORDER BY id`` led SQLite to walk the whole key index instead.
+        rows = self._rows("SELECT id FROM articles WHERE added > ?", (generation,))
+        return sorted(r[0] for r in rows)
 
     def alerts(self) -> list[AlertRow]:
         """Every saved alert, by name."""
