@@ -334,7 +334,7 @@ def test_the_cli_adds_lists_runs_and_removes(archive: Archive, cli: Callable) ->
     ran = cli("alert", "run", "oil", "--index", index)
     assert ran.exit_code == 0, ran.output
     lines = ran.stdout.splitlines()
-    assert lines[0].startswith("oil: 1 new article (commits ")
+    assert lines[0].startswith("oil: 1 new article (commit")
     title = record(3, oil=True)["title"]
     assert lines[1] == f"  1987-03-01  Reuters  {title}  news/oil-3"
     again = cli("alert", "run", "oil", "--index", index)
@@ -485,6 +485,16 @@ def test_the_api_with_a_token_adds_runs_and_removes(archive: Archive, http: Call
     removed = api.delete("/api/alerts/reuters-oil")
     assert removed.status_code == 200 and removed.json() == {"removed": "reuters-oil"}
     assert api.get("/api/alerts").json() == {"alerts": []}
+
+
+def test_each_alert_error_has_its_status() -> None:
+    from search import IndexWriteError
+    from search.serve.service import status_of
+
+    assert status_of(AlertNotFoundError("x")) == 404
+    assert status_of(AlertExistsError("x")) == 409
+    assert status_of(IndexWriteError("x")) == 503  # read-only, or a full disk: not the request's
+    assert status_of(IndexLockedError("x")) == 503
 
 
 def test_the_schema_describes_the_alert_operations(archive: Archive, http: Callable) -> None:

@@ -126,13 +126,12 @@ def alert_line(alert: Mapping[str, Any]) -> str:
 
 def print_alert_run(run: Mapping[str, Any]) -> None:
     """An alert's run: a line saying what it found, then each article, newest first."""
-    matches = run["matches"]
+    matches, after, reached = run["matches"], run["after"], run["generation"]
     found = _many(len(matches), "new article") if matches else "no new articles"
-    sys.stdout.write(
-        f"{run['name']}: {found} (commits {run['after'] + 1} to {run['generation']})\n"
-        if run["generation"] > run["after"]
-        else f"{run['name']}: {found} (no commit since commit {run['after']})\n"
-    )
+    commits = f"commits {after + 1} to {reached}" if reached > after + 1 else f"commit {reached}"
+    if reached == after:
+        commits = f"no commit since commit {after}"
+    sys.stdout.write(f"{run['name']}: {found} ({commits})\n")
     for match in matches:
         day = (match["published"] or "undated")[:10]
         key = (

@@ -225,7 +225,8 @@ _ERRORS = {
     409: "An alert of that name is saved already.",
     421: "Addressed to a host name this server does not answer for.",
     431: "The request's head (its address and headers) is too long.",
-    503: "No index at the path yet, or it is damaged; a sharded server's shard is down.",
+    503: "No index at the path yet, or it is damaged; a sharded server's shard is down; an "
+    "alert's write finds the index locked by another writer, read-only or its disk full.",
 }
 
 

@@ -29,6 +29,7 @@ from search.errors import (
     IndexLockedError,
     IndexNotFoundError,
     IndexVersionError,
+    IndexWriteError,
     InputError,
     ModelError,
     SearchError,
@@ -56,6 +57,7 @@ _UNAVAILABLE = (
     IndexCorruptError,
     IndexVersionError,
     IndexLockedError,
+    IndexWriteError,  # an alert's write to a read-only or full disk
     ModelError,
     ShardUnavailableError,
 )
