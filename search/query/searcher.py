@@ -626,7 +626,7 @@ def passage_vectors(snapshot: Snapshot, ids: np.ndarray) -> dict[int, np.ndarray
     found: dict[int, np.ndarray] = {}
     for part in snapshot.parts:
         if isinstance(part.vectors, Segment) and len(ids):
-            part_ids, vectors = part.vectors.contents(np.isin(part.vectors.ids, ids))
+            part_ids, vectors = part.vectors.contents(part.vectors.rows_of(ids))
             found.update(zip(part_ids.tolist(), vectors, strict=True))
     return found
 
