@@ -270,23 +270,8 @@ def show(
         article = ix.article(article_id)
     if json_lines:
         output.print_json([dataclasses.asdict(article)])
-        return
-    rows = [
-        ("title", article.title or "(untitled)"),
-        ("published", article.published or "unknown"),
-        ("source", article.source or "unknown"),
-        ("url", article.url or ""),
-        ("file", article.path),
-        *((name, _field_text(value)) for name, value in article.fields.items()),
-        ("copies", ", ".join(article.duplicates)),
-    ]
-    typer.echo(article.key)
-    width = max(len(name) for name, _ in rows) + 2
-    for name, value in rows:
-        if value:
-            typer.echo(f"  {name:<{width}}{value}")
-    for number, paragraph in enumerate(article.paragraphs, start=1):
-        typer.echo(f"\n¶{number}  {paragraph}")
+    else:
+        output.print_article(dataclasses.asdict(article))
 
 
 @app.command()
@@ -387,10 +372,6 @@ def mcp(index: IndexOption = Path("index")) -> None:
 
     with _reported("the server stopped"):
         run(index)
-
-
-def _field_text(value: object) -> str:
-    return ", ".join(value) if isinstance(value, list) else str(value)
 
 
 @app.command()

@@ -1,7 +1,7 @@
-"""How hits look on a terminal, in a pipe and as JSON lines: shared by the CLI and its fast
-path through a running server, so both print the same bytes. Hits are dicts, as
-``dataclasses.asdict(Hit)`` makes them and as the server sends them. Also the lines of an
-indexing run's summary that say what went in and what was left out."""
+"""How hits and articles look on a terminal, in a pipe and as JSON lines: shared by the CLI
+and its fast path through a running server, so both print the same bytes. Hits and articles
+are dicts, as ``dataclasses.asdict`` makes them and as the server sends them. Also the
+lines of an indexing run's summary that say what went in and what was left out."""
 
 from __future__ import annotations
 
@@ -48,6 +48,30 @@ def print_hits(hits: Sequence[Mapping[str, Any]], query_text: str) -> None:
         console.print(heading)
         console.print(Padding(Text(where_line(hit), style="cyan"), (0, 0, 0, 4)))
         console.print(Padding(body, (0, 0, 1, 4)))
+
+
+def print_article(article: Mapping[str, Any]) -> None:
+    """A whole article, as ``dataclasses.asdict(ArticleDetail)`` makes it and as the server
+    sends it: its key, metadata and copies, then its numbered paragraphs."""
+    rows = [
+        ("title", article["title"] or "(untitled)"),
+        ("published", article["published"] or "unknown"),
+        ("source", article["source"] or "unknown"),
+        ("url", article["url"] or ""),
+        ("file", article["path"]),
+        *((name, _field_text(value)) for name, value in article["fields"].items()),
+        ("copies", ", ".join(article["duplicates"])),
+    ]
+    collection = article["collection"]
+    lines = [f"{collection}/{article['id']}" if collection else article["id"]]
+    width = max(len(name) for name, _ in rows) + 2
+    lines += [f"  {name:<{width}}{value}" for name, value in rows if value]
+    lines += [f"\n¶{n}  {paragraph}" for n, paragraph in enumerate(article["paragraphs"], 1)]
+    sys.stdout.write("".join(line + "\n" for line in lines))
+
+
+def _field_text(value: object) -> str:
+    return ", ".join(value) if isinstance(value, list) else str(value)
 
 
 def where_line(hit: Mapping[str, Any]) -> str:
