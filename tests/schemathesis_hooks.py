@@ -1,7 +1,8 @@
 """schemathesis hooks for ``tests/test_server_protocol.py`` (``SCHEMATHESIS_HOOKS``).
 
-/api/search, /api/timeline and /api/export have rules that no schema of a single parameter
-can state, and which their schemas therefore only describe: ``q`` is read by the query
+/api/search, /api/timeline, /api/export and /api/alerts/{name} (which saves a search)
+have rules that no schema of a single parameter can state, and which their schemas
+therefore only describe: ``q`` is read by the query
 syntax (docs/cli.md), whose grammar no regular expression holds, and whose ``FIELD:value``
 must name a field the index has; ``since`` may not be after ``until``; a ``where`` clause
 must name a field the index has, and a ``source`` an outlet it has. A request that
@@ -25,6 +26,8 @@ from search.errors import QueryError
 from search.query.contract import MAX_QUERY_CHARS
 from search.query.syntax import parse
 
+# The operations that take a search's parameters: a search, and an alert saved.
+SEARCHES = ("/api/search", "/api/alerts/{name}")
 FIELDS = sorted(os.environ.get("NEWSSEARCH_TEST_FIELDS", "").split(","), key=len)
 OUTLETS = os.environ.get("NEWSSEARCH_TEST_OUTLETS", "").split(",")
 QUERIES = ("/api/search", "/api/timeline", "/api/export")  # the operations that take q
@@ -33,7 +36,7 @@ QUERIES = ("/api/search", "/api/timeline", "/api/export")  # the operations that
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
     meta = case.meta
-    if case.operation.path not in QUERIES or meta is None:
+    if case.operation.path not in (*QUERIES, *SEARCHES) or meta is None:
         return
     if not meta.generation.mode.is_positive or not isinstance(case.query, dict):
         return

@@ -29,7 +29,8 @@ from search.serve.service import Service
 pytestmark = [pytest.mark.anyio, pytest.mark.process]  # every test talks to a server process
 
 SCRIPT = Path(__file__).with_name("mcp_process.py")
-TOOLS = {"search", "timeline", "show_article", "similar_articles", "index_stats"}
+READ_ONLY = {"search", "timeline", "show_article", "similar_articles", "index_stats", "alert_list"}
+TOOLS = READ_ONLY | {"alert_add", "alert_remove", "alert_run"}
 
 STORY = (
     "Ministers from the oil exporting countries agreed on Sunday to hold the output ceiling "
@@ -137,7 +138,7 @@ def _text(result: CallToolResult) -> str:
     return result.content[0].text
 
 
-async def test_lists_the_five_tools_with_input_and_output_schemas(news: Path) -> None:
+async def test_lists_the_tools_with_input_and_output_schemas(news: Path) -> None:
     async with connected(fake_server(news)) as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
     assert set(tools) == TOOLS
@@ -186,9 +187,25 @@ async def test_lists_the_five_tools_with_input_and_output_schemas(news: Path) ->
     assert "article_id" in outputs["search"]["$defs"]["Hit"]["properties"]
     assert "paragraphs" in outputs["show_article"]["properties"]
     assert "duplicate_groups" in outputs["index_stats"]["properties"]
-    for tool in tools.values():
+    for name, tool in tools.items():
         assert tool.description and "\n " not in tool.description  # no source indentation
-        assert tool.annotations and tool.annotations.read_only_hint
+        assert tool.annotations and tool.annotations.read_only_hint == (name in READ_ONLY)
+    assert tools["alert_remove"].annotations.destructive_hint  # type: ignore[union-attr]
+    assert not tools["alert_add"].annotations.destructive_hint  # type: ignore[union-attr]
+    assert tools["alert_add"].input_schema["required"] == ["name", "query"]
+    assert set(tools["alert_add"].input_schema["properties"]) == {
+        "name",
+        "query",
+        "mode",
+        "since",
+        "until",
+        "sources",
+        "where",
+        "all",
+        "collections",
+    }
+    assert "matches" in outputs["alert_run"]["properties"]
+    assert "generation" in outputs["alert_add"]["properties"]
 
 
 async def test_search_answers_as_the_service_does(news: Path, fake_models: dict) -> None:
@@ -448,6 +465,45 @@ async def test_tool_errors_speak_of_the_tools_not_of_cli_commands(news: Path) ->
     assert blank_source == "sources takes an outlet's name, as a hit's source gives it"
     for line in (unknown, empty_id, blank_source):
         assert "newssearch" not in line and "`" not in line and "--" not in line, line
+
+
+async def test_an_agent_watches_a_story_with_an_alert(tmp_path: Path) -> None:
+    """Saved, listed, run after each commit (made by another process meanwhile: only
+    what it brought, once), and removed, through the SDK's client."""
+    folder = tmp_path / "news"
+    write_articles(folder, {"first.jsonl": "".join(json.dumps(r) + "\n" for r in RECORDS[:3])})
+    index = tmp_path / "index"
+    with Index.open_or_create(index, model=FakeEmbedder()) as ix:
+        ix.update([folder])
+    async with connected(fake_server(index)) as session:
+        saved = await answer(session, "alert_add", name="crude", query="*", where=["topics=crude"])
+        assert (saved["name"], saved["where"], saved["last_run"]) == (
+            "crude",
+            ["topics=crude"],
+            None,
+        )
+        assert (await answer(session, "alert_run", name="crude"))["matches"] == []
+        later = [*RECORDS[3:], {**RECORDS[2], "id": "refinery-2", "text": RECORDS[2]["text"][::-1]}]
+        write_articles(folder, {"later.jsonl": "".join(json.dumps(r) + "\n" for r in later)})
+        with Index.open(index, model=FakeEmbedder()) as ix:  # a commit, by another writer
+            ix.update([folder])
+            generation = ix.stats().generation
+        ran = await answer(session, "alert_run", name="crude")
+        assert [m["article_id"] for m in ran["matches"]] == ["refinery-2"]
+        assert ran["generation"] == generation and ran["after"] == saved["generation"]
+        assert (await answer(session, "alert_run", name="crude"))["matches"] == []
+        (listed,) = (await answer(session, "alert_list"))["alerts"]
+        assert listed["generation"] == generation and listed["last_run"] is not None
+        taken = await failure(session, "alert_add", name="crude", query="oil")
+        bad_name = await failure(session, "alert_add", name="crude oil", query="oil")
+        bad_query = await failure(session, "alert_add", name="x", query='"oil')
+        assert await answer(session, "alert_remove", name="crude") == {"removed": "crude"}
+        unknown = await failure(session, "alert_run", name="crude")
+        assert (await answer(session, "alert_list")) == {"alerts": []}
+    assert taken.startswith("an alert named 'crude' is saved in ")
+    assert bad_name.startswith("'crude oil' is no alert name")
+    assert bad_query.startswith("the query breaks at character 1")
+    assert unknown == f"no alert named 'crude' in {index} — it has none saved"
 
 
 class RawServer:

@@ -32,8 +32,16 @@ EVERY = [
     "m004_news_metadata",
     "m005_collections",
     "m006_copy_anchors",
+    "m007_lexical_phrases",
+    "m008_alerts",
 ]
 LATEST = (SCHEMA_VERSION, str(FORMAT_VERSION), str(lexical.SCHEMA))
+
+
+# SQL that takes a store back to before m008_alerts.
+_BEFORE_ALERTS = (
+    "DROP TABLE alerts; DROP INDEX articles_added; ALTER TABLE articles DROP COLUMN added;"
+)
 
 
 def _copy(name: str, tmp_path: Path) -> Path:
@@ -90,12 +98,14 @@ def test_the_registry_lists_the_migrations_in_order_with_unique_numbered_names()
     registry = list(migrations.migrations)
     assert [m.name for m in registry] == EVERY == migrations.migrations.names
     assert len(set(EVERY)) == len(EVERY)
+    schemas = 0  # a migration that changes no table (m007) leaves the schema's number
     for number, migration in enumerate(registry, start=1):
         assert re.fullmatch(rf"m{number:03d}_[a-z0-9_]+", migration.name)
         assert migration.summary and "\n" not in migration.summary
         assert migration.function.__doc__ and migration.function.__doc__.strip()
-        assert migration.schema is not None and migration.version == number
-    assert SCHEMA_VERSION == migrations.SCHEMA_VERSION == 6
+        schemas += migration.schema is not None
+        assert migration.version == schemas
+    assert SCHEMA_VERSION == migrations.SCHEMA_VERSION == 7
     assert NEWS == migrations.migrations["m004_news_metadata"].version == 4
     # A new index records every migration as applied, in the numbers that always meant so.
     assert migrations.created_records() == {
@@ -141,6 +151,7 @@ def test_an_old_index_opened_for_writing_ends_at_the_latest_with_each_migration_
     assert calls == Counter(expected)
     assert _level(path) == LATEST
     backfills = ("m003_vectors_into_segments", "m004_news_metadata", "m005_collections")
+    backfills += ("m007_lexical_phrases",)
     commits = sum(n in backfills for n in expected)
     assert _generation(path) == generation + commits  # each backfill is one commit
     assert _write(path) == []  # and nothing when the index is opened again
@@ -212,12 +223,12 @@ def test_an_index_from_before_anchors_groups_its_cut_copies_on_its_next_write(
     db = sqlite3.connect(path / "store.sqlite")  # as newssearch before m006 left it
     db.executescript(
         "DROP TABLE anchors; DELETE FROM near_duplicates; UPDATE articles SET dup_group = NULL;"
-        " PRAGMA user_version = 5;"
+        f" {_BEFORE_ALERTS} PRAGMA user_version = 5;"
     )
     db.close()
     with Index.open(path) as ix:
         assert ix.article("long").duplicates == ()
-    assert _write(path) == ["m006_copy_anchors"] and calls == Counter(["m006_copy_anchors"])
+    assert _write(path) == EVERY[5:] and calls == Counter(EVERY[5:])
     assert _level(path) == LATEST
     with Index.open(path) as ix:
         assert ix.article("long").duplicates == ("wire/cut",)

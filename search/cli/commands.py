@@ -766,5 +766,129 @@ def _size(size: int) -> str:
     return ""
 
 
+# Alerts: saved searches that report what is new (docs/cli.md "Alerts").
+
+alerts = typer.Typer(
+    no_args_is_help=True,
+    help="Saved searches that report the articles each `index` run brings: add one, then "
+    "`alert run` after each run (from cron, say).",
+)
+app.add_typer(alerts, name="alert")
+AlertName = Annotated[str, typer.Argument(help="The alert's name: letters, digits, . _ -.")]
+
+
+@alerts.command("add")
+def alert_add(
+    name: AlertName,
+    text: Annotated[str, typer.Argument(help="What to watch for: a query, as `query` takes.")],
+    index: IndexOption = Path("index"),
+    mode: Annotated[Mode, typer.Option("--mode", help="How to match.")] = _HYBRID,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Published on or after this day (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Published on or before this day.")
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="From this outlet (repeat: any of them).")
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option("--where", help="FIELD=VALUE, e.g. topics=crude (repeat: all must hold)."),
+    ] = None,
+    collection: Annotated[
+        list[str] | None,
+        typer.Option("--collection", help="From this collection (repeat: any of them)."),
+    ] = None,
+    every_copy: Annotated[
+        bool, typer.Option("--all", help="Report every copy of a wire story, not one.")
+    ] = False,
+) -> None:
+    """Save a search as an alert: its first run reports the matching articles committed
+    after now."""
+    from search.index import Index
+
+    with _reported():
+        request = SearchRequest.make(
+            text,
+            mode=mode.value,
+            since=since,
+            until=until,
+            sources=source,
+            where=where,
+            every_copy=every_copy,
+            collections=collection,
+            door=CLI,
+        )
+    with _reported(), Index.open(index) as ix:
+        alert = ix.add_alert(name, request)
+    typer.echo(
+        f"saved alert {alert.name}: `newssearch alert run {alert.name}` reports the articles "
+        f"committed after commit {alert.generation} that match it"
+    )
+
+
+@alerts.command("list")
+def alert_list(index: IndexOption = Path("index"), json_lines: JsonOption = False) -> None:
+    """List the saved alerts: each one's search, and when it last ran."""
+    from search.index import Index
+
+    with _reported(), Index.open(index) as ix:
+        saved = ix.alerts()
+    if json_lines:
+        output.print_json(dataclasses.asdict(alert) for alert in saved)
+        return
+    if not saved:
+        typer.echo(f"no alerts saved in {index} — `newssearch alert add NAME QUERY` saves one")
+        return
+    for alert in saved:
+        typer.echo(output.alert_line(dataclasses.asdict(alert)))
+
+
+@alerts.command("remove")
+def alert_remove(name: AlertName, index: IndexOption = Path("index")) -> None:
+    """Forget a saved alert."""
+    from search.index import Index
+
+    with _reported(), Index.open(index) as ix:
+        ix.remove_alert(name)
+    typer.echo(f"removed alert {name}")
+
+
+@alerts.command("run")
+def alert_run(
+    name: Annotated[
+        str | None, typer.Argument(help="The alert to run (default: every alert).")
+    ] = None,
+    index: IndexOption = Path("index"),
+    json_lines: JsonOption = False,
+) -> None:
+    """Print the articles committed since an alert last ran that match it (newest first),
+    and record that it ran; without NAME, every alert in turn."""
+    from search.index import Index
+
+    failed: SearchError | None = None
+    with _reported(), Index.open(index) as ix:
+        names = [name] if name is not None else [alert.name for alert in ix.alerts()]
+        if not names:
+            typer.echo(f"no alerts saved in {index} — `newssearch alert add` saves one", err=True)
+        for each in names:
+            try:
+                run = dataclasses.asdict(ix.run_alert(each))
+            except SearchError as error:
+                if name is not None:
+                    raise
+                # One alert that cannot run does not keep the others from running.
+                typer.echo(f"error: alert {each}: {error}", err=True)
+                failed = failed or error
+                continue
+            if json_lines:
+                output.print_json([run])
+            else:
+                output.print_alert_run(run)
+    if failed is not None:
+        raise typer.Exit(failed.exit_code)
+
+
 def main() -> None:
     app()

@@ -191,6 +191,47 @@ def no_hits_line(index: str, articles: int, filtered: bool, skipped: int = 0) ->
     return "no passages match" + (" these filters" if filtered else "")
 
 
+def alert_line(alert: Mapping[str, Any]) -> str:
+    """An alert as ``alert list`` shows it: its name, its search, when it last ran."""
+    search = [repr(alert["query"])]
+    if alert["mode"] != "hybrid":
+        search.append(f"--mode {alert['mode']}")
+    for option, key in (("--since", "since"), ("--until", "until")):
+        if alert[key]:
+            search.append(f"{option} {alert[key]}")
+    for option, key in (
+        ("--source", "sources"),
+        ("--where", "where"),
+        ("--collection", "collections"),
+    ):
+        search += [f"{option} {value!r}" for value in alert[key]]
+    if alert["every_copy"]:
+        search.append("--all")
+    ran = f"last run {alert['last_run']}" if alert["last_run"] else "never run"
+    return f"{alert['name']}  {' '.join(search)}  ({ran}, at commit {alert['generation']})"
+
+
+def print_alert_run(run: Mapping[str, Any]) -> None:
+    """An alert's run: a line saying what it found, then each article, newest first."""
+    matches, after, reached = run["matches"], run["after"], run["generation"]
+    found = _many(len(matches), "new article") if matches else "no new articles"
+    commits = f"commits {after + 1} to {reached}" if reached > after + 1 else f"commit {reached}"
+    if reached == after:
+        commits = f"no commit since commit {after}"
+    sys.stdout.write(f"{run['name']}: {found} ({commits})\n")
+    for match in matches:
+        day = (match["published"] or "undated")[:10]
+        key = (
+            f"{match['collection']}/{match['article_id']}"
+            if match["collection"]
+            else match["article_id"]
+        )
+        parts = [day, match["source"] or "", match["title"] or "(untitled)", key]
+        sys.stdout.write("  " + "  ".join(p for p in parts if p) + "\n")
+        if match["url"]:
+            sys.stdout.write(f"    {match['url']}\n")
+
+
 def _styled() -> bool:
     """Whether stdout takes styles, decided as rich decides it (TTY_COMPATIBLE, FORCE_COLOR,
     then isatty), without importing rich for a pipe."""

@@ -17,6 +17,7 @@ from typing import Any, Literal, NotRequired
 
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
+from search.query.alerts import MAX_NAME_CHARS, Alert
 from search.query.contract import (
     FLAGS,
     MAX_DAY_CHARS,
@@ -36,14 +37,18 @@ from search.query.contract import (
 from search.serve.export import FORMATS, MEDIA_TYPES
 
 __all__ = [
+    "ALERT_NAME",
+    "ALERT_PARAMETERS",
     "ARTICLE_PARAMETERS",
     "EXPORT_PARAMETERS",
     "SEARCH_PARAMETERS",
     "SIMILAR_PARAMETERS",
     "TIMELINE_PARAMETERS",
+    "Alerts",
     "Error",
     "Health",
     "Hits",
+    "Removed",
     "SearchPage",
     "answers",
     "common_answers",
@@ -248,6 +253,23 @@ _ID = {
 }
 ARTICLE_PARAMETERS = [_ID]
 SIMILAR_PARAMETERS = [_ID, _query("k", _count("articles"))]
+ALERT_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": "The alert's name: letters, digits, '.', '_' and '-', from a letter or digit.",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_NAME_CHARS,
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    },
+}
+# What an alert watches for: the search's query and filters, as /api/search takes them.
+ALERT_PARAMETERS = [
+    ALERT_NAME,
+    *(p for p in SEARCH_PARAMETERS if p["name"] not in ("k", "by")),
+]
 
 
 def parameters(listed: list[dict[str, Any]]) -> dict[str, Any]:
@@ -275,6 +297,14 @@ class SearchPage(TypedDict):
     facets: NotRequired[Facets]  # asked for with facets=true
 
 
+class Alerts(TypedDict):
+    alerts: list[Alert]  # by name, each as `alert list --json` prints it
+
+
+class Removed(TypedDict):
+    removed: str  # the alert's name
+
+
 class Health(TypedDict):
     status: Literal["ok"]
     index: str
@@ -286,10 +316,13 @@ class Health(TypedDict):
 _ERRORS = {
     400: "A bad parameter, or an address that is not UTF-8: the contract's message.",
     401: "No token, or the wrong one.",
-    404: "No such article.",
+    403: "A write (an alert saved, removed or run) to a server started without a token.",
+    404: "No such article, or no such alert.",
+    409: "An alert of that name is saved already.",
     421: "Addressed to a host name this server does not answer for.",
     431: "The request's head (its address and headers) is too long.",
-    503: "No index at the path yet, or it is damaged; a sharded server's shard is down.",
+    503: "No index at the path yet, or it is damaged; a sharded server's shard is down; an "
+    "alert's write finds the index locked by another writer, read-only or its disk full.",
 }
 
 

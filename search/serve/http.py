@@ -43,15 +43,17 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.routing import Match
 
 from search._version import __version__
 from search.errors import InputError, QueryError, SearchError
-from search.index import ArticleDetail, IndexStats
+from search.index import Alert, AlertRun, ArticleDetail, IndexStats
 from search.query.contract import HTTP, SearchRequest, Timeline, checked_flag
 from search.serve import api_schema, local_socket
 from search.serve.export import MEDIA_TYPES
@@ -195,7 +197,9 @@ def make_app(
     async def health() -> JSONResponse:
         return await run(service.health)
 
+    _add_alerts(api, service, run, writable=token is not None)
     app.include_router(api)
+    app.state.api_routes = list(api.routes)  # for a 405's Allow (``_allowed``)
     app.state.index_name = service.path
     _add_page(app)
     _add_errors(app)
@@ -299,6 +303,71 @@ class _Stream:
         self._stop.set()
 
 
+READ_ONLY = (
+    "this server is read-only: it saves, removes and runs alerts only when started with "
+    "--token — or use `newssearch alert` on the index"
+)
+
+
+def _add_alerts(
+    api: APIRouter,
+    service: Service,
+    run: Callable[[Callable[[], Any]], Awaitable[JSONResponse]],
+    *,
+    writable: bool,
+) -> None:
+    """Alerts: listed by anyone who may read; saved, removed and run (each a write to the
+    index) only by a server with a token, for the token's holder."""
+
+    async def write(work: Callable[[], Any]) -> JSONResponse:
+        if not writable:
+            return _error(403, READ_ONLY, None)
+        return await run(work)
+
+    @api.get(
+        "/api/alerts",
+        operation_id="alerts",
+        summary="The saved alerts, as `alert list --json`",
+        responses=api_schema.answers(api_schema.Alerts, 503),
+    )
+    async def alerts() -> JSONResponse:
+        return await run(service.alerts)
+
+    @api.post(
+        "/api/alerts/{name}",
+        operation_id="add_alert",
+        summary="Save a search as an alert, as `alert add`",
+        responses=api_schema.answers(Alert, 403, 409, 503),
+        openapi_extra=api_schema.parameters(api_schema.ALERT_PARAMETERS),
+    )
+    async def add_alert(request: Request) -> JSONResponse:
+        query = _request(request.query_params)
+        name = request.path_params["name"]
+        return await write(lambda: service.add_alert(name, query))
+
+    @api.delete(
+        "/api/alerts/{name}",
+        operation_id="remove_alert",
+        summary="Forget an alert, as `alert remove`",
+        responses=api_schema.answers(api_schema.Removed, 403, 404, 503),
+        openapi_extra=api_schema.parameters([api_schema.ALERT_NAME]),
+    )
+    async def remove_alert(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        return await write(lambda: service.remove_alert(name))
+
+    @api.post(
+        "/api/alerts/{name}/run",
+        operation_id="run_alert",
+        summary="The articles committed since an alert last ran that match it, as `alert run`",
+        responses=api_schema.answers(AlertRun, 403, 404, 503),
+        openapi_extra=api_schema.parameters([api_schema.ALERT_NAME]),
+    )
+    async def run_alert(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        return await write(lambda: service.run_alert(name))
+
+
 def _add_page(app: FastAPI) -> None:
     import swagger_ui_bundle
 
@@ -349,12 +418,25 @@ def _add_errors(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = "no such endpoint — see /docs" if error.status_code == 404 else error.detail
-        return _error(error.status_code, str(message), None, error.headers)
+        headers = error.headers
+        allowed = _allowed(request) if error.status_code == 405 else []
+        if allowed:  # Starlette's Allow names the first route's methods only
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return _error(error.status_code, str(message), None, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error answering %s", request.url.path)
         return _error(500, f"internal error ({type(error).__name__}) — see the server's log", 1)
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods of every API route at the request's path (alerts have two at one)."""
+    methods: set[str] = set()
+    for route in request.app.state.api_routes:
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+            methods.update(route.methods or ())
+    return sorted(methods)
 
 
 def _error(

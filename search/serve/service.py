@@ -15,22 +15,28 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search.errors import (
+    AlertExistsError,
+    AlertNotFoundError,
     ArticleNotFoundError,
     IndexCorruptError,
     IndexLockedError,
     IndexNotFoundError,
     IndexVersionError,
+    IndexWriteError,
+    InputError,
     ModelError,
     QueryError,
     SearchError,
     ShardUnavailableError,
 )
+from search.query.alerts import checked_name
 from search.query.contract import (
     HTTP,
     MAX_OFFSET,
@@ -55,6 +61,7 @@ _UNAVAILABLE = (
     IndexCorruptError,
     IndexVersionError,
     IndexLockedError,
+    IndexWriteError,  # an alert's write to a read-only or full disk
     ModelError,
     ShardUnavailableError,
 )
@@ -62,8 +69,10 @@ _UNAVAILABLE = (
 
 def status_of(error: SearchError) -> int:
     """The HTTP status that tells a client what kind of error this is."""
-    if isinstance(error, ArticleNotFoundError):
+    if isinstance(error, ArticleNotFoundError | AlertNotFoundError):
         return 404
+    if isinstance(error, AlertExistsError):
+        return 409
     if isinstance(error, _UNAVAILABLE):
         return 503
     return 400  # QueryError, InputError and the rest are the request's fault
@@ -85,6 +94,7 @@ class Service:
         self._model = model
         self._opener = opener
         self._opened: Reopening[Index] = Reopening(self.path, self._open)
+        self._writing = threading.Lock()  # one write at a time: alerts, under the index's lock
 
     def index(self) -> Index:
         """The open index, opened now if it is not yet, or again if the folder was removed
@@ -216,6 +226,35 @@ class Service:
                 )
         return found
 
+    # Alerts (search/query/alerts.py): each as ``alert list --json`` / ``alert run --json``
+    # print it. Saving, removing and running one writes the index.
+
+    def alerts(self) -> dict[str, Any]:
+        """``{"alerts": [...]}``: the saved alerts, by name."""
+        saved = self._answer(lambda index: _alerting(index).alerts())
+        return {"alerts": [dataclasses.asdict(alert) for alert in saved]}
+
+    def add_alert(self, name: object, request: SearchRequest) -> dict[str, Any]:
+        """Save ``request`` as the alert ``name``; the alert saved."""
+        checked = checked_name(name)
+        return self._write(lambda index: _alerting(index).add_alert(checked, request))
+
+    def remove_alert(self, name: object) -> dict[str, Any]:
+        """Forget the alert ``name``: ``{"removed": name}``."""
+        checked = checked_name(name)
+        with self._writing:
+            self._answer(lambda index: _alerting(index).remove_alert(checked))
+        return {"removed": checked}
+
+    def run_alert(self, name: object) -> dict[str, Any]:
+        """Run the alert ``name``: the articles committed since it last ran that match it."""
+        checked = checked_name(name)
+        return self._write(lambda index: _alerting(index).run_alert(checked))
+
+    def _write(self, change: Callable[[Index], Any]) -> dict[str, Any]:
+        with self._writing:
+            return dataclasses.asdict(self._answer(change))
+
     def _answer(self, ask: Any) -> Any:
         index = self.index()
         try:
@@ -242,6 +281,16 @@ def _able(index: Any, method: str) -> Any:
             "sharded (`newssearch serve`), or run it on the index with the CLI"
         )
     return found
+
+
+def _alerting(index: Any) -> Index:
+    """The index, which keeps alerts; a sharded server's router keeps none."""
+    if not hasattr(index, "alerts"):
+        raise InputError(
+            "a sharded server keeps no alerts — use `newssearch alert` on the index, or serve "
+            "it without --engine ray"
+        )
+    return index
 
 
 def _since(started: float) -> float:
