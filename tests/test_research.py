@@ -309,3 +309,39 @@ def test_plain_words_rank_as_before(corpus: tuple[Index, list[dict]]) -> None:
     assert [h.passage_id for h in plain] == [h.passage_id for h in again]
     assert all(0.0 <= (h.relevance or 0.0) <= 1.0 for h in plain)
     assert np.isfinite([h.score for h in plain]).all()
+
+
+@pytest.mark.parametrize("text", ['"oil price"', "title:oil", "+yen dollar", "crude AND output"])
+def test_matches_carry_their_best_passages_relevance(
+    corpus: tuple[Index, list[dict]], text: str
+) -> None:
+    """A query with syntax scores only its matching articles' passages when they are few
+    (the first three here; the fourth matches most articles, and all are scored): each
+    match's relevance is still its article's best passage's cosine, and the passage shown
+    is the most relevant of those holding what is asked (if one does)."""
+    ix, records = corpus
+    reference = Reference(ix, records)
+    parsed = parse(text)
+    embedder = FakeEmbedder()
+    query = embedder.embed_query(parsed.words)
+    store = Store.open(ix.path / "store.sqlite", readonly=True)
+    try:
+        rows = store._rows(
+            "SELECT p.id, a.title, p.text FROM passages p JOIN articles a ON a.id = p.article_id"
+        )
+    finally:
+        store.close()
+    cosine = {
+        pid: float(embedder.embed([f"{title}\n{body}"])[0] @ query) for pid, title, body in rows
+    }
+    matches = list(ix.matches(text, collapse=False))
+    assert matches
+    for match in matches:
+        key = f"{match.collection}/{match.article_id}"
+        own = [pid for pid, (k, *_) in reference.passages.items() if k == key]
+        best = max(cosine[pid] for pid in own)
+        assert match.relevance == pytest.approx(max(0.0, min(1.0, best)), abs=1e-4)
+        showing = [pid for pid in own if reference.passage_shows(pid, parsed.constraint)]
+        shown = showing or own  # AND across two passages: none holds both
+        assert match.passage_id in shown
+        assert cosine[match.passage_id] == pytest.approx(max(cosine[p] for p in shown), abs=1e-5)

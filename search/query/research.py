@@ -142,7 +142,12 @@ class Research:
         relevance = None
         scores = np.zeros(len(catalog.passages), dtype=np.float32)
         if query_vector is not None and parsed.words.strip():
-            scores = _passage_scores(snapshot, catalog, query_vector, subset=subset)
+            wanted = catalog.passages if subset else None
+            if not parsed.thresholded:  # only the matching articles' relevance is read
+                few = catalog.passages_of(mask)
+                if len(few) * 2 <= len(catalog.passages):
+                    wanted = few
+            scores = _passage_scores(snapshot, catalog, query_vector, wanted)
             relevance, _ = catalog.best_passages(scores)
             if parsed.thresholded:
                 mask &= relevance >= RELEVANCE_THRESHOLD
@@ -304,17 +309,18 @@ def _build(store: Store, generation: int, only: list[str] | None) -> Catalog:
 
 
 def _passage_scores(
-    snapshot: Snapshot, catalog: Catalog, query: np.ndarray, *, subset: bool
+    snapshot: Snapshot, catalog: Catalog, query: np.ndarray, wanted: np.ndarray | None
 ) -> np.ndarray:
-    """The query's cosine with every passage of the catalog, by position (-inf: none)."""
+    """The query's cosine with the ``wanted`` passages of the catalog (None: every one), by
+    position (-inf: the others). A few are scored alone; every one, by scanning segments."""
     query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
     scores = np.full(len(catalog.passages), -np.inf, dtype=np.float32)
     for part in snapshot.parts:
         segment = part.vectors
         if not isinstance(segment, Segment):
             continue
-        if subset:
-            keep = np.isin(segment.ids, catalog.passages)
+        if wanted is not None:
+            keep = np.isin(segment.ids, wanted)
             if part.deleted is not None:
                 keep &= ~part.deleted
             if not keep.any():
