@@ -7,9 +7,9 @@
    soon as the last is answered) for ``--seconds`` each: queries/s, p50, p99, errors.
 3. 16 clients again while a writer process adds an article every 5 s through the same
    index; every added article must then be found.
-4. ``newssearch query`` through the running server: whole-process wall time against the
-   plain recipe's cold query and against ``newssearch query`` without a server, in
-   alternation, and whether the output is the same as without a server.
+4. ``newssearch query``, ``show`` and ``similar`` through the running server: whole-process
+   wall time against the plain recipe's cold query and against each command without a
+   server, in alternation, and whether the output is the same as without a server.
 5. The server's resident memory.
 
 Queries are BBC headlines, each sent once per pass (no cache can help). The load generator
@@ -323,32 +323,64 @@ def report(name: str, found: dict) -> None:
 def cli_through_server(
     index: Path, plain_file: Path, env: dict[str, str], rounds: int
 ) -> list[tuple[str, str, bool]]:
-    command = Path(sys.executable).with_name("newssearch")
-    query = [str(command), "query", CLI_QUERY, "-i", str(index)]
+    """Each command whole-process through the server and without it, in alternation with
+    the plain recipe's cold query; the medians side by side."""
+    command = str(Path(sys.executable).with_name("newssearch"))
+    article = an_article(command, index, env)
+    commands = {
+        "query": [command, "query", CLI_QUERY, "-i", str(index)],
+        "show": [command, "show", article, "-i", str(index)],
+        "similar": [command, "similar", article, "-i", str(index)],
+    }
     alone_env = {**env, "NEWSSEARCH_NO_SERVER": "1"}
-    served, alone, plain = [], [], []
-    same = True
+    served: dict[str, list[float]] = {name: [] for name in commands}
+    alone: dict[str, list[float]] = {name: [] for name in commands}
+    same = dict.fromkeys(commands, True)
+    plain = []
     for _ in range(rounds):
         plain.append(timed([sys.executable, "-c", PLAIN_QUERY, str(plain_file), CLI_QUERY], env)[0])
-        seconds, through = timed(query, env)
-        served.append(seconds)
-        seconds, direct = timed(query, alone_env)
-        alone.append(seconds)
-        same = same and through == direct
-    s, a, p = (statistics.median(x) for x in (served, alone, plain))
-    print(
-        f"`newssearch query`, median of {rounds}: through the server {s:.3f} s, "
-        f"without it {a:.3f} s, the plain recipe {p:.3f} s; same output: {same}"
-    )
+        for name, argv in commands.items():
+            seconds, through = timed(argv, env)
+            served[name].append(seconds)
+            seconds, direct = timed(argv, alone_env)
+            alone[name].append(seconds)
+            same[name] = same[name] and through == direct
+    s = {name: statistics.median(times) for name, times in served.items()}
+    a = {name: statistics.median(times) for name, times in alone.items()}
+    p = statistics.median(plain)
+    print(f"whole process, median of {rounds} (article {article}; the plain recipe {p:.3f} s):")
+    print(f"  {'command':<12}{'through the server':>20}{'without it':>12}{'ratio':>8}  same output")
+    for name in commands:
+        ratio = s[name] / a[name]
+        print(f"  {name:<12}{s[name]:>18.3f} s{a[name]:>10.3f} s{ratio:>7.2f}x  {same[name]}")
     return [
         (
             "`newssearch query` through a running server <= 0.15 s per process",
-            f"{s:.3f} s ({s / p:.3f}x the plain recipe's {p:.2f} s; {s / a:.2f}x without a "
-            f"server, {a:.3f} s)",
-            s <= 0.15,
+            f"{s['query']:.3f} s ({s['query'] / p:.3f}x the plain recipe's {p:.2f} s; "
+            f"{s['query'] / a['query']:.2f}x without a server, {a['query']:.3f} s)",
+            s["query"] <= 0.15,
         ),
-        ("the same output with and without a server", str(same), same),
+        *(
+            (
+                f"`newssearch {name}` through a running server <= 0.15 s per process",
+                f"{s[name]:.3f} s ({s[name] / a[name]:.2f}x without a server, {a[name]:.3f} s)",
+                s[name] <= 0.15,
+            )
+            for name in ("show", "similar")
+        ),
+        ("the same output with and without a server", str(same), all(same.values())),
     ]
+
+
+def an_article(command: str, index: Path, env: dict[str, str]) -> str:
+    """The id of the article that best answers the CLI's query."""
+    found = subprocess.run(
+        [command, "query", CLI_QUERY, "-i", str(index), "-k", "1", "--json"],
+        capture_output=True,
+        env=env,
+        check=True,
+    )
+    return json.loads(found.stdout)["article_id"]
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, bytes]:

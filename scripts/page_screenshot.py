@@ -1,13 +1,17 @@
-"""Screenshots of the search page for the docs: results, and an article opened from them.
+"""Screenshots of the search page for the docs: results with their coverage chart and
+facets, and an article opened from them.
 
-    .venv/bin/python scripts/page_screenshot.py [--articles 400] [--query "oil prices opec"]
+    .venv/bin/python scripts/page_screenshot.py [--articles 1200] [--query '"interest rates"']
+                                                [--every day] [--sort newest]
                                                 [--work DIR] [--out docs]
 
-Indexes the first ``--articles`` Reuters-21578 TRAIN articles that have a body (never the
-TEST split) with the default model, serves them with ``newssearch serve``, and drives
-Debian's Chromium (``/usr/bin/chromium``) through Playwright to write
-``docs/page-search.png`` and ``docs/page-article.png`` at 1280x900. With ``--work DIR`` the
-index is kept there, and a second run only checks it is up to date (seconds, not minutes).
+Indexes ``--articles`` Reuters-21578 TRAIN articles that have a body (never the TEST
+split), taken evenly across the split's six weeks so that the chart has a story to tell,
+with the default model; serves them with ``newssearch serve``, and drives Debian's Chromium
+(``/usr/bin/chromium``) through Playwright to write ``docs/page-search.png`` (the results
+one per article, sorted by ``--sort``, the chart per ``--every``) and
+``docs/page-article.png`` at 1280x900. With ``--work DIR`` the index is kept there, and a
+second run only checks it is up to date (seconds, not minutes).
 """
 
 from __future__ import annotations
@@ -38,14 +42,15 @@ VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
 
 
 def reuters_train(limit: int) -> list[dict[str, object]]:
-    """The first ``limit`` TRAIN records with a body, as newssearch reads JSON lines."""
-    records: list[dict[str, object]] = []
+    """``limit`` TRAIN records with a body, evenly spread over the split (every n-th), as
+    newssearch reads JSON lines."""
+    train: list[dict[str, object]] = []
     with gzip.open(REUTERS, "rt", encoding="utf-8") as handle:
         for line in handle:
             record = json.loads(line)
             if record["lewis_split"] != "TRAIN" or not record["text"].strip():
                 continue
-            records.append(
+            train.append(
                 {
                     "id": f"reuters-{record['id']}",
                     "title": record["title"].strip(),
@@ -56,9 +61,7 @@ def reuters_train(limit: int) -> list[dict[str, object]]:
                     "places": record["places"],
                 }
             )
-            if len(records) == limit:
-                break
-    return records
+    return train[:: max(1, len(train) // limit)][:limit]
 
 
 def build_index(work: Path, limit: int) -> Path:
@@ -104,7 +107,7 @@ def serving(index: Path, work: Path) -> Iterator[str]:
             process.wait()
 
 
-def shoot(url: str, query: str, out: Path) -> None:
+def shoot(url: str, query: str, every: str, sort: str, out: Path) -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         try:
@@ -114,8 +117,15 @@ def shoot(url: str, query: str, out: Path) -> None:
             page.check("#by")  # one result per article: a page of different stories
             page.fill("#q", query)
             page.press("#q", "Enter")
-            expect(page.locator("#status")).to_have_text(re.compile(r" for “.*” in \d+ ms$"))
-            page.locator("#q").blur()
+            shown = re.compile(r" for “.*” in \d+ ms$")
+            expect(page.locator("#status")).to_have_text(shown)
+            page.select_option("#every", every)
+            page.select_option("#sort", sort)
+            expect(page.locator("#status")).to_have_text(shown)
+            expect(page.locator("#chart svg a.bar").first).to_be_visible()
+            expect(page.locator("#chart")).not_to_have_attribute("aria-busy", "true")
+            page.evaluate("document.activeElement.blur()")
+            print(f"chart: {page.locator('#coverage-summary').inner_text()}", file=sys.stderr)
             page.screenshot(path=out / "page-search.png")
             print(f"wrote {out / 'page-search.png'}: {page.url}", file=sys.stderr)
 
@@ -130,8 +140,10 @@ def shoot(url: str, query: str, out: Path) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--articles", type=int, default=400)
-    parser.add_argument("--query", default="oil prices opec")
+    parser.add_argument("--articles", type=int, default=1200)
+    parser.add_argument("--query", default='"interest rates"')
+    parser.add_argument("--every", choices=("day", "week", "month"), default="day")
+    parser.add_argument("--sort", choices=("relevance", "newest", "oldest"), default="newest")
     parser.add_argument("--work", type=Path, help="keep the index here (default: a temp dir)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     args = parser.parse_args(argv)
@@ -144,7 +156,7 @@ def main(argv: list[str]) -> int:
         work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory()))
         index = build_index(work, args.articles)
         url = stack.enter_context(serving(index, work))
-        shoot(url, args.query, args.out)
+        shoot(url, args.query, args.every, args.sort, args.out)
     return 0
 
 

@@ -16,6 +16,8 @@ from search._version import __version__
 if _typing.TYPE_CHECKING:
     from search.embedding import DEFAULT_MODEL, Embedder, load_embedder
     from search.errors import (
+        AlertExistsError,
+        AlertNotFoundError,
         ArticleNotFoundError,
         IndexCorruptError,
         IndexLockedError,
@@ -40,6 +42,7 @@ if _typing.TYPE_CHECKING:
     )
     from search.ingest.article import Article, Skip
     from search.ingest.chunking import Passage
+    from search.query.alerts import Alert, AlertRun
     from search.query.contract import MAX_K, MODES, UNITS, Hit, SearchRequest
 
 _HOMES = {
@@ -47,6 +50,8 @@ _HOMES = {
     "ingest.chunking": ["Passage"],
     "embedding": ["DEFAULT_MODEL", "Embedder", "load_embedder"],
     "errors": [
+        "AlertExistsError",
+        "AlertNotFoundError",
         "ArticleNotFoundError",
         "IndexCorruptError",
         "IndexLockedError",
@@ -60,6 +65,7 @@ _HOMES = {
         "SearchError",
         "ShardUnavailableError",
     ],
+    "query.alerts": ["Alert", "AlertRun"],
     "query.contract": ["MAX_K", "MODES", "UNITS", "Hit", "SearchRequest"],
     "index": [
         "ArticleDetail",
@@ -74,6 +80,10 @@ _HOMES = {
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
+    "Alert",
+    "AlertExistsError",
+    "AlertNotFoundError",
+    "AlertRun",
     "Article",
     "ArticleDetail",
     "ArticleNotFoundError",

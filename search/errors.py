@@ -5,7 +5,9 @@ and what to do next, and its ``exit_code`` is what the CLI exits with::
 
     SearchError                      exit 1
     ├── InputError                   exit 2   bad paths, nothing to index
-    │   └── ArticleNotFoundError     exit 11  no article with the id asked for
+    │   ├── ArticleNotFoundError     exit 11  no article with the id asked for
+    │   ├── AlertNotFoundError       exit 13  no saved alert of the name asked for
+    │   └── AlertExistsError         exit 14  an alert of that name is saved already
     ├── QueryError                   exit 3   empty or unusable query
     ├── IndexNotFoundError           exit 4   no index at the path
     ├── IndexCorruptError            exit 5   unreadable or inconsistent index files
@@ -21,6 +23,8 @@ and what to do next, and its ``exit_code`` is what the CLI exits with::
 from __future__ import annotations
 
 __all__ = [
+    "AlertExistsError",
+    "AlertNotFoundError",
     "ArticleNotFoundError",
     "IndexCorruptError",
     "IndexLockedError",
@@ -52,6 +56,18 @@ class ArticleNotFoundError(InputError):
     """No article in the index has the id asked for."""
 
     exit_code = 11
+
+
+class AlertNotFoundError(InputError):
+    """No alert of the name asked for is saved in the index."""
+
+    exit_code = 13
+
+
+class AlertExistsError(InputError):
+    """An alert of that name is saved already."""
+
+    exit_code = 14
 
 
 class QueryError(SearchError):

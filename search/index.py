@@ -35,6 +35,8 @@ import numpy as np
 
 from search.embedding import Embedder, load_embedder
 from search.errors import (
+    AlertExistsError,
+    AlertNotFoundError,
     IndexCorruptError,
     InputError,
     ModelMismatchError,
@@ -42,6 +44,7 @@ from search.errors import (
 from search.ingest.article import Skip
 from search.ingest.chunking import CHUNKING, paragraph_text
 from search.ingest.discover import Discovery, discover, file_format
+from search.query.alerts import Alert, AlertRun, checked_name
 from search.query.contract import (
     PERIODS,
     SPLITS,
@@ -65,6 +68,7 @@ from search.storage.manifest import (
     FORMAT_VERSION,
     Settings,
     format_version,
+    generation,
     lexical_commit,
     now,
     read_manifest,
@@ -76,6 +80,8 @@ from search.write.writer import Progress, Writer, open_writer
 
 __all__ = [
     "FORMAT_VERSION",
+    "Alert",
+    "AlertRun",
     "ArticleDetail",
     "CheckReport",
     "Counted",
@@ -507,6 +513,102 @@ class Index:
             articles_by_format=articles,
             left_out=tuple(found.left_out),
             removed_left_out=plan.removed_left_out,
+        )
+
+    # Alerts: saved searches that report what is new (search/query/alerts.py).
+
+    def alerts(self) -> list[Alert]:
+        """The saved alerts, by name. Reading them writes nothing."""
+        self._check_open()
+        return self._searcher.read_rows(
+            lambda store, version, current: [Alert.from_row(r, store.path) for r in store.alerts()]
+        )
+
+    def add_alert(
+        self,
+        name: str,
+        text: str | SearchRequest,
+        *,
+        mode: str = "hybrid",
+        since: str | dt.date | None = None,
+        until: str | dt.date | None = None,
+        sources: Iterable[str] | str | None = None,
+        where: Mapping[str, object] | Iterable[str] | None = None,
+        collections: Iterable[str] | str | None = None,
+        every_copy: bool = False,
+    ) -> Alert:
+        """Save a search (``text`` and filters, as ``search`` takes them, or a checked
+        ``SearchRequest``) as the alert ``name``: letters, digits, ``.``, ``_`` and ``-``.
+        Its first run reports the matching articles committed after now. Its filters must
+        name fields and outlets the index has, as a query's must."""
+        self._check_open()
+        request = text
+        if not isinstance(request, SearchRequest):
+            request = SearchRequest.make(
+                text,
+                mode=mode,
+                since=since,
+                until=until,
+                sources=sources,
+                where=where,
+                collections=collections,
+                every_copy=every_copy,
+            )
+        checked_name(name)
+        with self._writing() as writer:
+            store = writer.store
+            if store.alert(name) is not None:
+                raise AlertExistsError(
+                    f"an alert named {name!r} is saved in {self.path} already — remove it "
+                    "first, or choose another name"
+                )
+            current = generation(store.get_meta(), store.path)
+            # Its filters checked against the index as a query's are (an unknown field or
+            # outlet is an error), over no articles: the ones after the current commit.
+            next(iter(self.matches(request, added_after=current)), None)
+            alert = Alert.saving(name, request, generation=current, created=now())
+            with store.transaction():
+                store.add_alert(alert.row())
+        return alert
+
+    def remove_alert(self, name: str) -> None:
+        """Forget the alert ``name`` (one whose record is damaged too)."""
+        self._check_open()
+        checked_name(name)
+        with self._writing() as writer:
+            with writer.store.transaction():
+                if not writer.store.remove_alert(name):
+                    raise self._unknown_alert(writer.store, name)
+
+    def run_alert(self, name: str) -> AlertRun:
+        """The articles matching alert ``name`` that commits since its last run (or since
+        it was saved) wrote, newest first: new articles, and changed ones written anew;
+        one removed since is not reported. The run is then recorded: the next reports
+        what comes after. Holds the index's lock, so no commit lands in between."""
+        self._check_open()
+        checked_name(name)
+        with self._writing() as writer:
+            store = writer.store
+            alert = self._saved_alert(store, name)
+            current = generation(store.get_meta(), store.path)
+            found = tuple(self.matches(alert.request(), added_after=alert.generation))
+            ran = now()
+            with store.transaction():
+                store.alert_ran(name, current, ran)
+        return AlertRun(name, alert.generation, current, ran, found)
+
+    def _saved_alert(self, store: Store, name: str) -> Alert:
+        row = store.alert(name)
+        if row is None:
+            raise self._unknown_alert(store, name)
+        return Alert.from_row(row, store.path)
+
+    def _unknown_alert(self, store: Store, name: str) -> AlertNotFoundError:
+        names = [row.name for row in store.alerts()]
+        saved = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if names[10:] else "")
+        return AlertNotFoundError(
+            f"no alert named {name!r} in {self.path} — "
+            + (f"its alerts: {saved}" if names else "it has none saved")
         )
 
     @contextlib.contextmanager

@@ -57,7 +57,27 @@ HOSTILE_QUERIES = [
     "\x00",
     "",
     " \n\t ",
+    "body:depot",  # names of tantivy's own fields: here, fields the index does not hold
+    "id:0",
 ]
+# Those the query syntax (search/query/syntax.py) refuses, and the start of the one line
+# that says where the query breaks or why; every other one is searched.
+HOSTILE_REFUSED = {
+    '"': "the query breaks at character 1: this quote is never closed",
+    '""': "the query breaks at character 1: these quotes hold no words",
+    "AND": "the query breaks at character 1: AND has nothing before it",
+    "OR OR": "the query breaks at character 1: OR has nothing before it",
+    "NOT": "the query breaks at character 1: NOT has nothing after it",
+    "NEAR(": "the query breaks at character 5: this '(' is never closed",
+    "(x": "the query breaks at character 1: this '(' is never closed",
+    "x)": "the query breaks at character 2: this ')' closes nothing",
+    "a:b": "unknown field 'a' in the query — fields in this index: ",
+    "body:depot": "unknown field 'body' in the query — fields in this index: ",
+    "id:0": "unknown field 'id' in the query — fields in this index: ",
+    "": "the query is empty",
+    " \n\t ": "the query is empty",
+}
+assert set(HOSTILE_REFUSED) <= set(HOSTILE_QUERIES)
 
 
 @pytest.fixture

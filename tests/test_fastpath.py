@@ -1,8 +1,10 @@
-"""The CLI's fast path: ``newssearch query`` through a running server prints what it would
-print without one, and falls back silently when there is no usable server."""
+"""The CLI's fast path: ``newssearch query``, ``show`` and ``similar`` through a running
+server print what they would print without one, and fall back silently when there is no
+usable server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -18,6 +20,7 @@ from test_news import make_records, wire_records, write_jsonl
 from search import Index
 from search.cli import fastpath
 from search.cli.fastpath import parse_query_args
+from search.index import ArticleDetail
 from search.serve import local_socket
 
 COMMAND = Path(sys.executable).with_name("newssearch")
@@ -52,6 +55,17 @@ QUERIES = [
     ["strike", "--mode", "lexical", "--source", "Nobody"],  # no hits: the message
     ["oil", "--since", "5-MAR"],  # refused: the error and its exit code
     ["oil", "--where", "colour=red"],
+    ['"output ceiling'],  # syntax the contract refuses: the CLI says so
+    ["colour:red OR oil"],  # refused by the server: its message, the CLI's exit code
+]
+RESEARCH = [  # each answered through the server (checked), as the CLI answers it
+    ["OPEC output ceiling", "--sort", "newest", "-k", "3"],
+    ["oil", "--offset", "2", "-k", "2"],
+    ["prices", "--facets"],
+    ["prices", "--facets", "--json", "-k", "2", "--sort=oldest"],
+    ['"output ceiling" -Argentina', "--by", "article"],
+    ["oil", "--offset", "1000", "--facets"],  # no more hits, and the facets
+    ["topics:crude", "--sort", "oldest", "--json", "--offset=1"],
 ]
 BEYOND_THE_SERVERS_LIMITS = [  # the CLI runs these itself (lexical: no model needed here)
     ["oil", "--mode", "lexical", *["--source", "x"] * 65],
@@ -69,7 +83,7 @@ def test_a_query_through_the_server_prints_what_the_cli_prints(
     monkeypatch.setenv("NEWSSEARCH_INDEX", str(wire_index))  # for the in-process CLI too
     with running_server(wire_index, env=env):
         assert local_socket.find_server(wire_index) is not None
-        for args in QUERIES + BEYOND_THE_SERVERS_LIMITS:
+        for args in QUERIES + RESEARCH + BEYOND_THE_SERVERS_LIMITS:
             served = newssearch("query", *args, env=env)
             local = cli("query", *args)  # in-process with the fake model: no server
             assert (served.returncode, served.stdout, served.stderr) == (
@@ -77,6 +91,8 @@ def test_a_query_through_the_server_prints_what_the_cli_prints(
                 local.stdout,
                 local.stderr,
             ), args
+        for args in RESEARCH:
+            assert fastpath.query_through_server(args) == 0, args  # None: left to the CLI
         # The fresh process answered a dense query: only the server has the fake model.
         dense = newssearch(
             "query", "OPEC", "--mode", "dense", "--json", "-i", str(wire_index), env=env
@@ -184,6 +200,9 @@ def test_a_server_for_another_index_is_not_asked(wire_index: Path, tmp_path: Pat
         [],
         ["oil", "--since"],
         ["oil", "--since="],
+        ["oil", "--sort", "best"],
+        ["oil", "--offset", "-1"],
+        ['"oil'],
         ["  "],
         ["oil\ttab"],
         ["x" * 2001],
@@ -196,6 +215,7 @@ def test_anything_unusual_goes_to_the_cli(args: list[str]) -> None:
 def test_the_arguments_it_understands() -> None:
     options = parse_query_args(
         ["oil", "-i", "ix", "--top=5", "--source", "A", "--source=B", "--where", "t=x", "--all"]
+        + ["--sort", "newest", "--offset=20", "--facets"]
     )
     assert options == {
         "text": "oil",
@@ -204,7 +224,11 @@ def test_the_arguments_it_understands() -> None:
         "source": ["A", "B"],
         "where": ["t=x"],
         "all": True,
+        "sort": "newest",
+        "offset": "20",
+        "facets": True,
     }
+    assert parse_query_args(["oil", "--offset", "100001"]) is None  # past a server's limit
 
 
 @pytest.mark.process
@@ -285,3 +309,134 @@ def test_a_server_stopped_by_a_signal_removes_its_socket(
             process.wait()
     assert (code, said) == (0, "")  # a clean stop, not a signal's death
     assert list(run.iterdir()) == []  # the socket's file went with it
+
+
+# ---------------------------------------------------------------------------
+# show and similar
+
+MORE = [  # a second collection: an id the first also holds, and ids a URL must escape
+    {
+        "id": "a001",
+        "title": "Coffee talks",
+        "text": "Coffee growers met in London.\n\nTalks go on.",
+    },
+    {"id": "similar", "text": "Crude oil output rose as the cartel met, dealers said today."},
+    {"id": "x?y#z 50% ü+1", "title": "Cocoa", "text": "Cocoa tonnes fell.", "topics": ["a", "b"]},
+]
+ARTICLES = [  # (command, args, answered by the server)
+    ("show", ["opec-1"], True),
+    ("show", ["opec-2", "--json"], True),
+    ("show", ["wire/brief"], True),
+    ("show", ["more/x?y#z 50% ü+1"], True),
+    ("show", ["more/similar", "-i", "{index}"], False),  # the API's address for similar
+    ("show", ["a001"], True),  # ambiguous: the error and its exit code
+    ("show", ["a001", "--json"], True),
+    ("show", ["nobody"], True),  # unknown: said as the CLI says it
+    ("show", ["nobody", "--json"], True),
+    ("similar", ["opec-1"], True),
+    ("similar", ["opec-1", "--top=2", "--json"], True),
+    ("similar", ["more/similar", "-k", "3"], True),
+    ("similar", ["opec-1", "-k", " 2"], True),  # as the CLI reads it, and the URL escapes it
+    ("similar", ["a001", "--json"], True),
+    ("similar", ["nobody"], True),
+    ("similar", ["opec-1", "-k", "0"], False),  # refused: the CLI's words
+    ("similar", ["opec-1", "-k", "5000"], False),  # beyond the server's limit
+]
+
+
+@pytest.fixture
+def two_collections(wire_index: Path, tmp_path: Path, fake: FakeEmbedder) -> Path:
+    with Index.open(wire_index, model=fake) as ix:
+        ix.add(write_jsonl(tmp_path / "more", MORE, name="more.jsonl"))
+    return wire_index
+
+
+@pytest.mark.process
+def test_show_and_similar_through_the_server_print_what_the_cli_prints(
+    two_collections: Path,
+    tmp_path: Path,
+    cli,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    index = two_collections
+    env = {"NEWSSEARCH_RUN_DIR": str(tmp_path / "run"), "NEWSSEARCH_INDEX": str(index)}
+    monkeypatch.setenv("NEWSSEARCH_RUN_DIR", env["NEWSSEARCH_RUN_DIR"])
+    monkeypatch.setenv("NEWSSEARCH_INDEX", str(index))
+    through = {"show": fastpath.show_through_server, "similar": fastpath.similar_through_server}
+    with running_server(index, env=env):
+        for command, given, served in ARTICLES:
+            args = [arg.format(index=index) for arg in given]
+            got = newssearch(command, *args, env=env)
+            local = cli(command, *args)  # in-process, no server
+            assert (got.returncode, got.stdout, got.stderr) == (
+                local.exit_code,
+                local.stdout,
+                local.stderr,
+            ), (command, args)
+            # The same arguments here: the server answered them, or the CLI must.
+            code = through[command](args)
+            printed = capsys.readouterr()
+            assert (code is not None) == served, (command, args)
+            if served:
+                assert (code, printed.out, printed.err) == (got.returncode, got.stdout, got.stderr)
+    assert "2 collections hold an article 'a001'" in cli("show", "a001").stderr
+    assert "no article with id 'nobody' in " + str(index) in cli("similar", "nobody").stderr
+    assert "Cocoa" in cli("show", "more/x?y#z 50% ü+1").stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "args"),
+    [
+        ("show", ["--help"]),
+        ("show", []),
+        ("show", ["a", "b"]),
+        ("show", ["a", "-k", "3"]),
+        ("show", ["a", "--all"]),
+        ("show", ["a", "-i"]),
+        ("show", ["a", "--index="]),
+        ("show", ["-x"]),
+        ("show", ["a\tb"]),
+        ("show", ["x" * 4097]),
+        ("similar", ["a", "-k", "0"]),
+        ("similar", ["a", "-k", "5000"]),
+        ("similar", ["a", "-k5"]),
+        ("similar", ["a", "--top"]),
+        ("similar", ["a", "--mode", "dense"]),
+    ],
+)
+def test_anything_unusual_in_show_or_similar_goes_to_the_cli(command: str, args: list[str]) -> None:
+    assert fastpath.parse_article_args(command, args) is None
+
+
+def test_the_article_arguments_it_understands() -> None:
+    assert fastpath.parse_article_args("show", ["wire/a", "-i", "ix", "--json"]) == {
+        "id": "wire/a",
+        "index": "ix",
+        "json": True,
+    }
+    assert fastpath.parse_article_args("similar", ["a", "--top=3", "--index=ix"]) == {
+        "id": "a",
+        "top": "3",
+        "index": "ix",
+    }
+
+
+def test_an_article_is_checked_whole_before_it_is_printed(
+    wire_index: Path, fake: FakeEmbedder
+) -> None:
+    with Index.open(wire_index, model=fake) as ix:
+        article = json.loads(json.dumps(dataclasses.asdict(ix.article("opec-1"))))
+    assert fastpath.ARTICLE_FIELDS.keys() == {f.name for f in dataclasses.fields(ArticleDetail)}
+    assert fastpath._article_shaped(article)
+    for name, value in [
+        ("paragraphs", ["one", 2]),
+        ("duplicates", [None]),
+        ("fields", {"topics": ["a", 1]}),
+        ("fields", {"meta": {"x": 1}}),
+        ("published", 1987),
+        ("passages", "2"),
+    ]:
+        assert not fastpath._article_shaped({**article, name: value}), name
+    assert not fastpath._article_shaped({**article, "extra": 1})
+    assert not fastpath._article_shaped({k: v for k, v in article.items() if k != "url"})

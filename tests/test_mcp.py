@@ -1,6 +1,6 @@
 """``newssearch mcp`` driven through the MCP SDK's own stdio client, as an agent's client
 runs it: a real process (tests/mcp_process.py, fake embedder; the real command in the slow
-test), its four tools listed with their schemas and each called, errors answered as tool
+test), its five tools listed with their schemas and each called, errors answered as tool
 errors, and nothing but protocol on its stdout. Raw JSON-RPC lines check that every request
 gets exactly one reply, whatever the line holds."""
 
@@ -29,7 +29,8 @@ from search.serve.service import Service
 pytestmark = [pytest.mark.anyio, pytest.mark.process]  # every test talks to a server process
 
 SCRIPT = Path(__file__).with_name("mcp_process.py")
-TOOLS = {"search", "show_article", "similar_articles", "index_stats"}
+READ_ONLY = {"search", "timeline", "show_article", "similar_articles", "index_stats", "alert_list"}
+TOOLS = READ_ONLY | {"alert_add", "alert_remove", "alert_run"}
 
 STORY = (
     "Ministers from the oil exporting countries agreed on Sunday to hold the output ceiling "
@@ -137,7 +138,7 @@ def _text(result: CallToolResult) -> str:
     return result.content[0].text
 
 
-async def test_lists_the_four_tools_with_input_and_output_schemas(news: Path) -> None:
+async def test_lists_the_tools_with_input_and_output_schemas(news: Path) -> None:
     async with connected(fake_server(news)) as session:
         tools = {tool.name: tool for tool in (await session.list_tools()).tools}
     assert set(tools) == TOOLS
@@ -154,8 +155,13 @@ async def test_lists_the_four_tools_with_input_and_output_schemas(news: Path) ->
         "by",
         "all",
         "collections",
+        "sort",
+        "offset",
+        "facets",
     }
     assert search.input_schema["required"] == ["query"]
+    assert arguments["sort"]["enum"] == ["relevance", "newest", "oldest"]
+    assert (arguments["offset"]["minimum"], arguments["offset"]["maximum"]) == (0, 100_000)
     assert arguments["mode"]["enum"] == ["hybrid", "dense", "lexical"]
     assert arguments["by"]["enum"] == ["passage", "article"]
     assert (arguments["k"]["minimum"], arguments["k"]["maximum"]) == (1, 1000)
@@ -167,13 +173,39 @@ async def test_lists_the_four_tools_with_input_and_output_schemas(news: Path) ->
     outputs = {name: tool.output_schema for name, tool in tools.items()}
     assert outputs["search"] is not None and outputs["similar_articles"] is not None
     assert outputs["show_article"] is not None and outputs["index_stats"] is not None
-    assert set(outputs["search"]["properties"]) == {"hits", "took_ms"}
+    assert set(outputs["search"]["properties"]) == {"hits", "took_ms", "next_offset", "facets"}
+    assert outputs["search"]["required"] == ["hits", "took_ms", "next_offset"]
+    timeline = tools["timeline"].input_schema
+    assert timeline["required"] == ["query"] and timeline["properties"]["every"]["enum"] == [
+        "day",
+        "week",
+        "month",
+    ]
+    assert {"start", "count", "total_count", "ratio", "outlet"} == set(
+        outputs["timeline"]["$defs"]["Period"]["properties"]
+    )
     assert "article_id" in outputs["search"]["$defs"]["Hit"]["properties"]
     assert "paragraphs" in outputs["show_article"]["properties"]
     assert "duplicate_groups" in outputs["index_stats"]["properties"]
-    for tool in tools.values():
+    for name, tool in tools.items():
         assert tool.description and "\n " not in tool.description  # no source indentation
-        assert tool.annotations and tool.annotations.read_only_hint
+        assert tool.annotations and tool.annotations.read_only_hint == (name in READ_ONLY)
+    assert tools["alert_remove"].annotations.destructive_hint  # type: ignore[union-attr]
+    assert not tools["alert_add"].annotations.destructive_hint  # type: ignore[union-attr]
+    assert tools["alert_add"].input_schema["required"] == ["name", "query"]
+    assert set(tools["alert_add"].input_schema["properties"]) == {
+        "name",
+        "query",
+        "mode",
+        "since",
+        "until",
+        "sources",
+        "where",
+        "all",
+        "collections",
+    }
+    assert "matches" in outputs["alert_run"]["properties"]
+    assert "generation" in outputs["alert_add"]["properties"]
 
 
 async def test_search_answers_as_the_service_does(news: Path, fake_models: dict) -> None:
@@ -294,6 +326,7 @@ async def test_a_server_on_a_missing_index_says_so_then_answers_once_it_exists(
         missing = [
             await failure(session, "index_stats"),
             await failure(session, "search", query="oil"),
+            await failure(session, "timeline", query="oil"),
             await failure(session, "show_article", id="opec-1"),
             await failure(session, "similar_articles", id="opec-1"),
         ]
@@ -382,11 +415,42 @@ async def test_arguments_are_taken_strictly_and_refused_in_one_line(news: Path) 
     assert id_number == "id must be a string, not 5"
     assert unknown == (
         "unknown argument 'limit' — search takes query, k, mode, since, until, sources, "
-        "where, by, all, collections"
+        "where, by, all, collections, sort, offset, facets"
     )
     assert missing == "id is required"
     assert two == 'query must be a string, not ["oil"]; by must be a string, not 1'
     assert still["hits"][0]["article_id"] == "grain"
+
+
+async def test_search_sorts_pages_and_counts_and_timeline_counts(news: Path) -> None:
+    """The research options through the SDK's client: RECORDS' articles on crude (opec-2
+    folds into opec-1) by date, a page at a time, counted by field and by month."""
+    async with connected(fake_server(news)) as session:
+        first = await answer(session, "search", query="topics:crude", sort="oldest", k=1)
+        rest = await answer(
+            session, "search", query="topics:crude", sort="oldest", k=5, offset=1, facets=True
+        )
+        months = await answer(session, "timeline", query="topics:crude", every="month", all=True)
+        broken = await failure(session, "timeline", query='"crude')
+        many = await failure(session, "search", query=" OR ".join(["oil"] * 10_000))
+        unknown = await failure(session, "search", query="colour:red")
+    assert [hit["article_id"] for hit in first["hits"] + rest["hits"]] == ["opec-1", "refinery"]
+    assert first["next_offset"] == 1 and rest["next_offset"] is None
+    assert rest["facets"]["matched"] == 2
+    assert rest["facets"]["fields"]["topics"] == [{"value": "crude", "articles": 2}]
+    assert "facets" not in first
+    counted = [(p["start"], p["count"], p["total_count"]) for p in months["periods"]]
+    assert counted == [
+        ("1987-03-01", 2, 3),  # opec-1 and its copy opec-2 (all=True), yen
+        ("1987-04-01", 1, 1),  # refinery
+        ("1987-05-01", 0, 0),
+        ("1987-06-01", 0, 0),
+        ("1987-07-01", 0, 1),  # grain
+    ]
+    assert (months["matched"], months["total"], months["undated"]) == (3, 5, 0)
+    assert broken.startswith("the query breaks at character 1: this quote is never closed")
+    assert many == "the query is 69,996 characters long; the limit is 2,000"
+    assert unknown.startswith("unknown field 'colour' in the query")
 
 
 async def test_tool_errors_speak_of_the_tools_not_of_cli_commands(news: Path) -> None:
@@ -401,6 +465,45 @@ async def test_tool_errors_speak_of_the_tools_not_of_cli_commands(news: Path) ->
     assert blank_source == "sources takes an outlet's name, as a hit's source gives it"
     for line in (unknown, empty_id, blank_source):
         assert "newssearch" not in line and "`" not in line and "--" not in line, line
+
+
+async def test_an_agent_watches_a_story_with_an_alert(tmp_path: Path) -> None:
+    """Saved, listed, run after each commit (made by another process meanwhile: only
+    what it brought, once), and removed, through the SDK's client."""
+    folder = tmp_path / "news"
+    write_articles(folder, {"first.jsonl": "".join(json.dumps(r) + "\n" for r in RECORDS[:3])})
+    index = tmp_path / "index"
+    with Index.open_or_create(index, model=FakeEmbedder()) as ix:
+        ix.update([folder])
+    async with connected(fake_server(index)) as session:
+        saved = await answer(session, "alert_add", name="crude", query="*", where=["topics=crude"])
+        assert (saved["name"], saved["where"], saved["last_run"]) == (
+            "crude",
+            ["topics=crude"],
+            None,
+        )
+        assert (await answer(session, "alert_run", name="crude"))["matches"] == []
+        later = [*RECORDS[3:], {**RECORDS[2], "id": "refinery-2", "text": RECORDS[2]["text"][::-1]}]
+        write_articles(folder, {"later.jsonl": "".join(json.dumps(r) + "\n" for r in later)})
+        with Index.open(index, model=FakeEmbedder()) as ix:  # a commit, by another writer
+            ix.update([folder])
+            generation = ix.stats().generation
+        ran = await answer(session, "alert_run", name="crude")
+        assert [m["article_id"] for m in ran["matches"]] == ["refinery-2"]
+        assert ran["generation"] == generation and ran["after"] == saved["generation"]
+        assert (await answer(session, "alert_run", name="crude"))["matches"] == []
+        (listed,) = (await answer(session, "alert_list"))["alerts"]
+        assert listed["generation"] == generation and listed["last_run"] is not None
+        taken = await failure(session, "alert_add", name="crude", query="oil")
+        bad_name = await failure(session, "alert_add", name="crude oil", query="oil")
+        bad_query = await failure(session, "alert_add", name="x", query='"oil')
+        assert await answer(session, "alert_remove", name="crude") == {"removed": "crude"}
+        unknown = await failure(session, "alert_run", name="crude")
+        assert (await answer(session, "alert_list")) == {"alerts": []}
+    assert taken.startswith("an alert named 'crude' is saved in ")
+    assert bad_name.startswith("'crude oil' is no alert name")
+    assert bad_query.startswith("the query breaks at character 1")
+    assert unknown == f"no alert named 'crude' in {index} — it has none saved"
 
 
 class RawServer:

@@ -4,9 +4,12 @@ fake embedder."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -85,6 +88,91 @@ HOSTILE = {
     "topics": ['<a href="javascript:window.pwned=6">x</a>'],
 }
 
+# The research test's archive: the phrase "output quota" in eight dated articles over ten
+# weeks and one undated, from three outlets; its words apart in one more (no match).
+PHRASE = '"output quota"'
+RESEARCH = [
+    (
+        "r1",
+        "1987-03-02",
+        "Wire One",
+        ["crude"],
+        "OPEC ministers agreed in Vienna to hold the output quota for the second quarter.",
+    ),
+    (
+        "r2",
+        "1987-03-04",
+        "AFP",
+        ["crude"],
+        "Saudi Arabia told buyers its output quota would stand whatever the spot price did.",
+    ),
+    (
+        "r3",
+        "1987-03-10",
+        "Reuters",
+        ["crude"],
+        "Nigeria asked the cartel to raise its output quota as its budget ran short.",
+    ),
+    (
+        "r4",
+        "1987-03-12",
+        "AFP",
+        ["crude", "ship"],
+        "Tankers waited off Kharg Island while Iran argued over its output quota.",
+    ),
+    (
+        "r5",
+        "1987-03-25",
+        "Reuters",
+        ["ship"],
+        "Freight brokers said the output quota left too many tankers idle in the Gulf.",
+    ),
+    (
+        "r6",
+        "1987-04-07",
+        "Wire One",
+        ["crude"],
+        "Venezuela said it kept to its output quota through March and April.",
+    ),
+    (
+        "r7",
+        "1987-04-20",
+        "AFP",
+        ["crude"],
+        "Analysts doubted that Ecuador could meet its output quota after the earthquake.",
+    ),
+    (
+        "r8",
+        "1987-05-05",
+        "Reuters",
+        ["crude"],
+        "Kuwait denied reports that it had exceeded its output quota in April.",
+    ),
+    ("r9", None, "Wire One", [], "An undated note on the output quota, with no day given."),
+    (
+        "n1",
+        "1987-03-03",
+        "Reuters",
+        ["grain"],
+        "The quota for wheat output was raised by the ministry on Tuesday.",
+    ),
+    (
+        "n2",
+        "1987-03-11",
+        "AFP",
+        ["grain"],
+        "Farmers brought in a record wheat harvest across the plains.",
+    ),
+    (
+        "n3",
+        "1987-04-08",
+        "Reuters",
+        ["ship"],
+        "Shipping rates fell as the harbour at Rotterdam reopened.",
+    ),
+]
+WEEK = ("1987-03-09", "1987-03-15")  # the week the test picks: r3 and r4 in it
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
@@ -118,10 +206,35 @@ def site(index: Path, folder: Path) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="module")
+def research_site(folder: Path) -> Iterator[str]:
+    """A server over the research archive (RESEARCH)."""
+    lines = []
+    for article_id, published, outlet, topics, text in RESEARCH:
+        record = {"id": article_id, "title": text.split(",")[0][:48], "text": text}
+        record |= {"source": outlet, "topics": topics} | ({"date": published} if published else {})
+        lines.append(json.dumps(record) + "\n")
+    news = write_articles(folder / "research" / "news", {"wires.jsonl": "".join(lines)})
+    with Index.open_or_create(folder / "research" / "index", model=FakeEmbedder()) as ix:
+        assert ix.update([news]).added == len(RESEARCH)
+    env = {"NEWSSEARCH_RUN_DIR": str(folder / "research" / "run")}
+    with running_server(folder / "research" / "index", env=env) as url:
+        yield url
+
+
 @pytest.fixture
 def page(browser: Browser, site: str) -> Iterator[Page]:
+    yield from _tab(browser, site)
+
+
+@pytest.fixture
+def research_page(browser: Browser, research_site: str) -> Iterator[Page]:
+    yield from _tab(browser, research_site)
+
+
+def _tab(browser: Browser, site: str) -> Iterator[Page]:
     """A fresh tab on the site; a script error or a dialog on it fails the test."""
-    context = browser.new_context(base_url=site, viewport=VIEWPORT)
+    context = browser.new_context(base_url=site, viewport=VIEWPORT, accept_downloads=True)
     context.set_default_timeout(WAIT_MS)
     tab = context.new_page()
     problems: list[str] = []
@@ -278,6 +391,8 @@ def test_a_shared_link_shows_its_results_and_options(page: Page) -> None:
 
     page.goto("/?q=harbour+tides")  # ten passages, and a button for more
     expect(page.locator("#results > li")).to_have_count(10)
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
     page.locator("#more").click()
     expect(page.locator("#results > li")).to_have_count(30)
     assert query_of(page.url) == {"q": ["harbour tides"], "k": ["30"]}
@@ -285,6 +400,24 @@ def test_a_shared_link_shows_its_results_and_options(page: Page) -> None:
         ".indexOf(document.activeElement.closest('li'))"
     )
     assert page.evaluate(focused) == 10  # the focus moved on to the first new result
+    # The next page was asked for from where the first ended, and repeats none of it.
+    searches = [query_of(url) for url in asked if urlsplit(url).path == "/api/search"]
+    assert searches == [{"q": ["harbour tides"], "k": ["20"], "offset": ["10"]}]
+    shown = "items => items.map(li => [li.querySelector('a').href, li.innerText])"
+    passages = page.locator("#results > li").evaluate_all(shown)
+    assert len({tuple(passage) for passage in passages}) == 30
+    page.reload()  # the link says 30: the same thirty at once
+    expect(page.locator("#results > li")).to_have_count(30)
+    assert page.locator("#results > li").evaluate_all(shown) == passages
+
+    page.goto("/?q=opec+quota&collection=news")  # the collection filter
+    expect(page.locator("#results > li")).not_to_have_count(0)
+    assert page.input_value("#collection") == "news"
+    expect(page.get_by_role("button", name="Remove the filter Collection: news")).to_be_visible()
+    page.fill("#collection", "elsewhere")
+    page.press("#collection", "Enter")
+    expect(page.locator("#status")).to_contain_text("No results for “opec quota”")
+    assert query_of(page.url) == {"q": ["opec quota"], "collection": ["elsewhere"]}
 
     page.goto(f"/article?id=opec-2&p={KEY}&q=opec")  # an article's own link
     check_article(page)
@@ -352,6 +485,169 @@ def test_hostile_text_is_shown_as_text_never_run(page: Page) -> None:
     page.wait_for_load_state("networkidle")
     assert page.evaluate("window.pwned") is None
     assert page.title() == f"{HOSTILE_TITLE} — newssearch"
+
+
+def hits_shown(page: Page) -> list[dict[str, Any]]:
+    """Each result's article (COLLECTION/ID), date and topics, as the page shows them."""
+    return page.locator("#results > li").evaluate_all(
+        """items => items.map(item => ({
+            id: new URL(item.querySelector('h2 a').href).searchParams.get('id'),
+            date: item.querySelector('time')?.dateTime ?? null,
+            fields: item.querySelector('.hit-fields')?.textContent ?? '',
+        }))"""
+    )
+
+
+def topics_of(hit: dict[str, Any]) -> list[str]:
+    found = re.search(r"topics: ([^·]*)", hit["fields"])
+    return [topic.strip() for topic in found.group(1).split(",")] if found else []
+
+
+EXPORT_COLUMNS = [
+    "article_id",
+    "collection",
+    "published",
+    "source",
+    "title",
+    "url",
+    "passage",
+    "passage_id",
+    "relevance",
+]
+
+
+def test_research_a_phrase_by_period_and_facet_newest_first_then_as_csv(
+    research_page: Page,
+) -> None:
+    """The issue's walk: a phrase query, its chart, a period picked, a facet picked, the
+    newest first, and the CSV, each checked against the API's own answer."""
+    page = research_page
+    search_for(page, PHRASE)
+    found = {hit["id"] for hit in hits_shown(page)}
+    assert found == {f"news/r{n}" for n in range(1, 10)}  # not n1, which has the words apart
+
+    # The chart: a bar for each week that has matches, with the counts /api/timeline gives.
+    timeline = page.request.get("/api/timeline", params={"q": PHRASE, "every": "week"}).json()
+    weeks = [period for period in timeline["periods"] if period["count"]]
+    assert len(weeks) == 6 and timeline["undated"] == 1
+    bars = page.locator("#chart svg a.bar")
+    expect(bars).to_have_count(len(weeks))
+    labels = bars.evaluate_all("bars => bars.map(bar => bar.getAttribute('aria-label'))")
+    hrefs = bars.evaluate_all("bars => bars.map(bar => bar.getAttribute('href'))")
+    for week, label, href in zip(weeks, labels, hrefs, strict=True):
+        count = f"{week['count']} matching article{'s' if week['count'] > 1 else ''}"
+        assert f"{count} of {week['total_count']} " in label
+        last = (date.fromisoformat(week["start"]) + timedelta(days=6)).isoformat()
+        assert query_of(href)["period"] == [f"{week['start']}..{last}"]
+    assert page.locator("#chart svg").get_attribute("aria-labelledby") == "coverage-title"
+    expect(page.locator("#coverage-summary")).to_contain_text("8 matching articles of 11")
+    expect(page.locator("#coverage-summary")).to_contain_text("1 matching article has no date")
+
+    # A week picked: every hit inside it, its bar marked, a button to take it off.
+    page.locator(f'#chart a.bar[href*="period={WEEK[0]}..{WEEK[1]}"]').click()
+    expect(page.locator("#chart a.bar[aria-current='true']")).to_have_count(1)
+    searched(page, PHRASE)
+    hits = hits_shown(page)
+    assert {hit["id"] for hit in hits} == {"news/r3", "news/r4"}
+    assert all(WEEK[0] <= hit["date"] <= WEEK[1] for hit in hits)
+    assert query_of(page.url) == {"q": [PHRASE], "period": [f"{WEEK[0]}..{WEEK[1]}"]}
+    expect(bars).to_have_count(len(weeks))  # the chart still shows every week
+
+    # The facets: the counts the search response gives for the week, each a filter.
+    asked = {"q": PHRASE, "since": WEEK[0], "until": WEEK[1], "facets": "1"}
+    facets = page.request.get("/api/search", params=asked).json()["facets"]
+    assert [(c["value"], c["articles"]) for c in facets["fields"]["topics"]] == [
+        ("crude", 2),
+        ("ship", 1),
+    ]
+    shown = page.locator("#facets .facet-value").evaluate_all(
+        "links => links.map(a => a.getAttribute('aria-label'))"
+    )
+    for counted in [*facets["outlets"], *facets["fields"]["topics"]]:
+        n = counted["articles"]
+        assert f"{counted['value']}, {n} article{'s' if n > 1 else ''}" in shown
+    page.locator("#facets a[aria-label^='ship,']").click()
+    searched(page, PHRASE)
+    hits = hits_shown(page)
+    assert [hit["id"] for hit in hits] == ["news/r4"] and "ship" in topics_of(hits[0])
+    expect(page.locator("#facets a[aria-label^='ship,']")).to_have_attribute("aria-current", "true")
+    page.locator("#facets a[aria-label^='ship,']").click()  # in use: a click takes it off
+    searched(page, PHRASE)
+    page.locator("#facets a[aria-label^='crude,']").click()
+    searched(page, PHRASE)
+    assert all("crude" in topics_of(hit) for hit in hits_shown(page))
+    expect(page.locator("#where")).to_have_value("topics=crude")
+
+    # The week taken off again, by its button: every crude article with the phrase.
+    page.get_by_role("button", name=re.compile("^Remove the filter Period: ")).click()
+    searched(page, PHRASE)
+    assert query_of(page.url) == {"q": [PHRASE], "where": ["topics=crude"]}
+    expect(page.locator("#filters button")).to_have_count(1)  # topics: crude, still in use
+    hits = hits_shown(page)
+    assert len(hits) == 7 and all("crude" in topics_of(hit) for hit in hits)
+
+    # Newest first: the dates go down, in the order the API sorts them.
+    page.select_option("#sort", "newest")
+    expect(page.locator("#status")).to_have_text(
+        re.compile(f"^7 articles for “{re.escape(PHRASE)}” in \\d+ ms$")
+    )
+    assert query_of(page.url)["sort"] == ["newest"]
+    hits = hits_shown(page)
+    dates = [hit["date"] for hit in hits]
+    assert dates == sorted(dates, reverse=True)
+    newest = ["r8", "r7", "r6", "r4", "r3", "r2", "r1"]  # RESEARCH's crude articles, by hand
+    assert [hit["id"] for hit in hits] == [f"news/{n}" for n in newest]
+
+    # The CSV: what /api/export gives for the same search, its rows the results shown.
+    link = page.locator("#download")
+    assert query_of(link.get_attribute("href") or "") == {
+        "q": [PHRASE],
+        "where": ["topics=crude"],
+        "sort": ["newest"],
+        "format": ["csv"],
+    }
+    with page.expect_download() as download:
+        link.click()
+    text = Path(download.value.path()).read_bytes().decode("utf-8")  # "\r\n" kept
+    asked = {"q": PHRASE, "where": "topics=crude", "sort": "newest", "format": "csv"}
+    exported = page.request.get("/api/export", params=asked)
+    assert exported.ok and text == exported.text()
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == EXPORT_COLUMNS
+    assert [f"{row[1]}/{row[0]}" for row in rows[1:]] == [hit["id"] for hit in hits]
+
+
+def test_the_chart_from_the_keyboard_per_month_and_as_shares(research_page: Page) -> None:
+    page = research_page
+    search_for(page, PHRASE)
+    stop = page.locator("#chart a.bar[tabindex='0']")  # one stop in the tab order
+    expect(stop).to_have_count(1)
+    bars = page.locator("#chart a.bar")
+    first = bars.first.get_attribute("href")
+    stop.focus()
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")
+    second = bars.nth(1).get_attribute("href")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == second != first
+    page.keyboard.press("Enter")
+    searched(page, PHRASE)
+    assert query_of(page.url)["period"] == query_of(second or "")["period"]
+
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(urlsplit(request.url).path))
+    page.check("#measure-ratio")  # shares: the same data drawn again
+    expect(page.locator("#chart svg.ratio")).to_have_count(1)
+    expect(page.locator("#chart .tick").first).to_have_text(re.compile("%$"))
+    assert query_of(page.url)["measure"] == ["ratio"] and "/api/timeline" not in requests
+
+    page.select_option("#every", "month")
+    expect(page.locator("#chart a.bar")).to_have_count(3)  # March, April, May
+    assert query_of(page.url)["every"] == ["month"]
+    page.locator("#coverage-table summary").click()  # the chart in words
+    rows = page.locator("#coverage-rows tr")
+    expect(rows).to_have_count(3)
+    # March: r1 to r5 of its seven articles
+    assert rows.first.locator("th, td").all_inner_texts() == ["March 1987", "5", "7", "71%"]
 
 
 def test_a_token_from_the_link_is_kept_out_of_the_url(

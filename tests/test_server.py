@@ -82,6 +82,26 @@ def test_search_answers_as_query_json_prints(served: str, wire_index: Path, cli)
 
 
 @pytest.mark.process
+def test_timeline_and_export_answer_as_the_cli(served: str, wire_index: Path, cli) -> None:
+    """Through uvicorn: the timeline is ``timeline --json``; the export is streamed
+    (chunked, no length known ahead) and is what ``export`` writes, byte for byte."""
+    status, timeline, _ = get(f"{served}/api/timeline?q=prices&every=month&split=outlet")
+    assert status == 200
+    assert [timeline] == cli_json(
+        cli, "timeline", "prices", "--every", "month", "--split", "outlet", "-i", str(wire_index)
+    )
+    for form in ["csv", "jsonl"]:
+        url = f"{served}/api/export?q=prices&format={form}&sort=newest"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            body, headers = response.read(), _lower(response.headers)
+        assert headers["transfer-encoding"] == "chunked" and "content-length" not in headers
+        written = cli("export", "prices", "--format", form, "--sort", "newest", "-i", wire_index)
+        assert body == written.stdout_bytes and body.count(b"\n") > 5
+    status, body, _ = get(f"{served}/api/export?q=%22prices")
+    assert status == 400 and body["error"].startswith("the query breaks at character 1")
+
+
+@pytest.mark.process
 def test_articles_similar_and_stats_answer_as_the_cli(served: str, wire_index: Path, cli) -> None:
     status, article, _ = get(f"{served}/api/articles/opec-1")
     assert status == 200
@@ -322,6 +342,7 @@ def test_fuzzed_search_requests(client, params: list[tuple[str, str]]) -> None:
     assert response.status_code in (200, 400), (params, response.text)
     body = response.json()
     assert ("hits" in body) if response.status_code == 200 else ("error" in body)
+    assert response.status_code == 200 or "\n" not in body["error"], body
 
 
 @settings(
@@ -338,15 +359,26 @@ def test_fuzzed_bytes_and_ids(client, raw: bytes, k: str) -> None:
     assert response.status_code in (200, 400), response.text
 
 
-def test_hostile_queries_get_answers_not_errors(client) -> None:
-    from conftest import HOSTILE_QUERIES
+def test_hostile_queries_get_answers_or_a_400_with_one_line(client) -> None:
+    from conftest import HOSTILE_QUERIES, HOSTILE_REFUSED
 
     for text in HOSTILE_QUERIES:
         for mode in ["hybrid", "lexical", "dense"]:
             response = client.get("/api/search", params={"q": text, "mode": mode})
-            assert response.status_code in (200, 400), (text, response.text)
-            if response.status_code == 400:
-                assert "empty" in response.json()["error"] or "limit" in response.json()["error"]
+            body = response.json()
+            shown = (text[:30], mode, response.status_code, body)
+            if len(text) > MAX_QUERY_CHARS:
+                assert response.status_code == 400, shown
+                assert body["error"] == (
+                    f"the query is {len(text):,} characters long; the limit is {MAX_QUERY_CHARS:,}"
+                )
+            elif text in HOSTILE_REFUSED:  # the syntax's own line, saying where or why
+                assert response.status_code == 400, shown
+                assert body["error"].startswith(HOSTILE_REFUSED[text]), shown
+                assert "\n" not in body["error"] and body["exit_code"] == 3, shown
+            else:
+                assert response.status_code == 200, shown
+                assert isinstance(body["hits"], list), shown
 
 
 def test_limits_are_the_services(client) -> None:

@@ -37,6 +37,10 @@ PUBLISHED = {
     "wire-0007": "2024-03-05T08:00:00Z",
     "wire-0008": "1987-04-01",
 }
+# The commits of the upgrade that the first writing command runs before its own: the
+# backfills of m004 (news metadata), m005 (collections) and m007 (the lexical index again,
+# with positions and titles); m006 changes no file.
+UPGRADE_COMMITS = 3
 # A word of each article's title, so that a lexical search can find every article.
 EVERY_ARTICLE = "cocoa grain crude bank harvest port museum tram library volunteers"
 
@@ -66,6 +70,17 @@ def _store(path: Path) -> tuple[int, dict[str, str]]:
     finally:
         db.close()
     return version, meta
+
+
+def _passages_of(path: Path, keys: tuple[str, ...]) -> set[int]:
+    """The ids of these articles' (COLLECTION/ID) passages, read without writing."""
+    db = sqlite3.connect(f"file:{path / 'store.sqlite'}?mode=ro", uri=True)
+    try:
+        marks = ", ".join("?" * len(keys))
+        rows = db.execute(f"SELECT id FROM passages WHERE article_id IN ({marks})", keys)
+        return {pid for (pid,) in rows}
+    finally:
+        db.close()
 
 
 def _window(since: str | None, until: str | None) -> set[str]:
@@ -115,6 +130,10 @@ def test_an_index_from_before_news_is_read_as_it_is_and_reading_writes_nothing(
                 message = str(raised.value)
                 assert "\n" not in message and "writing command" in message, message
                 assert "newssearch index" in message, message
+        for query in ['"buffer stock"', "title:cocoa"]:  # phrases and titles: m007's
+            for mode in MODES:
+                with pytest.raises(QueryError, match="run any writing command on it once"):
+                    ix.search(query, k=3, mode=mode)
         assert ix.check().ok
     line = one_line_error(cli("query", "cocoa", "--since", "1987-02", "--index", v2), 3)
     assert "writing command" in line
@@ -128,26 +147,26 @@ def test_an_index_from_before_news_is_read_as_it_is_and_reading_writes_nothing(
 def _optimize(path: Path, more: Path, cli: Callable) -> int:
     with Index.open(path, model=FakeEmbedder()) as ix:
         assert ix.optimize() == 2  # the fixture's two segments
-    return 2  # the backfill's commit and the merge's
+    return 1  # the merge's commit
 
 
 def _add(path: Path, more: Path, cli: Callable) -> int:
     with Index.open(path, model=FakeEmbedder()) as ix:
         report = ix.add([more])
     assert (report.added, report.updated, report.removed) == (1, 0, 0), report
-    return 1 + report.commits
+    return report.commits
 
 
 def _cli_index(path: Path, more: Path, cli: Callable) -> int:
     result = cli("index", more, "--index", path, "--keep-missing")
     assert result.exit_code == 0, result.output
-    return 2  # the backfill's commit and the new article's
+    return 1  # the new article's commit
 
 
 def _remove(path: Path, more: Path, cli: Callable) -> int:
     with Index.open(path, model=FakeEmbedder()) as ix:
         assert ix.remove("wire-0008").removed == ("wire-0008",)
-    return 2
+    return 1
 
 
 WRITES = {"optimize": _optimize, "add": _add, "cli-index": _cli_index, "remove": _remove}
@@ -175,7 +194,7 @@ def test_one_writing_command_adds_dates_groups_and_filters_and_keeps_everything(
     added = ["extra-0001"] if write in ("add", "cli-index") else []
     with Index.open(v2, model=FakeEmbedder()) as ix:
         stats = ix.stats()
-        assert stats.generation == EXPECTED["generation"] + commits + 1  # and m005's backfill
+        assert stats.generation == EXPECTED["generation"] + UPGRADE_COMMITS + commits
         assert stats.articles == len(kept) + len(added)
         assert (stats.duplicate_groups, stats.articles_in_groups) == (1, 2)
         assert ix.check().ok
@@ -206,6 +225,13 @@ def test_one_writing_command_adds_dates_groups_and_filters_and_keeps_everything(
             assert copies[0] is hits[0]
             hits = ix.search("cocoa buffer stock", k=10, mode=mode, collapse=False)
             assert {h.article_id for h in hits[:2]} == set(COPIES), mode
+        cocoa = _passages_of(v2, KEYS)  # as m007 indexed them again: the title counts,
+        assert len(cocoa) == sum(EXPECTED["passages_per_article"][c] for c in COPIES)
+        for mode in MODES:  # so every passage of the copies holds both words
+            for query in ['"buffer stock"', "title:cocoa", 'title:"buffer stock"']:
+                hits = ix.search(query, k=20, mode=mode, collapse=False)
+                assert {h.passage_id for h in hits} == cocoa, (query, mode)
+            assert ix.search('"stock buffer"', k=20, mode=mode) == [], mode
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -258,24 +284,26 @@ def test_a_second_writing_command_does_not_backfill_again(
     start = EXPECTED["generation"]
     with Index.open(v2, model=FakeEmbedder()) as ix:
         assert ix.remove("wire-0008").removed == ("wire-0008",)
-        assert ix.stats().generation == start + 3  # two backfills (m004, m005), the removal
+        assert ix.stats().generation == start + UPGRADE_COMMITS + 1  # and the removal
     _, meta = _store(v2)
     assert meta["news"] == str(LEXICAL_SCHEMA)
 
-    def again(self: object) -> None:
+    def again(self: object, *args: object) -> None:
         raise AssertionError("the backfill ran again")
 
     monkeypatch.setattr(search.write.writer.Writer, "add_news", again)
+    monkeypatch.setattr(search.write.writer.Writer, "rebuild_lexical", again)
+    upgraded = start + UPGRADE_COMMITS + 1
     with Index.open(v2, model=FakeEmbedder()) as ix:
         assert ix.remove("wire-0007").removed == ("wire-0007",)
-        assert ix.stats().generation == start + 4
+        assert ix.stats().generation == upgraded + 1
         assert ix.optimize() == 2  # the fixture's two segments, as one commit
-        assert ix.stats().generation == start + 5
+        assert ix.stats().generation == upgraded + 2
         assert ix.optimize() == 0  # nothing to do: no commit
-        assert ix.stats().generation == start + 5
+        assert ix.stats().generation == upgraded + 2
     assert cli("index", _more(tmp_path), "--index", v2, "--keep-missing").exit_code == 0
     with Index.open(v2, model=FakeEmbedder()) as ix:
-        assert ix.stats().generation == start + 6
+        assert ix.stats().generation == upgraded + 3
         assert ix.article("reuters-0001").published == PUBLISHED["reuters-0001"]
         assert ix.article("reuters-0001").duplicates == (KEYS[1],)
         assert ix.check().ok
@@ -315,7 +343,7 @@ def test_a_writing_command_after_a_failed_backfill_completes_it(
     with Index.open(v2, model=FakeEmbedder()) as ix:
         assert ix.optimize() == 2
         stats = ix.stats()
-        assert stats.generation == EXPECTED["generation"] + 3
+        assert stats.generation == EXPECTED["generation"] + UPGRADE_COMMITS + 1  # and the merge
         assert (stats.articles, stats.passages) == (EXPECTED["articles"], EXPECTED["passages"])
         assert {i: ix.article(i).published for i in EXPECTED["article_ids"]} == PUBLISHED
         assert ix.article(COPIES[0]).duplicates == (KEYS[1],)

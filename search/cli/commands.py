@@ -6,11 +6,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -20,11 +22,15 @@ from search.errors import InputError, SearchError
 from search.query.contract import (
     CLI,
     MODES,
+    PERIODS,
+    SORTS,
+    SPLITS,
     UNITS,
     SearchRequest,
     checked_article_id,
     checked_k,
 )
+from search.serve.export import FORMATS
 
 if TYPE_CHECKING:
     from search.index import Counted, IndexStats
@@ -58,7 +64,41 @@ JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object per li
 # The choices typer offers are the contract's own vocabularies
 Mode = StrEnum("Mode", {name: name for name in MODES})  # type: ignore[misc]
 Unit = StrEnum("Unit", {name: name for name in UNITS})  # type: ignore[misc]
-_HYBRID, _PASSAGE = Mode("hybrid"), Unit("passage")
+Sort = StrEnum("Sort", {name: name for name in SORTS})  # type: ignore[misc]
+Period = StrEnum("Period", {name: name for name in PERIODS})  # type: ignore[misc]
+Split = StrEnum("Split", {name: name for name in SPLITS})  # type: ignore[misc]
+Format = StrEnum("Format", {name: name for name in FORMATS})  # type: ignore[misc]
+_HYBRID, _PASSAGE, _RELEVANCE = Mode("hybrid"), Unit("passage"), Sort("relevance")
+_WEEK, _CSV = Period("week"), Format("csv")
+
+# What narrows a query, the same in every command that takes one
+ModeOption = Annotated[Mode, typer.Option("--mode", help="How to match.")]
+SinceOption = Annotated[
+    str | None, typer.Option("--since", help="Published on or after this day (YYYY-MM-DD).")
+]
+UntilOption = Annotated[
+    str | None, typer.Option("--until", help="Published on or before this day.")
+]
+SourceOption = Annotated[
+    list[str] | None, typer.Option("--source", help="From this outlet (repeat: any of them).")
+]
+WhereOption = Annotated[
+    list[str] | None,
+    typer.Option("--where", help="FIELD=VALUE, e.g. topics=crude (repeat: all must hold)."),
+]
+CollectionOption = Annotated[
+    list[str] | None,
+    typer.Option("--collection", help="From this collection (repeat: any of them)."),
+]
+EveryCopyOption = Annotated[
+    bool, typer.Option("--all", help="Count every copy of a wire story, not one.")
+]
+SortOption = Annotated[
+    Sort,
+    typer.Option(
+        "--sort", help="relevance (best first), or the matching articles newest or oldest first."
+    ),
+]
 
 
 class Engine(StrEnum):
@@ -194,38 +234,35 @@ def index(
 
 @app.command()
 def query(
-    text: Annotated[str, typer.Argument(help="What to search for.")],
+    text: Annotated[str, typer.Argument(help="What to search for (syntax: docs/cli.md).")],
     index: IndexOption = Path("index"),
     top: Annotated[int, typer.Option("--top", "-k", help="How many hits.")] = 10,
     mode: Annotated[Mode, typer.Option("--mode", help="How to rank.")] = _HYBRID,
     by: Annotated[
         Unit, typer.Option("--by", help="Rank passages, or articles (one hit each).")
     ] = _PASSAGE,
-    since: Annotated[
-        str | None, typer.Option("--since", help="Published on or after this day (YYYY-MM-DD).")
-    ] = None,
-    until: Annotated[
-        str | None, typer.Option("--until", help="Published on or before this day.")
-    ] = None,
-    source: Annotated[
-        list[str] | None,
-        typer.Option("--source", help="From this outlet (repeat: any of them)."),
-    ] = None,
-    where: Annotated[
-        list[str] | None,
-        typer.Option("--where", help="FIELD=VALUE, e.g. topics=crude (repeat: all must hold)."),
-    ] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceOption = None,
+    where: WhereOption = None,
     every_copy: Annotated[
         bool, typer.Option("--all", help="Show every copy of a wire story, not one.")
     ] = False,
-    collection: Annotated[
-        list[str] | None,
-        typer.Option("--collection", help="From this collection (repeat: any of them)."),
-    ] = None,
+    collection: CollectionOption = None,
+    sort: SortOption = _RELEVANCE,
+    offset: Annotated[
+        int, typer.Option("--offset", help="Skip this many hits (the next page).")
+    ] = 0,
+    facets: Annotated[
+        bool,
+        typer.Option(
+            "--facets", help="Then count the matching articles by outlet, collection, field."
+        ),
+    ] = False,
     json_lines: JsonOption = False,
     model: ModelOption = None,
 ) -> None:
-    """Print the passages (or articles) that best answer TEXT, best first."""
+    """Print the passages (or articles) that best answer TEXT, best first (or by date)."""
     from search.index import Index
 
     with _reported():
@@ -240,19 +277,181 @@ def query(
             where=where,
             every_copy=every_copy,
             collections=collection,
+            sort=sort.value,
+            offset=offset,
             door=CLI,
         )
     with _reported(), Index.open(index, model=model) as ix:
         hits = ix.search(request)
         rows = [dataclasses.asdict(hit) for hit in hits]
+        counted = dataclasses.asdict(ix.facets(request)) if facets else None
         if json_lines:
             output.print_json(rows)
+            if counted is not None:  # the one line that is not a hit: docs/cli.md
+                output.print_json([{"facets": counted}])
             return
-        if not rows:
+        if rows:
+            output.print_hits(rows, text)
+        else:
             filtered = request.only is not None
-            typer.echo(output.no_hits_line(str(index), ix.stats().articles, filtered), err=True)
+            articles = ix.stats().articles
+            line = output.no_hits_line(str(index), articles, filtered, request.offset)
+            typer.echo(line, err=True)
+        if counted is not None:
+            output.print_facets(counted)
+
+
+@app.command()
+def timeline(
+    text: Annotated[str, typer.Argument(help="What to count (syntax: docs/cli.md).")],
+    index: IndexOption = Path("index"),
+    every: Annotated[
+        Period, typer.Option("--every", help="Count by day, week (from Monday) or month.")
+    ] = _WEEK,
+    split: Annotated[Split | None, typer.Option("--split", help="Count each outlet apart.")] = None,
+    mode: ModeOption = _HYBRID,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceOption = None,
+    where: WhereOption = None,
+    every_copy: EveryCopyOption = False,
+    collection: CollectionOption = None,
+    json_out: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    csv_out: Annotated[bool, typer.Option("--csv", help="CSV: a header, a row a period.")] = False,
+    model: ModelOption = None,
+) -> None:
+    """Count the articles matching TEXT in each day, week or month, beside all articles.
+
+    Each period's count of matching articles, the count of all articles published in it
+    within the same filters, and their ratio."""
+    from search.index import Index
+
+    with _reported():
+        if json_out and csv_out:
+            raise InputError("--json and --csv: choose one")
+        request = SearchRequest.make(
+            text,
+            mode=mode.value,
+            since=since,
+            until=until,
+            sources=source,
+            where=where,
+            every_copy=every_copy,
+            collections=collection,
+            door=CLI,
+        )
+    with _reported(), Index.open(index, model=model) as ix:
+        counted = ix.timeline(request, every=every.value, split=split and split.value)
+    found = dataclasses.asdict(counted)
+    if json_out:
+        typer.echo(json.dumps(found, ensure_ascii=False))
+    elif csv_out:
+        output.print_timeline_csv(found)
+    else:
+        output.print_timeline(found)
+
+
+@app.command()
+def export(
+    text: Annotated[str, typer.Argument(help="What to export (syntax: docs/cli.md).")],
+    index: IndexOption = Path("index"),
+    form: Annotated[
+        Format, typer.Option("--format", help="CSV with a header row, or JSON lines.")
+    ] = _CSV,
+    sort: SortOption = _RELEVANCE,
+    mode: ModeOption = _HYBRID,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    source: SourceOption = None,
+    where: WhereOption = None,
+    every_copy: EveryCopyOption = False,
+    collection: CollectionOption = None,
+    to: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write this file, whole or not at all (default: stdout)."
+        ),
+    ] = None,
+    model: ModelOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Write every article matching TEXT as CSV or JSON lines, one row each.
+
+    Its id, collection, date, outlet, title, url, best passage and relevance."""
+    from search.index import Index
+    from search.serve.export import export_text
+
+    with _reported():
+        request = SearchRequest.make(
+            text,
+            mode=mode.value,
+            since=since,
+            until=until,
+            sources=source,
+            where=where,
+            every_copy=every_copy,
+            collections=collection,
+            sort=sort.value,
+            door=CLI,
+        )
+    with _reported(), Index.open(index, model=model) as ix:
+        matches = _Counting(ix.matches(request))
+        if to is None:
+            _write_out(export_text(matches, form.value))
             return
-        output.print_hits(rows, text)
+        with _written_whole(to) as handle:
+            for piece in export_text(matches, form.value):
+                handle.write(piece)
+    if not quiet:
+        typer.echo(f"{to}: {matches.count:,} articles", err=True)
+
+
+class _Counting:
+    """Items passed on, counted."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self.items, self.count = items, 0
+
+    def __iter__(self) -> Iterator[Any]:
+        for item in self.items:
+            self.count += 1
+            yield item
+
+
+def _write_out(pieces: Iterable[str]) -> None:
+    """Each piece to stdout as it comes; a reader that stops (``| head``) ends it quietly."""
+    try:
+        for piece in pieces:
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would complain flushing stdout at exit: point it at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0) from None
+
+
+@contextlib.contextmanager
+def _written_whole(path: Path) -> Iterator[TextIO]:
+    """A text file at ``path``, written under a temporary name beside it and renamed over
+    it once complete: an interrupted export leaves no half file, and any old one as it was."""
+    try:
+        descriptor, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as error:
+        raise InputError(f"cannot write {path}: {error.strerror or error}") from None
+    try:
+        with open(descriptor, "w", encoding="utf-8", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if isinstance(error, OSError):
+            raise InputError(f"cannot write {path}: {error.strerror or error}") from None
+        raise
 
 
 @app.command()
@@ -270,23 +469,8 @@ def show(
         article = ix.article(article_id)
     if json_lines:
         output.print_json([dataclasses.asdict(article)])
-        return
-    rows = [
-        ("title", article.title or "(untitled)"),
-        ("published", article.published or "unknown"),
-        ("source", article.source or "unknown"),
-        ("url", article.url or ""),
-        ("file", article.path),
-        *((name, _field_text(value)) for name, value in article.fields.items()),
-        ("copies", ", ".join(article.duplicates)),
-    ]
-    typer.echo(article.key)
-    width = max(len(name) for name, _ in rows) + 2
-    for name, value in rows:
-        if value:
-            typer.echo(f"  {name:<{width}}{value}")
-    for number, paragraph in enumerate(article.paragraphs, start=1):
-        typer.echo(f"\n¶{number}  {paragraph}")
+    else:
+        output.print_article(dataclasses.asdict(article))
 
 
 @app.command()
@@ -381,16 +565,12 @@ def serve(
 
 @app.command()
 def mcp(index: IndexOption = Path("index")) -> None:
-    """Answer an agent over MCP (stdio): tools search, show_article, similar_articles and
-    index_stats."""
+    """Answer an agent over MCP (stdio): tools search, timeline, show_article,
+    similar_articles and index_stats."""
     from search.serve.mcp_tools import run
 
     with _reported("the server stopped"):
         run(index)
-
-
-def _field_text(value: object) -> str:
-    return ", ".join(value) if isinstance(value, list) else str(value)
 
 
 @app.command()
@@ -584,6 +764,130 @@ def _size(size: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1000  # type: ignore[assignment]
     return ""
+
+
+# Alerts: saved searches that report what is new (docs/cli.md "Alerts").
+
+alerts = typer.Typer(
+    no_args_is_help=True,
+    help="Saved searches that report the articles each `index` run brings: add one, then "
+    "`alert run` after each run (from cron, say).",
+)
+app.add_typer(alerts, name="alert")
+AlertName = Annotated[str, typer.Argument(help="The alert's name: letters, digits, . _ -.")]
+
+
+@alerts.command("add")
+def alert_add(
+    name: AlertName,
+    text: Annotated[str, typer.Argument(help="What to watch for: a query, as `query` takes.")],
+    index: IndexOption = Path("index"),
+    mode: Annotated[Mode, typer.Option("--mode", help="How to match.")] = _HYBRID,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Published on or after this day (YYYY-MM-DD).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Published on or before this day.")
+    ] = None,
+    source: Annotated[
+        list[str] | None, typer.Option("--source", help="From this outlet (repeat: any of them).")
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option("--where", help="FIELD=VALUE, e.g. topics=crude (repeat: all must hold)."),
+    ] = None,
+    collection: Annotated[
+        list[str] | None,
+        typer.Option("--collection", help="From this collection (repeat: any of them)."),
+    ] = None,
+    every_copy: Annotated[
+        bool, typer.Option("--all", help="Report every copy of a wire story, not one.")
+    ] = False,
+) -> None:
+    """Save a search as an alert: its first run reports the matching articles committed
+    after now."""
+    from search.index import Index
+
+    with _reported():
+        request = SearchRequest.make(
+            text,
+            mode=mode.value,
+            since=since,
+            until=until,
+            sources=source,
+            where=where,
+            every_copy=every_copy,
+            collections=collection,
+            door=CLI,
+        )
+    with _reported(), Index.open(index) as ix:
+        alert = ix.add_alert(name, request)
+    typer.echo(
+        f"saved alert {alert.name}: `newssearch alert run {alert.name}` reports the articles "
+        f"committed after commit {alert.generation} that match it"
+    )
+
+
+@alerts.command("list")
+def alert_list(index: IndexOption = Path("index"), json_lines: JsonOption = False) -> None:
+    """List the saved alerts: each one's search, and when it last ran."""
+    from search.index import Index
+
+    with _reported(), Index.open(index) as ix:
+        saved = ix.alerts()
+    if json_lines:
+        output.print_json(dataclasses.asdict(alert) for alert in saved)
+        return
+    if not saved:
+        typer.echo(f"no alerts saved in {index} — `newssearch alert add NAME QUERY` saves one")
+        return
+    for alert in saved:
+        typer.echo(output.alert_line(dataclasses.asdict(alert)))
+
+
+@alerts.command("remove")
+def alert_remove(name: AlertName, index: IndexOption = Path("index")) -> None:
+    """Forget a saved alert."""
+    from search.index import Index
+
+    with _reported(), Index.open(index) as ix:
+        ix.remove_alert(name)
+    typer.echo(f"removed alert {name}")
+
+
+@alerts.command("run")
+def alert_run(
+    name: Annotated[
+        str | None, typer.Argument(help="The alert to run (default: every alert).")
+    ] = None,
+    index: IndexOption = Path("index"),
+    json_lines: JsonOption = False,
+) -> None:
+    """Print the articles committed since an alert last ran that match it (newest first),
+    and record that it ran; without NAME, every alert in turn."""
+    from search.index import Index
+
+    failed: SearchError | None = None
+    with _reported(), Index.open(index) as ix:
+        names = [name] if name is not None else [alert.name for alert in ix.alerts()]
+        if not names:
+            typer.echo(f"no alerts saved in {index} — `newssearch alert add` saves one", err=True)
+        for each in names:
+            try:
+                run = dataclasses.asdict(ix.run_alert(each))
+            except SearchError as error:
+                if name is not None:
+                    raise
+                # One alert that cannot run does not keep the others from running.
+                typer.echo(f"error: alert {each}: {error}", err=True)
+                failed = failed or error
+                continue
+            if json_lines:
+                output.print_json([run])
+            else:
+                output.print_alert_run(run)
+    if failed is not None:
+        raise typer.Exit(failed.exit_code)
 
 
 def main() -> None:

@@ -59,6 +59,7 @@ __all__ = [
     "Timeline",
     "checked_article_id",
     "checked_choice",
+    "checked_flag",
     "checked_k",
     "unknown_article",
 ]
@@ -324,6 +325,12 @@ def checked_k(value: object, door: Door = PYTHON) -> int:
 def checked_choice(value: object, name: str, allowed: Iterable[str]) -> str:
     """One of ``allowed``, or a ``QueryError`` naming the parameter ``name`` and them."""
     return _choice(value, name, allowed)
+
+
+def checked_flag(value: object, name: str, door: Door = PYTHON) -> bool:
+    """A door's true or false (a served door that is ``loose`` also takes ``FLAGS``' words),
+    or a ``QueryError`` naming ``name``."""
+    return _flag(value, name, loose=door.loose)
 
 
 def checked_article_id(value: object, door: Door = PYTHON) -> str:

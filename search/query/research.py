@@ -178,8 +178,8 @@ class Research:
             terms = words
         else:
             terms = analyse(text)
-        if not terms:
-            raise QueryError(f"{text!r} holds no word to search for")
+        if not terms:  # punctuation alone ("-!!"): no word, so no passage holds it
+            return np.empty(0, dtype=np.int64)
         lexical = self.searcher.lexical_index()
         view, _marker = lexical.view(
             snapshot.generation, lexical_commit(store.get_meta(), store.path)

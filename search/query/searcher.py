@@ -70,6 +70,7 @@ ARTICLE_FEEDBACK_ARTICLES = 5
 # this share) is scored exactly over them.
 EXACT_ROWS = 20_000
 EXACT_SHARE = 0.125
+EXACT_UNLESS = 0.5  # ... unless they are this share of its rows or more: probed then
 FILTERS_KEPT = 16  # filters whose allowed passages a searcher keeps, per generation
 HYBRID_FUSION = "zscore"  # "rrf", or "minmax"/"zscore" score fusion weighted as below
 HYBRID_DENSE_WEIGHT = 0.5
@@ -626,7 +627,7 @@ def passage_vectors(snapshot: Snapshot, ids: np.ndarray) -> dict[int, np.ndarray
     found: dict[int, np.ndarray] = {}
     for part in snapshot.parts:
         if isinstance(part.vectors, Segment) and len(ids):
-            part_ids, vectors = part.vectors.contents(np.isin(part.vectors.ids, ids))
+            part_ids, vectors = part.vectors.contents(part.vectors.rows_of(ids))
             found.update(zip(part_ids.tolist(), vectors, strict=True))
     return found
 
@@ -721,7 +722,11 @@ def _filtered_search(
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
     if segment.offsets is None:
         return segment.search(query, depth, ~keep)
-    exact = count <= EXACT_ROWS or count <= EXACT_SHARE * segment.whole_rows
+    # Probes miss few allowed rows when most rows are allowed (an exclusion's): only a
+    # filter that leaves few is scored exactly over them.
+    exact = (count <= EXACT_ROWS or count <= EXACT_SHARE * segment.whole_rows) and (
+        count < EXACT_UNLESS * len(segment.ids)
+    )
     if not exact:
         ids, scores = segment.search(query, depth, ~keep)
         if len(ids) >= min(depth, count):

@@ -207,7 +207,7 @@ def _tokens(text: str) -> list[_Token]:
             inner, i = _quoted(text, i)
             tokens.append(_Token("phrase", inner, start + 1, sign))
             continue
-        end = i
+        end = i + 1  # a closing quote that opened nothing (» ”) is a word's character
         while end < n and not text[end].isspace() and text[end] not in _SPECIAL:
             end += 1
         word = text[i:end]

@@ -17,27 +17,42 @@ from typing import Any, Literal, NotRequired
 
 from typing_extensions import TypedDict  # pydantic reads typing's only from Python 3.12
 
+from search.query.alerts import MAX_NAME_CHARS, Alert
 from search.query.contract import (
     FLAGS,
     MAX_DAY_CHARS,
     MAX_FILTER_VALUES,
     MAX_ID_CHARS,
+    MAX_OFFSET,
     MAX_QUERY_CHARS,
     MAX_SERVED_K,
     MODES,
+    PERIODS,
+    SORTS,
+    SPLITS,
     UNITS,
+    Facets,
     Hit,
 )
+from search.serve.export import FORMATS, MEDIA_TYPES
 
 __all__ = [
+    "ALERT_NAME",
+    "ALERT_PARAMETERS",
     "ARTICLE_PARAMETERS",
+    "EXPORT_PARAMETERS",
     "SEARCH_PARAMETERS",
     "SIMILAR_PARAMETERS",
+    "TIMELINE_PARAMETERS",
+    "Alerts",
     "Error",
     "Health",
     "Hits",
+    "Removed",
+    "SearchPage",
     "answers",
     "common_answers",
+    "export_answers",
     "parameters",
     "security",
 ]
@@ -107,18 +122,37 @@ def _query(name: str, schema: dict[str, Any], *, required: bool = False) -> dict
     }
 
 
-SEARCH_PARAMETERS = [
-    _query("q", {**_text(), "description": "What to search for."}, required=True),
-    _query("k", _count("hits")),
-    _query(
-        "mode",
-        {
-            "type": "string",
-            "enum": list(MODES),
-            "default": MODES[0],
-            "description": "How to match.",
-        },
-    ),
+def _choice(values: tuple[str, ...], description: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "enum": list(values),
+        "default": values[0],
+        "description": description,
+    }
+
+
+def _flag(description: str) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "pattern": f"^({'|'.join(_any_case(word) for word in FLAGS)})$",
+        "default": "false",
+        "description": description + " Any case; true may also be 1, yes or empty, and "
+        "false 0 or no.",
+    }
+
+
+_Q = _query(
+    "q",
+    {
+        **_text(),
+        "description": "What to search for: words, or the query syntax (docs/cli.md): "
+        '"a phrase", -word, NOT, AND, OR, ( ), title:word, FIELD:value, word*, * for every '
+        "article. A query the syntax cannot read is refused, saying where it breaks.",
+    },
+    required=True,
+)
+_MODE = _query("mode", _choice(MODES, "How to match."))
+_FILTERS = [
     _query("since", _day("after")),
     _query("until", _day("before")),
     _query("source", {**_texts(), "description": "An outlet (`/api/stats`); several: any."}),
@@ -130,25 +164,85 @@ SEARCH_PARAMETERS = [
             "description": "FIELD=VALUE, a field the index has (`/api/stats`); several: all.",
         },
     ),
+]
+_ALL = _query(
+    "all",
+    _flag(
+        "true: every copy of a wire story as its own hit (counted on its own); false: one "
+        "for the story."
+    ),
+)
+_SORT = _query(
+    "sort",
+    _choice(
+        SORTS,
+        "relevance: best first; newest or oldest: the matching articles by date, one hit "
+        "each (those without a date last).",
+    ),
+)
+SEARCH_PARAMETERS = [
+    _Q,
+    _query("k", _count("hits")),
+    _MODE,
+    *_FILTERS,
     _query(
         "by",
         {
-            "type": "string",
-            "enum": list(UNITS),
-            "default": UNITS[0],
+            **_choice(UNITS, ""),
             "description": "`article`: one hit for each article, its best passage.",
         },
     ),
+    _ALL,
+    _SORT,
     _query(
-        "all",
+        "offset",
         {
-            "type": "string",
-            "pattern": f"^({'|'.join(_any_case(word) for word in FLAGS)})$",
-            "default": "false",
-            "description": "true (or 1, yes, or empty): every copy of a wire story as its own "
-            "hit; false (0, no): one hit for the story. Any case.",
+            # Empty, as a URL may give it, is no offset (as an empty since is no bound).
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+                {"type": "string", "maxLength": 0},
+            ],
+            "default": 0,
+            "description": "Hits to skip: a page's `next_offset` asks for the next page.",
         },
     ),
+    _query(
+        "facets",
+        _flag(
+            "true: the answer's `facets` count the matching articles by outlet, collection "
+            "and field value."
+        ),
+    ),
+]
+TIMELINE_PARAMETERS = [
+    _Q,
+    _query(
+        "every",
+        {
+            **_choice(PERIODS, ""),
+            "default": "week",
+            "description": "The periods counted: day, week (from Monday) or month.",
+        },
+    ),
+    _query(
+        "split",
+        {
+            "type": "string",
+            "enum": list(SPLITS),
+            "description": "outlet: each period counted for each outlet apart.",
+        },
+    ),
+    _MODE,
+    *_FILTERS,
+    _ALL,
+]
+EXPORT_PARAMETERS = [
+    _Q,
+    _query("format", _choice(FORMATS, "csv (with a header row) or jsonl, one article a line.")),
+    _SORT,
+    _MODE,
+    *_FILTERS,
+    _ALL,
 ]
 _ID = {
     "name": "article_id",
@@ -159,6 +253,23 @@ _ID = {
 }
 ARTICLE_PARAMETERS = [_ID]
 SIMILAR_PARAMETERS = [_ID, _query("k", _count("articles"))]
+ALERT_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "description": "The alert's name: letters, digits, '.', '_' and '-', from a letter or digit.",
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_NAME_CHARS,
+        "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    },
+}
+# What an alert watches for: the search's query and filters, as /api/search takes them.
+ALERT_PARAMETERS = [
+    ALERT_NAME,
+    *(p for p in SEARCH_PARAMETERS if p["name"] not in ("k", "by")),
+]
 
 
 def parameters(listed: list[dict[str, Any]]) -> dict[str, Any]:
@@ -179,6 +290,21 @@ class Hits(TypedDict):
     took_ms: float
 
 
+class SearchPage(TypedDict):
+    hits: list[Hit]  # each as `query --json` prints it
+    took_ms: float
+    next_offset: int | None  # the offset of the next page; null: there is none
+    facets: NotRequired[Facets]  # asked for with facets=true
+
+
+class Alerts(TypedDict):
+    alerts: list[Alert]  # by name, each as `alert list --json` prints it
+
+
+class Removed(TypedDict):
+    removed: str  # the alert's name
+
+
 class Health(TypedDict):
     status: Literal["ok"]
     index: str
@@ -190,10 +316,13 @@ class Health(TypedDict):
 _ERRORS = {
     400: "A bad parameter, or an address that is not UTF-8: the contract's message.",
     401: "No token, or the wrong one.",
-    404: "No such article.",
+    403: "A write (an alert saved, removed or run) to a server started without a token.",
+    404: "No such article, or no such alert.",
+    409: "An alert of that name is saved already.",
     421: "Addressed to a host name this server does not answer for.",
     431: "The request's head (its address and headers) is too long.",
-    503: "No index at the path yet, or it is damaged; a sharded server's shard is down.",
+    503: "No index at the path yet, or it is damaged; a sharded server's shard is down; an "
+    "alert's write finds the index locked by another writer, read-only or its disk full.",
 }
 
 
@@ -203,7 +332,7 @@ def answers(ok: type | None = None, *errors: int) -> dict[int | str, dict[str, A
     listed: dict[int | str, dict[str, Any]] = {}
     if ok is not None:
         listed[200] = {"model": ok, "description": "The answer."}
-    if ok is Hits:
+    if ok in (Hits, SearchPage):
         listed[200]["links"] = {
             f"{operation}_of_first_hit": {
                 "operationId": operation,
@@ -213,6 +342,18 @@ def answers(ok: type | None = None, *errors: int) -> dict[int | str, dict[str, A
         }
     for status in errors:
         listed[status] = {"model": Error, "description": _ERRORS[status]}
+    return listed
+
+
+def export_answers(*errors: int) -> dict[int | str, dict[str, Any]]:
+    """``responses`` for the export: text, streamed, in the format asked for."""
+    listed = answers(None, *errors)
+    listed[200] = {
+        "description": "Every matching article, a row (or line) each, streamed.",
+        "content": {
+            media.split(";")[0]: {"schema": {"type": "string"}} for media in MEDIA_TYPES.values()
+        },
+    }
     return listed
 
 

@@ -1,8 +1,10 @@
 """``newssearch serve``: the HTTP API and the web page, over one open index.
 
 Endpoints mirror the CLI (``/api/search`` is ``query --json``, ``/api/articles/{id}`` is
-``show --json``); every error is ``{"error": "..."}`` with a status that says whose fault it
-is (``service.status_of``). The page at ``/`` is static files shipped in ``search/web``.
+``show --json``, ``/api/timeline`` is ``timeline --json``, ``/api/export`` streams what
+``export`` writes); every error is ``{"error": "..."}`` with a status that says whose fault
+it is (``service.status_of``), and a parameter a route does not take is one of them. The
+page at ``/`` is static files shipped in ``search/web``.
 
 Safe by default: the server binds 127.0.0.1, answers only requests addressed to the host it
 listens on (so a web page elsewhere cannot reach it through DNS rebinding), sends no CORS
@@ -18,29 +20,43 @@ import hmac
 import ipaddress
 import logging
 import os
+import queue
 import signal
 import socket
 import threading
 import urllib.parse
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
+from starlette.routing import Match
 
 from search._version import __version__
-from search.errors import InputError, SearchError
-from search.index import ArticleDetail, IndexStats
-from search.query.contract import HTTP, SearchRequest
+from search.errors import InputError, QueryError, SearchError
+from search.index import Alert, AlertRun, ArticleDetail, IndexStats
+from search.query.contract import HTTP, SearchRequest, Timeline, checked_flag
 from search.serve import api_schema, local_socket
+from search.serve.export import MEDIA_TYPES
 from search.serve.http_connection import REQUEST_TIMEOUT, bounded_h11
 from search.serve.service import Service, status_of
 from search.storage.folder import check_path
@@ -51,6 +67,7 @@ TOKEN_COOKIE = "newssearch_token"
 # Queries worked on at once; the rest wait their turn. One per core: on two cores, eight
 # threads at once answered half as many queries a second as two (measured in-process).
 CONCURRENT_QUERIES = max(1, min(len(os.sched_getaffinity(0)), 8))
+EXPORTS = 2  # exports streamed at once; the next waits for one to end
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 log = logging.getLogger("newssearch.server")
@@ -69,6 +86,7 @@ def make_app(
         redoc_url=None,
     )
     limiter = anyio.CapacityLimiter(CONCURRENT_QUERIES)
+    exports = ThreadPoolExecutor(EXPORTS, thread_name_prefix="newssearch-export")
 
     async def run(work: Callable[[], Any]) -> JSONResponse:
         return JSONResponse(await anyio.to_thread.run_sync(work, limiter=limiter))
@@ -76,33 +94,68 @@ def make_app(
     # Each route reads its parameters as the URL gives them, for the contract to check
     # (its messages, not FastAPI's); api_schema states them, and the answers, for the schema.
     api = APIRouter(
-        dependencies=api_schema.security(token=token is not None),
+        dependencies=[
+            Depends(_only_listed_parameters(token=token is not None)),
+            *api_schema.security(token=token is not None),
+        ],
         responses=api_schema.common_answers(token=token is not None),
     )
 
     @api.get(
         "/api/search",
         operation_id="search",
-        summary="Ranked passages (or articles) for a query",
-        responses=api_schema.answers(api_schema.Hits, 503),
+        summary="Ranked passages (or articles) for a query, a page at a time",
+        responses=api_schema.answers(api_schema.SearchPage, 503),
         openapi_extra=api_schema.parameters(api_schema.SEARCH_PARAMETERS),
     )
     async def search(request: Request) -> JSONResponse:
         asked = request.query_params
-        query = SearchRequest.make(
-            asked.get("q"),
+        query = _request(
+            asked,
             k=asked.get("k", "10"),
-            mode=asked.get("mode", "hybrid"),
-            since=asked.get("since"),
-            until=asked.get("until"),
-            sources=asked.getlist("source") or None,
-            where=asked.getlist("where") or None,
             by=asked.get("by", "passage"),
-            every_copy=asked.get("all", "false"),
-            collections=asked.getlist("collection") or None,
-            door=HTTP,
+            sort=asked.get("sort", "relevance"),
+            offset=asked.get("offset", "0"),
         )
-        return await run(lambda: service.search(query))
+        facets = checked_flag(asked.get("facets", "false"), "facets", HTTP)
+        return await run(lambda: service.search(query, facets=facets))
+
+    @api.get(
+        "/api/timeline",
+        operation_id="timeline",
+        summary="The matching articles counted by day, week or month, as `timeline --json`",
+        responses=api_schema.answers(Timeline, 503),
+        openapi_extra=api_schema.parameters(api_schema.TIMELINE_PARAMETERS),
+    )
+    async def timeline(request: Request) -> JSONResponse:
+        asked = request.query_params
+        query, every, split = _request(asked), asked.get("every", "week"), asked.get("split")
+        return await run(lambda: service.timeline(query, every, split))
+
+    @api.get(
+        "/api/export",
+        operation_id="export",
+        summary="Every matching article as CSV or JSON lines, streamed, as `export`",
+        response_class=StreamingResponse,
+        responses=api_schema.export_answers(503),
+        openapi_extra=api_schema.parameters(api_schema.EXPORT_PARAMETERS),
+    )
+    async def export(request: Request) -> StreamingResponse:
+        asked = request.query_params
+        query = _request(asked, sort=asked.get("sort", "relevance"))
+        form = asked.get("format", "csv")
+        pieces = await anyio.to_thread.run_sync(lambda: service.export(query, form))
+        stream = _Stream(pieces, exports)
+        try:
+            first = await stream.next()  # the query's errors come here, while a 400 can say so
+        except BaseException:
+            stream.stop()
+            raise
+        return StreamingResponse(
+            stream.rest(first),
+            media_type=MEDIA_TYPES[form],
+            headers={"Content-Disposition": f'attachment; filename="newssearch.{form}"'},
+        )
 
     @api.get(
         "/api/articles/{article_id:path}/similar",
@@ -144,12 +197,175 @@ def make_app(
     async def health() -> JSONResponse:
         return await run(service.health)
 
+    _add_alerts(api, service, run, writable=token is not None)
     app.include_router(api)
+    app.state.api_routes = list(api.routes)  # for a 405's Allow (``_allowed``)
     app.state.index_name = service.path
     _add_page(app)
     _add_errors(app)
     _add_guards(app, index=service.path, token=token, cors_origins=cors_origins)
     return app
+
+
+def _request(asked: QueryParams, **more: Any) -> SearchRequest:
+    """The request a URL asks for: the query, its mode and filters, and ``more``."""
+    return SearchRequest.make(
+        asked.get("q"),
+        mode=asked.get("mode", "hybrid"),
+        since=asked.get("since"),
+        until=asked.get("until"),
+        sources=asked.getlist("source") or None,
+        where=asked.getlist("where") or None,
+        every_copy=asked.get("all", "false"),
+        collections=asked.getlist("collection") or None,
+        door=HTTP,
+        **more,
+    )
+
+
+def _only_listed_parameters(*, token: bool) -> Callable[[Request], None]:
+    """A check that refuses a parameter the route does not list (a misspelt filter would
+    otherwise widen the answer without a word); ``token`` is every route's when the server
+    has one."""
+
+    def check(request: Request) -> None:
+        route = request.scope.get("route")
+        listed = (getattr(route, "openapi_extra", None) or {}).get("parameters", [])
+        known = [p["name"] for p in listed if p["in"] == "query"] + (["token"] if token else [])
+        for name in request.query_params:
+            if name not in known:
+                path = getattr(route, "path_format", request.url.path)
+                takes = f"takes {', '.join(known)}" if known else "takes no parameters"
+                raise QueryError(f"unknown parameter {name!r} — {path} {takes}")
+
+    return check
+
+
+_END = object()  # the stream's end, as its thread hands it on
+_WAITING = object()  # nothing handed on yet
+
+
+class _Stream:
+    """Pieces of text that ``pieces`` makes in one thread of ``pool`` (an index's read
+    transaction belongs to the thread that opened it), handed to the event loop through a
+    short queue: the thread waits while the client reads slowly, and stops when it goes."""
+
+    def __init__(self, pieces: Generator[str, None, None], pool: ThreadPoolExecutor) -> None:
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=4)
+        self._stop = threading.Event()
+        pool.submit(self._make, pieces)
+
+    def _make(self, pieces: Generator[str, None, None]) -> None:
+        try:
+            for piece in pieces:
+                if not self._put(piece.encode("utf-8")):
+                    return
+            self._put(_END)
+        except BaseException as error:  # raised again in the event loop, which answers it
+            self._put(error)
+        finally:
+            pieces.close()  # here, in the thread that read it
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            with contextlib.suppress(queue.Full):
+                self._queue.put(item, timeout=0.2)
+                return True
+        return False
+
+    def _get(self) -> object:
+        try:
+            return self._queue.get(timeout=1.0)
+        except queue.Empty:
+            return _WAITING
+
+    async def next(self) -> bytes | None:
+        """The next piece, None at the end; an error the thread met is raised here."""
+        item = _WAITING
+        while item is _WAITING:
+            item = await anyio.to_thread.run_sync(self._get)
+        if isinstance(item, BaseException):
+            raise item
+        return None if item is _END else item  # type: ignore[return-value]
+
+    async def rest(self, first: bytes | None) -> AsyncIterator[bytes]:
+        """``first``, then every other piece; the thread stops when this does."""
+        try:
+            piece = first
+            while piece is not None:
+                yield piece
+                piece = await self.next()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Let the thread go: it makes no more pieces."""
+        self._stop.set()
+
+
+READ_ONLY = (
+    "this server is read-only: it saves, removes and runs alerts only when started with "
+    "--token — or use `newssearch alert` on the index"
+)
+
+
+def _add_alerts(
+    api: APIRouter,
+    service: Service,
+    run: Callable[[Callable[[], Any]], Awaitable[JSONResponse]],
+    *,
+    writable: bool,
+) -> None:
+    """Alerts: listed by anyone who may read; saved, removed and run (each a write to the
+    index) only by a server with a token, for the token's holder."""
+
+    async def write(work: Callable[[], Any]) -> JSONResponse:
+        if not writable:
+            return _error(403, READ_ONLY, None)
+        return await run(work)
+
+    @api.get(
+        "/api/alerts",
+        operation_id="alerts",
+        summary="The saved alerts, as `alert list --json`",
+        responses=api_schema.answers(api_schema.Alerts, 503),
+    )
+    async def alerts() -> JSONResponse:
+        return await run(service.alerts)
+
+    @api.post(
+        "/api/alerts/{name}",
+        operation_id="add_alert",
+        summary="Save a search as an alert, as `alert add`",
+        responses=api_schema.answers(Alert, 403, 409, 503),
+        openapi_extra=api_schema.parameters(api_schema.ALERT_PARAMETERS),
+    )
+    async def add_alert(request: Request) -> JSONResponse:
+        query = _request(request.query_params)
+        name = request.path_params["name"]
+        return await write(lambda: service.add_alert(name, query))
+
+    @api.delete(
+        "/api/alerts/{name}",
+        operation_id="remove_alert",
+        summary="Forget an alert, as `alert remove`",
+        responses=api_schema.answers(api_schema.Removed, 403, 404, 503),
+        openapi_extra=api_schema.parameters([api_schema.ALERT_NAME]),
+    )
+    async def remove_alert(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        return await write(lambda: service.remove_alert(name))
+
+    @api.post(
+        "/api/alerts/{name}/run",
+        operation_id="run_alert",
+        summary="The articles committed since an alert last ran that match it, as `alert run`",
+        responses=api_schema.answers(AlertRun, 403, 404, 503),
+        openapi_extra=api_schema.parameters([api_schema.ALERT_NAME]),
+    )
+    async def run_alert(request: Request) -> JSONResponse:
+        name = request.path_params["name"]
+        return await write(lambda: service.run_alert(name))
 
 
 def _add_page(app: FastAPI) -> None:
@@ -202,12 +418,25 @@ def _add_errors(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         message = "no such endpoint — see /docs" if error.status_code == 404 else error.detail
-        return _error(error.status_code, str(message), None, error.headers)
+        headers = error.headers
+        allowed = _allowed(request) if error.status_code == 405 else []
+        if allowed:  # Starlette's Allow names the first route's methods only
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return _error(error.status_code, str(message), None, headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unexpected error answering %s", request.url.path)
         return _error(500, f"internal error ({type(error).__name__}) — see the server's log", 1)
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods of every API route at the request's path (alerts have two at one)."""
+    methods: set[str] = set()
+    for route in request.app.state.api_routes:
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+            methods.update(route.methods or ())
+    return sorted(methods)
 
 
 def _error(

@@ -1,8 +1,10 @@
 """``newssearch mcp``: the index as tools for an agent, over MCP on stdio.
 
-Four read-only tools answer through the same ``Service`` as the HTTP API, so a hit is what
-``query --json`` prints: ``search``, ``show_article``, ``similar_articles`` and
-``index_stats``. Each tool lists an output schema, and each answer carries it as
+Five read-only tools answer through the same ``Service`` as the HTTP API, so a hit is what
+``query --json`` prints: ``search``, ``timeline``, ``show_article``, ``similar_articles``
+and ``index_stats``. Four more keep alerts, for an agent that watches a story: ``alert_add``,
+``alert_list``, ``alert_remove`` and ``alert_run`` (all but the list write the index, as
+``newssearch alert`` does). Each tool lists an output schema, and each answer carries it as
 ``structuredContent`` and again as JSON text, for clients that read only text. A
 ``SearchError`` is the tool's error: its one-line message with ``isError`` set, and the
 server goes on answering.
@@ -25,7 +27,7 @@ import json
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypedDict, TypeVar
+from typing import Annotated, Any, NotRequired, Protocol, TypedDict, TypeVar
 
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
@@ -35,8 +37,21 @@ from pydantic import Field, ValidationError
 
 from search._version import __version__
 from search.errors import SearchError
-from search.index import ArticleDetail, IndexStats
-from search.query.contract import MAX_SERVED_K, MCP, MODES, UNITS, Hit, SearchRequest
+from search.index import Alert, AlertRun, ArticleDetail, IndexStats
+from search.query.contract import (
+    MAX_OFFSET,
+    MAX_SERVED_K,
+    MCP,
+    MODES,
+    PERIODS,
+    SORTS,
+    SPLITS,
+    UNITS,
+    Facets,
+    Hit,
+    SearchRequest,
+    Timeline,
+)
 from search.serve.mcp_stdio import stdio_streams
 from search.serve.service import Service
 from search.storage.folder import check_path
@@ -47,12 +62,23 @@ of an article, with its `article_id`, title, text, date, outlet and fields. Pass
 `article_id` to `show_article` for the whole article, or to `similar_articles` for related \
 coverage. Narrow a search with since/until (YYYY-MM-DD, inclusive), sources (outlets), \
 collections (independent archives in one index) and where ("FIELD=VALUE", e.g. \
-"topics=crude"). `index_stats` lists what the archive holds: its collections, outlets, date \
-span and fields with their commonest values."""
+"topics=crude"); the query itself takes "exact phrases", -exclusions, AND/OR/NOT and \
+FIELD:value. `search` with facets=true counts the matching articles by outlet and field; \
+`timeline` counts them by day, week or month. `index_stats` lists what the archive holds: \
+its collections, outlets, date span and fields with their commonest values. To watch a \
+story, save a search with `alert_add`; each `alert_run` then gives the matching articles \
+committed since its last run."""
 
 # The schema states every limit; the service checks them, so a wrong value is answered
 # with the service's one-line message rather than a validation report.
-Query = Annotated[str, Field(description="What to look for: a few words, a name, or a sentence.")]
+Query = Annotated[
+    str,
+    Field(
+        description="What to look for: a few words, a name, or a sentence; or with syntax: "
+        '"an exact phrase", -word or NOT word (must not appear), a AND b, a OR b, ( ), '
+        "title:word, FIELD:value (as where), word* (any word it starts), * (every article)."
+    ),
+]
 Count = Annotated[
     int,
     Field(
@@ -113,6 +139,43 @@ EveryCopy = Annotated[
         "near-identical copies show as one hit whose `duplicates` lists the others' ids."
     ),
 ]
+Sort = Annotated[
+    str,
+    Field(
+        description="relevance: best first; newest or oldest: the matching articles by "
+        "date, one hit each (those without a date last).",
+        json_schema_extra={"enum": list(SORTS)},
+    ),
+]
+Offset = Annotated[
+    int,
+    Field(
+        description=f"Hits to skip, 0 to {MAX_OFFSET:,}: a page's `next_offset` asks for "
+        "the next page.",
+        json_schema_extra={"minimum": 0, "maximum": MAX_OFFSET},
+    ),
+]
+WithFacets = Annotated[
+    bool,
+    Field(
+        description="Also count the matching articles by outlet, collection and each "
+        "field's values (`facets`), the commonest first."
+    ),
+]
+Every = Annotated[
+    str,
+    Field(
+        description="The periods: day, week (from Monday) or month.",
+        json_schema_extra={"enum": list(PERIODS)},
+    ),
+]
+Split = Annotated[
+    str | None,
+    Field(
+        description="outlet: count each outlet apart in every period, to compare their attention.",
+        json_schema_extra={"enum": [*SPLITS, None]},
+    ),
+]
 ArticleId = Annotated[
     str,
     Field(
@@ -123,10 +186,13 @@ ArticleId = Annotated[
 
 
 class SearchResults(TypedDict):
-    """The hits, best first, and how long the search took."""
+    """The hits, in the order asked for; the offset of the next page (null: none); the
+    facets, when asked for; and how long the search took."""
 
     hits: list[Hit]
     took_ms: float
+    next_offset: int | None
+    facets: NotRequired[Facets]
 
 
 class SimilarArticles(TypedDict):
@@ -137,7 +203,30 @@ class SimilarArticles(TypedDict):
     took_ms: float
 
 
+AlertName = Annotated[
+    str,
+    Field(
+        description="The alert's name: 1 to 64 letters, digits, '.', '_' and '-', starting "
+        "with a letter or digit."
+    ),
+]
+
+
+class SavedAlerts(TypedDict):
+    """The saved alerts, by name."""
+
+    alerts: list[Alert]
+
+
+class RemovedAlert(TypedDict):
+    """The name of the alert removed."""
+
+    removed: str
+
+
 _READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+_WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
+_REMOVES = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
 _Tool = TypeVar("_Tool", bound=Callable[..., CallToolResult])
 
 
@@ -159,14 +248,7 @@ def make_server(service: Service) -> MCPServer[None]:
         lifespan=warmed,
     )
 
-    def tool(title: str) -> Callable[[_Tool], _Tool]:
-        def register(fn: _Tool) -> _Tool:
-            # The docstring without its source indentation: the agent reads every character.
-            description = inspect.cleandoc(fn.__doc__ or "")
-            server.add_tool(fn, title=title, description=description, annotations=_READ_ONLY)
-            return fn
-
-        return register
+    tool = _registrar(server)
 
     @tool("Search the news archive")
     def search(
@@ -180,17 +262,25 @@ def make_server(service: Service) -> MCPServer[None]:
         by: Unit = "passage",
         all: EveryCopy = False,
         collections: Collections = None,
+        sort: Sort = "relevance",
+        offset: Offset = 0,
+        facets: WithFacets = False,
     ) -> Annotated[CallToolResult, SearchResults]:
-        """Search the archive's articles by meaning and by words; hits come best first.
+        """Search the archive's articles by meaning and by words; hits come best first, or
+        by date with sort="newest" or "oldest".
 
         Each hit is one passage: `article_id` and `collection` (give
         "COLLECTION/ID", or the id alone where one collection holds it, to show_article or
         similar_articles), `title`, `text` (the passage), `paragraph` (its number in the
         article, from 1), `published`, `source` (the outlet), `url`, `fields` (the record's
         other fields, such as topics), `duplicates` (ids of wire copies folded into this
-        hit) and `score`. Filters combine: since and until are days (YYYY-MM-DD, both
-        inclusive), sources any of some outlets, where a list of "FIELD=VALUE" that must all
-        hold. by="article" gives one hit per article; all=true shows every wire copy."""
+        hit), `relevance` (0 to 1: how near the passage is to the query in meaning; null in
+        lexical mode) and `score` (the ranking's own). Filters combine: since and until are
+        days (YYYY-MM-DD, both inclusive), sources any of some outlets, where a list of
+        "FIELD=VALUE" that must all hold. by="article" gives one hit per article; all=true
+        shows every wire copy. For the next page, pass `next_offset` as offset.
+        facets=true adds `facets`: the matching articles counted by outlet, collection and
+        field value."""
 
         def ask() -> dict[str, Any]:
             request = SearchRequest.make(
@@ -204,9 +294,47 @@ def make_server(service: Service) -> MCPServer[None]:
                 by=by,
                 every_copy=all,
                 collections=collections,
+                sort=sort,
+                offset=offset,
                 door=MCP,
             )
-            return service.search(request)
+            return service.search(request, facets=facets)
+
+        return _answer(ask)
+
+    @tool("Count coverage over time")
+    def timeline(
+        query: Query,
+        every: Every = "week",
+        split: Split = None,
+        mode: Mode = "hybrid",
+        since: Day = None,
+        until: Day = None,
+        sources: Sources = None,
+        where: Where = None,
+        all: EveryCopy = False,
+        collections: Collections = None,
+    ) -> Annotated[CallToolResult, Timeline]:
+        """How many articles match the query in each day, week or month, beside how many
+        articles there are in all in that period (within the same filters): each of
+        `periods` has `start` (its first day), `count`, `total_count` and `ratio`
+        (count / total_count), and `outlet` with split="outlet". `matched` and `total`
+        add them up; `undated` counts matching articles without a date. The query and
+        filters are search's."""
+
+        def ask() -> dict[str, Any]:
+            request = SearchRequest.make(
+                query,
+                mode=mode,
+                since=since,
+                until=until,
+                sources=sources,
+                where=where,
+                every_copy=all,
+                collections=collections,
+                door=MCP,
+            )
+            return service.timeline(request, every, split)
 
         return _answer(ask)
 
@@ -234,7 +362,86 @@ def make_server(service: Service) -> MCPServer[None]:
         copies), the embedding model, and the index's size and commit."""
         return _answer(service.stats)
 
+    _add_alert_tools(tool, service)
     return server
+
+
+class _Registrar(Protocol):
+    def __call__(
+        self, title: str, annotations: ToolAnnotations = ...
+    ) -> Callable[[_Tool], _Tool]: ...
+
+
+def _registrar(server: MCPServer[None]) -> _Registrar:
+    """``@tool(title, annotations)``: registers a function as one of ``server``'s tools."""
+
+    def tool(title: str, annotations: ToolAnnotations = _READ_ONLY) -> Callable[[_Tool], _Tool]:
+        def register(fn: _Tool) -> _Tool:
+            # The docstring without its source indentation: the agent reads every character.
+            description = inspect.cleandoc(fn.__doc__ or "")
+            server.add_tool(fn, title=title, description=description, annotations=annotations)
+            return fn
+
+        return register
+
+    return tool
+
+
+def _add_alert_tools(tool: _Registrar, service: Service) -> None:
+    """The tools that keep alerts: all but the list write the index."""
+
+    @tool("Save a search as an alert", _WRITES)
+    def alert_add(
+        name: AlertName,
+        query: Query,
+        mode: Mode = "hybrid",
+        since: Day = None,
+        until: Day = None,
+        sources: Sources = None,
+        where: Where = None,
+        all: EveryCopy = False,
+        collections: Collections = None,
+    ) -> Annotated[CallToolResult, Alert]:
+        """Save a search (query and filters, as search takes them) under a name, to watch a
+        story: each alert_run then gives the matching articles committed to the index since
+        the alert last ran, and its first run those committed after it was saved. The
+        alert is kept in the index."""
+
+        def ask() -> dict[str, Any]:
+            request = SearchRequest.make(
+                query,
+                mode=mode,
+                since=since,
+                until=until,
+                sources=sources,
+                where=where,
+                every_copy=all,
+                collections=collections,
+                door=MCP,
+            )
+            return service.add_alert(name, request)
+
+        return _answer(ask)
+
+    @tool("List the saved alerts")
+    def alert_list() -> Annotated[CallToolResult, SavedAlerts]:
+        """The saved alerts, by name: each one's search (query and filters), when it was
+        created and last ran, and `generation`, the index's commit it has reported up to."""
+        return _answer(service.alerts)
+
+    @tool("Remove an alert", _REMOVES)
+    def alert_remove(name: AlertName) -> Annotated[CallToolResult, RemovedAlert]:
+        """Forget the saved alert of this name."""
+        return _answer(lambda: service.remove_alert(name))
+
+    @tool("Run an alert", _WRITES)
+    def alert_run(name: AlertName) -> Annotated[CallToolResult, AlertRun]:
+        """The articles matching this alert that were committed to the index since it last
+        ran (or since it was saved), newest first: new articles, and changed ones indexed
+        anew. Each has its `article_id` and `collection` (for show_article), title, date,
+        outlet, url and best passage. The run is recorded: the next reports what comes
+        after `generation`, the commit this one reached."""
+        return _answer(lambda: service.run_alert(name))
 
 
 class _StrictServer(MCPServer[None]):

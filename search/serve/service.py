@@ -15,29 +15,38 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from search.errors import (
+    AlertExistsError,
+    AlertNotFoundError,
     ArticleNotFoundError,
     IndexCorruptError,
     IndexLockedError,
     IndexNotFoundError,
     IndexVersionError,
+    IndexWriteError,
+    InputError,
     ModelError,
+    QueryError,
     SearchError,
     ShardUnavailableError,
 )
+from search.query.alerts import checked_name
 from search.query.contract import (
     HTTP,
+    MAX_OFFSET,
     Door,
     SearchRequest,
     checked_article_id,
     checked_k,
     unknown_article,
 )
+from search.serve.export import FORMATS, export_text
 from search.storage.folder import Reopening
 
 if TYPE_CHECKING:
@@ -46,11 +55,13 @@ if TYPE_CHECKING:
 
 _PROBE = "health"  # what /api/health asks the lexical index: any word will do
 
+_DAMAGED = (IndexNotFoundError, IndexCorruptError, IndexVersionError)
 _UNAVAILABLE = (
     IndexNotFoundError,
     IndexCorruptError,
     IndexVersionError,
     IndexLockedError,
+    IndexWriteError,  # an alert's write to a read-only or full disk
     ModelError,
     ShardUnavailableError,
 )
@@ -58,8 +69,10 @@ _UNAVAILABLE = (
 
 def status_of(error: SearchError) -> int:
     """The HTTP status that tells a client what kind of error this is."""
-    if isinstance(error, ArticleNotFoundError):
+    if isinstance(error, ArticleNotFoundError | AlertNotFoundError):
         return 404
+    if isinstance(error, AlertExistsError):
+        return 409
     if isinstance(error, _UNAVAILABLE):
         return 503
     return 400  # QueryError, InputError and the rest are the request's fault
@@ -81,6 +94,7 @@ class Service:
         self._model = model
         self._opener = opener
         self._opened: Reopening[Index] = Reopening(self.path, self._open)
+        self._writing = threading.Lock()  # one write at a time: alerts, under the index's lock
 
     def index(self) -> Index:
         """The open index, opened now if it is not yet, or again if the folder was removed
@@ -112,11 +126,51 @@ class Service:
         if opened is not None:
             opened.close()
 
-    def search(self, request: SearchRequest) -> dict[str, Any]:
-        """``{"hits": [...], "took_ms": ...}``, each hit as ``query --json`` prints it."""
+    def search(self, request: SearchRequest, *, facets: bool = False) -> dict[str, Any]:
+        """``{"hits": [...], "took_ms": ..., "next_offset": ...}``, each hit as ``query
+        --json`` prints it; ``next_offset`` is the ``offset`` of the next page, None at the
+        end. With ``facets``, the matching articles counted (``Index.facets``) too."""
         started = time.perf_counter()
-        hits = self._answer(lambda index: index.search(request))
-        return {"hits": [dataclasses.asdict(hit) for hit in hits], "took_ms": _since(started)}
+        # One hit more than asked says whether there is a next page. Below CANDIDATES the
+        # first k are those a search for k finds: each retriever takes CANDIDATES anyway.
+        probe = dataclasses.replace(request, k=request.k + 1)
+        hits = self._answer(lambda index: index.search(probe))
+        answer: dict[str, Any] = {
+            "hits": [dataclasses.asdict(hit) for hit in hits[: request.k]],
+            "next_offset": _next_offset(request, more=len(hits) > request.k),
+        }
+        if facets:
+            counted = self._answer(lambda index: _able(index, "facets")(request))
+            answer["facets"] = dataclasses.asdict(counted)
+        return {**answer, "took_ms": _since(started)}
+
+    def timeline(
+        self, request: SearchRequest, every: object = "week", split: object = None
+    ) -> dict[str, Any]:
+        """The matching articles counted by period (``Index.timeline``, which checks
+        ``every`` and ``split``), as ``timeline --json`` prints it."""
+        timeline = self._answer(
+            lambda index: _able(index, "timeline")(request, every=every, split=split)
+        )
+        return dataclasses.asdict(timeline)
+
+    def export(self, request: SearchRequest, form: str) -> Generator[str, None, None]:
+        """Every matching article (``Index.matches``), as ``export --format FORM`` writes
+        it, a piece at a time. Lazy: the pieces are read in the thread that iterates, and
+        one thread must read them all (the index's read transaction is that thread's)."""
+        if form not in FORMATS:
+            raise QueryError(f"format must be one of {', '.join(FORMATS)}, not {form!r}")
+        index = self.index()
+        matches = _able(index, "matches")
+
+        def pieces() -> Generator[str, None, None]:
+            try:
+                yield from export_text(matches(request), form)
+            except _DAMAGED:
+                self._opened.forget(index)
+                raise
+
+        return pieces()
 
     def article(self, article_id: object, *, door: Door = HTTP) -> dict[str, Any]:
         """The whole article, as ``show --json`` prints it; the id is checked, and an
@@ -172,15 +226,71 @@ class Service:
                 )
         return found
 
+    # Alerts (search/query/alerts.py): each as ``alert list --json`` / ``alert run --json``
+    # print it. Saving, removing and running one writes the index.
+
+    def alerts(self) -> dict[str, Any]:
+        """``{"alerts": [...]}``: the saved alerts, by name."""
+        saved = self._answer(lambda index: _alerting(index).alerts())
+        return {"alerts": [dataclasses.asdict(alert) for alert in saved]}
+
+    def add_alert(self, name: object, request: SearchRequest) -> dict[str, Any]:
+        """Save ``request`` as the alert ``name``; the alert saved."""
+        checked = checked_name(name)
+        return self._write(lambda index: _alerting(index).add_alert(checked, request))
+
+    def remove_alert(self, name: object) -> dict[str, Any]:
+        """Forget the alert ``name``: ``{"removed": name}``."""
+        checked = checked_name(name)
+        with self._writing:
+            self._answer(lambda index: _alerting(index).remove_alert(checked))
+        return {"removed": checked}
+
+    def run_alert(self, name: object) -> dict[str, Any]:
+        """Run the alert ``name``: the articles committed since it last ran that match it."""
+        checked = checked_name(name)
+        return self._write(lambda index: _alerting(index).run_alert(checked))
+
+    def _write(self, change: Callable[[Index], Any]) -> dict[str, Any]:
+        with self._writing:
+            return dataclasses.asdict(self._answer(change))
+
     def _answer(self, ask: Any) -> Any:
         index = self.index()
         try:
             return ask(index)
-        except (IndexNotFoundError, IndexCorruptError, IndexVersionError):
+        except _DAMAGED:
             # Damaged, or changed under us: open it afresh next time. Not closed here:
             # other threads may be reading it still; it closes when the last lets it go.
             self._opened.forget(index)
             raise
+
+
+def _next_offset(request: SearchRequest, *, more: bool) -> int | None:
+    """Where the next page starts: None at the end, or past what a served door may skip."""
+    following = request.offset + request.k
+    return following if more and following <= MAX_OFFSET else None
+
+
+def _able(index: Any, method: str) -> Any:
+    """``index``'s method, or a ``QueryError`` where a sharded server has none."""
+    found = getattr(index, method, None)
+    if found is None:
+        raise QueryError(
+            f"a sharded server answers searches, not {method} — ask a server that is not "
+            "sharded (`newssearch serve`), or run it on the index with the CLI"
+        )
+    return found
+
+
+def _alerting(index: Any) -> Index:
+    """The index, which keeps alerts; a sharded server's router keeps none."""
+    if not hasattr(index, "alerts"):
+        raise InputError(
+            "a sharded server keeps no alerts — use `newssearch alert` on the index, or serve "
+            "it without --engine ray"
+        )
+    return index
 
 
 def _since(started: float) -> float:

@@ -40,16 +40,23 @@ from search.errors import (
     IndexLockedError,
     IndexVersionError,
     IndexWriteError,
-    QueryError,
     SearchError,
 )
-from search.storage.migrations import ANCHORS, COLLECTIONS, NEWS, SCHEMA_VERSION, schema_script
+from search.storage.migrations import (
+    ALERTS,
+    ANCHORS,
+    COLLECTIONS,
+    NEWS,
+    SCHEMA_VERSION,
+    schema_script,
+)
 from search.storage.segments import SegmentRow
 
 __all__ = [
     "COLLECTIONS",
     "NEWS",
     "SCHEMA_VERSION",
+    "AlertRow",
     "ArticleRow",
     "PassageRow",
     "SegmentRow",
@@ -77,6 +84,17 @@ class ArticleRow:
     dup_group: str | None = None
     collection: str = ""  # and the article's own id (``id`` is the key, COLLECTION/ID)
     local_id: str = ""
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """A saved search as the store keeps it (``search.query.alerts.Alert`` reads it)."""
+
+    name: str
+    request: str  # the search's parameters, as JSON
+    created: str  # ISO 8601, UTC
+    generation: int  # it reports the articles added after this commit
+    last_run: str | None = None
 
 
 @dataclass(frozen=True)
@@ -559,9 +577,12 @@ class Store:
         row: ArticleRow,
         passages: Sequence[tuple[int, int, int, int, str]],
         terms: Sequence[tuple[str, str]] = (),
+        *,
+        generation: int = 0,
     ) -> list[int]:
         """Insert an article, its (paragraph, part, start, end, text) passages and the
-        (field, value) terms filters match; returns the passages' new ids."""
+        (field, value) terms filters match, as written by commit ``generation``; returns
+        the passages' new ids."""
         if self.has_news:
             self._run(
                 "INSERT INTO articles (id, source, title, published, url, content_hash, outlet,"
@@ -578,9 +599,15 @@ class Store:
                 ),
             )
             if self.has_collections:
+                later: dict[str, object] = {
+                    "collection": row.collection,
+                    "local_id": row.local_id or row.id,
+                }
+                if self.has_alerts:
+                    later["added"] = generation
                 self._run(
-                    "UPDATE articles SET collection = ?, local_id = ? WHERE id = ?",
-                    (row.collection, row.local_id or row.id, row.id),
+                    f"UPDATE articles SET {', '.join(f'{c} = ?' for c in later)} WHERE id = ?",
+                    (*later.values(), row.id),
                 )
                 self.learn_outlet(row.url, row.source)
             self._db.executemany(
@@ -769,10 +796,6 @@ class Store:
             return [tuple(r) for r in self._rows(join)]
         return [tuple(r) for r in self._rows_in(f"{join} WHERE t.article_id IN ({{marks}})", keys)]
 
-    def articles_added_after(self, generation: int) -> list[str]:
-        """The keys of the articles committed after ``generation`` (alerts)."""
-        raise QueryError("this newssearch does not record when articles were committed yet")
-
     def matched_rows(
         self, articles: Sequence[str], passage_ids: Sequence[int]
     ) -> tuple[dict[str, ArticleRow], dict[int, str]]:
@@ -892,6 +915,62 @@ class Store:
 
     def set_published(self, article_id: str, published: str | None) -> None:
         self._run("UPDATE articles SET published = ? WHERE id = ?", (published, article_id))
+
+    # Alerts: saved searches, and the commit that wrote each article.
+
+    @property
+    def has_alerts(self) -> bool:
+        """Whether the store keeps alerts and the commit that wrote each article."""
+        return self.version >= ALERTS
+
+    def articles_added_after(self, generation: int) -> list[str]:
+        """The keys of the articles that a commit after ``generation`` wrote (added, or
+        changed), sorted: what an alert saved at ``generation`` has not reported. Read
+        through ``articles.added``'s index, so it costs what those articles cost, whatever
+        the archive's size. Articles stored before the store kept commits count as older
+        than any; a store from before then has none."""
+        if not self.has_alerts:
+            return []
+        # Sorted here: ``ORDER BY id`` led SQLite to walk the whole key index instead.
+        rows = self._rows("SELECT id FROM articles WHERE added > ?", (generation,))
+        return sorted(r[0] for r in rows)
+
+    def alerts(self) -> list[AlertRow]:
+        """Every saved alert, by name."""
+        if not self.has_alerts:
+            return []
+        rows = self._rows(
+            "SELECT name, request, created, generation, last_run FROM alerts ORDER BY name"
+        )
+        return [AlertRow(*row) for row in rows]
+
+    def alert(self, name: str) -> AlertRow | None:
+        if not self.has_alerts:
+            return None
+        rows = self._rows(
+            "SELECT name, request, created, generation, last_run FROM alerts WHERE name = ?",
+            (name,),
+        )
+        return AlertRow(*rows[0]) if rows else None
+
+    def add_alert(self, row: AlertRow) -> None:
+        """Save an alert (its name must be free: ``alert`` says)."""
+        self._run(
+            "INSERT INTO alerts (name, request, created, generation, last_run)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (row.name, row.request, row.created, row.generation, row.last_run),
+        )
+
+    def remove_alert(self, name: str) -> bool:
+        """Forget an alert; whether there was one of that name."""
+        return self._run("DELETE FROM alerts WHERE name = ?", (name,)).rowcount > 0
+
+    def alert_ran(self, name: str, generation: int, when: str) -> None:
+        """Record that an alert has reported everything up to commit ``generation``."""
+        self._run(
+            "UPDATE alerts SET generation = ?, last_run = ? WHERE name = ?",
+            (generation, when, name),
+        )
 
     # Segments and deletions.
 

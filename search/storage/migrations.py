@@ -38,6 +38,7 @@ from search.domain.filters import article_terms
 from search.storage.manifest import Meta, now
 
 __all__ = [
+    "ALERTS",
     "COLLECTIONS",
     "ANCHORS",
     "NEWS",
@@ -464,10 +465,35 @@ def m007_lexical_phrases(up: Upgrade) -> None:
     up.writer.rebuild_lexical(generation)
 
 
+@migrations(
+    # ``articles.added`` is the commit (generation) that last wrote an article: a new or
+    # changed article gets its commit's, an unchanged one keeps its own. Articles stored
+    # before have 0, older than any commit an alert can be saved at, so an upgrade makes
+    # none of them new. ``alerts`` are saved searches (``search/query/alerts.py``): the
+    # search's parameters as JSON, when it was saved and last run, and the generation it
+    # has reported up to: it reports the articles added after that one.
+    schema="""
+    ALTER TABLE articles ADD COLUMN added INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX articles_added ON articles (added);
+    CREATE TABLE alerts (
+        name TEXT PRIMARY KEY,
+        request TEXT NOT NULL,
+        created TEXT NOT NULL,
+        generation INTEGER NOT NULL,
+        last_run TEXT
+    );
+    """
+)
+def m008_alerts(up: Upgrade) -> None:
+    """Alerts: saved searches, and the commit that wrote each article, which they report by."""
+    # Nothing to backfill: the column's default, 0, is what an older article is.
+
+
 SCHEMA_VERSION = migrations.schema_version
 NEWS = migrations["m004_news_metadata"].version  # the first schema with news metadata
 COLLECTIONS = migrations["m005_collections"].version  # the first keyed COLLECTION/ID
 ANCHORS = migrations["m006_copy_anchors"].version  # the first schema with copy anchors
+ALERTS = migrations["m008_alerts"].version  # the first with alerts and articles' commits
 
 
 def schema_script(number: int) -> str:

@@ -358,9 +358,29 @@ class Segment:
             out[first : first + len(block)] = block @ weights + base
         return out
 
+    def rows_of(self, ids: np.ndarray) -> np.ndarray:
+        """The rows (positions, ascending) that hold these passage ids, of those it holds:
+        by binary search over its ids in order (sorted once, on first use)."""
+        order = self.__dict__.get("_order")
+        if order is None:
+            ascending = bool(len(self.ids) < 2 or (np.diff(self.ids) > 0).all())
+            order = None if ascending else np.argsort(self.ids, kind="stable")
+            self.__dict__["_order"] = order = (order, self.ids if ascending else self.ids[order])
+        by_id, sorted_ids = order
+        wanted = np.asarray(ids, dtype=np.int64)
+        if not len(sorted_ids) or not len(wanted):
+            return np.empty(0, dtype=np.int64)
+        at = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
+        at = at[sorted_ids[at] == wanted]
+        rows = at if by_id is None else by_id[at]
+        return np.sort(rows)
+
     def contents(self, keep: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(ids, float32 vectors) of the rows where ``keep`` is true (all by default)."""
-        rows = slice(None) if keep is None else np.flatnonzero(keep)
+        """(ids, float32 vectors) of the rows where ``keep`` is true, or of the rows it
+        lists (positions); all by default."""
+        rows = (
+            slice(None) if keep is None else (keep if keep.dtype != bool else np.flatnonzero(keep))
+        )
         ids = np.array(self.ids[rows])
         vectors = np.asarray(self.vectors[rows])
         if self._low is not None and self._step is not None:

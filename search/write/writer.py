@@ -154,6 +154,7 @@ class Writer:
         store = self.store
         with self._transaction():
             meta = self._meta()
+            generation = meta.generation + 1
             replaced = store.existing_articles(c.key for c in changes)
             leaving = [*extra.removals, *replaced]
             split = groups.removing(store, leaving)
@@ -164,7 +165,8 @@ class Writer:
             documents: list[Document] = []
             for change in changes:
                 article, terms = change.article, change.terms()
-                ids = store.insert_article(change.row(), change.spans, terms)
+                # A changed article is written anew: alerts report it again.
+                ids = store.insert_article(change.row(), change.spans, terms, generation=generation)
                 groups.add(store, change.key, article.title, article.text)
                 documents += [
                     (pid, article.title, span[4], article.published, terms)
@@ -177,7 +179,6 @@ class Writer:
                 store.set_source(path, size, mtime)
             for path in extra.forget:
                 store.forget_source(path)
-            generation = meta.generation + 1
             if new_ids:
                 vectors = np.concatenate([c.vectors for c in changes if c.vectors is not None])
                 self._add_segment(np.asarray(new_ids, dtype=np.int64), vectors, generation, meta)
