@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib
 import json
 import os
 import re
@@ -38,7 +39,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -160,14 +161,14 @@ def run(
     batch: int,
     work: Path,
 ) -> dict:
-    version = getattr(search.index, "FORMAT_VERSION", 1)
+    version = getattr(importlib.import_module("search.index"), "FORMAT_VERSION", 1)
     print(f"newssearch format {version}, sizes {sizes}, {batch} articles per add", flush=True)
     articles = news_articles(paragraphs, sizes[-1])
     path = work / "index"
     feed = work / "feed"
     feed.mkdir()
     results: dict = {"format": version, "sizes": {}, "build": []}
-    done = passages = chunk_started = 0
+    passages = chunk_started = 0
     chunk_passages = 0
     started = time.perf_counter()
     chunk_clock = started
@@ -175,14 +176,10 @@ def run(
     target = next(targets)
     np.save(work / "cold-query.npy", embedder.embed_query(COLD_QUERY))
     ix = search.Index.create(path, model=embedder)
-    while target is not None:
-        part = articles[done : done + batch]
-        file = feed / f"day{done // batch:05d}.jsonl"
-        file.write_text("".join(json.dumps(a) + "\n" for a in part))
+    for file in feed_files(articles, batch, feed):
         report = ix.add([file])
         passages += report.passages_embedded
         chunk_passages += report.passages_embedded
-        done += len(part)
         if chunk_passages >= 100_000 or passages >= target:
             now = time.perf_counter()
             per = (now - chunk_clock) / max(chunk_passages, 1) * 1000
@@ -195,8 +192,10 @@ def run(
             ix.close()
             results["sizes"][str(target)] = at_size(path, work, passages, embedder)
             chunk_clock = time.perf_counter()  # the measurements are not building time
-            ix = search.Index.open(path, model=embedder)
             target = next(targets, None)
+            if target is None:
+                break
+            ix = search.Index.open(path, model=embedder)
     ix.close()
     print(f"built {passages:,} passages in {time.perf_counter() - started:.0f}s")
     largest = results["sizes"][str(sizes[-1])]
@@ -434,6 +433,15 @@ def news_paragraphs(data: Path) -> list[str]:
     for i in range(max(len(texts) for texts in sources)):
         mixed += [texts[i] for texts in sources if i < len(texts)]
     return list(dict.fromkeys(mixed))
+
+
+def feed_files(articles: list[dict], batch: int, feed: Path) -> Iterator[Path]:
+    """The articles ``batch`` at a time, each batch written to a JSONL file in ``feed``, to
+    be added by one ``Index.add`` each, as a daily feed would be."""
+    for first in range(0, len(articles), batch):
+        file = feed / f"day{first // batch:05d}.jsonl"
+        file.write_text("".join(json.dumps(a) + "\n" for a in articles[first : first + batch]))
+        yield file
 
 
 def news_articles(paragraphs: list[str], passages: int) -> list[dict]:

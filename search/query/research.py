@@ -142,11 +142,7 @@ class Research:
         relevance = None
         scores = np.zeros(len(catalog.passages), dtype=np.float32)
         if query_vector is not None and parsed.words.strip():
-            wanted = catalog.passages if subset else None
-            if not parsed.thresholded:  # only the matching articles' relevance is read
-                few = catalog.passages_of(mask)
-                if len(few) * 2 <= len(catalog.passages):
-                    wanted = few
+            wanted = _wanted(catalog, mask, subset=subset, thresholded=parsed.thresholded)
             scores = _passage_scores(snapshot, catalog, query_vector, wanted)
             relevance, _ = catalog.best_passages(scores)
             if parsed.thresholded:
@@ -308,30 +304,43 @@ def _build(store: Store, generation: int, only: list[str] | None) -> Catalog:
     )
 
 
+def _wanted(
+    catalog: Catalog, mask: np.ndarray, *, subset: bool, thresholded: bool
+) -> np.ndarray | None:
+    """The passages whose relevance a matching set reads (None: every one). Without the
+    threshold, only the matching articles' are: those alone, when they are half or fewer."""
+    if not thresholded:
+        few = catalog.passages_of(mask)
+        if len(few) * 2 <= len(catalog.passages):
+            return few
+    return catalog.passages if subset else None
+
+
 def _passage_scores(
     snapshot: Snapshot, catalog: Catalog, query: np.ndarray, wanted: np.ndarray | None
 ) -> np.ndarray:
     """The query's cosine with the ``wanted`` passages of the catalog (None: every one), by
-    position (-inf: the others). A few are scored alone; every one, by scanning segments."""
+    position (-inf: the others). A segment's few wanted rows (an eighth of it or fewer) are
+    gathered and scored alone; more, and scanning the whole segment costs less."""
     query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
     scores = np.full(len(catalog.passages), -np.inf, dtype=np.float32)
     for part in snapshot.parts:
         segment = part.vectors
         if not isinstance(segment, Segment):
             continue
+        keep = None if part.deleted is None else ~part.deleted
         if wanted is not None:
-            keep = np.isin(segment.ids, wanted)
-            if part.deleted is not None:
-                keep &= ~part.deleted
-            if not keep.any():
-                continue
-            rows = np.flatnonzero(keep)
-            ids, values = segment.search_rows(query, len(rows), rows)
+            asked = np.isin(segment.ids, wanted)
+            keep = asked if keep is None else asked & keep
+        held_rows = segment.rows if keep is None else int(keep.sum())
+        if not held_rows:
+            continue
+        if keep is not None and wanted is not None and held_rows * 8 <= segment.rows:
+            ids, values = segment.search_rows(query, held_rows, np.flatnonzero(keep))
         else:
-            values = segment.scores(query)
-            ids = segment.ids
-            if part.deleted is not None:
-                ids, values = ids[~part.deleted], values[~part.deleted]
+            values, ids = segment.scores(query), segment.ids
+            if keep is not None:
+                ids, values = ids[keep], values[keep]
         at = np.searchsorted(catalog.passages, ids)
         at = np.minimum(at, max(len(catalog.passages) - 1, 0))
         held = catalog.passages[at] == ids if len(catalog.passages) else np.zeros(0, bool)
