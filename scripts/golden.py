@@ -18,7 +18,8 @@ record): the first was made before the code moved into sub-packages (issue "The 
 one after "Archive integrity" (collections, chunking rules 2, copies grouped by
 containment); the present one after "Research the archive" (hits carry ``relevance`` and
 the printed table shows it in place of the raw score; pages carry ``next_offset``; MCP
-lists its new tools). Every ranking was checked the same as before, order and ids. Answers changed on purpose between two records may be listed, with why,
+lists its new tools). Every ranking was checked the same as before, order and ids.
+Answers changed on purpose between two records may be listed, with why,
 in ``changed.json`` beside the record; ``check`` expects those instead.
 """
 
