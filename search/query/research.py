@@ -138,8 +138,9 @@ class Research:
         if showing is not None:  # a passage holding what is asked shows the article
             scores = np.where(showing, np.nan_to_num(scores, neginf=-1.0) + 4.0, scores)
         _, shown = catalog.best_passages(scores)
-        if request.collapse:
+        if request.collapse:  # copies count once, in the matching set and in its scope
             mask = fold_copies(catalog, mask, relevance)
+            scope = fold_copies(catalog, scope, None) | mask
         return MatchSet(catalog, mask, scope, relevance, shown, showing)
 
     def _constraint(
