@@ -298,15 +298,8 @@ class Research:
 
 
 def _build(store: Store, generation: int, only: list[str] | None) -> Catalog:
+    """The catalog of every article, or of ``only`` these (keys)."""
     names = {host: outlet_key(name) for host, name in store.outlet_names().items()}
-    if only is None:
-        return build_catalog(
-            generation,
-            store.catalog_articles(),
-            store.catalog_passages(),
-            store.catalog_terms(),
-            names,
-        )
     return build_catalog(
         generation,
         store.catalog_articles(only),
