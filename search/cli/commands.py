@@ -266,20 +266,19 @@ def query(
     from search.index import Index
 
     with _reported():
-        request = SearchRequest.make(
+        request = _request(
             text,
-            k=top,
-            mode=mode.value,
-            by=by.value,
+            mode,
             since=since,
             until=until,
-            sources=source,
+            source=source,
             where=where,
             every_copy=every_copy,
-            collections=collection,
+            collection=collection,
+            k=top,
+            by=by.value,
             sort=sort.value,
             offset=offset,
-            door=CLI,
         )
     with _reported(), Index.open(index, model=model) as ix:
         hits = ix.search(request)
@@ -329,16 +328,15 @@ def timeline(
     with _reported():
         if json_out and csv_out:
             raise InputError("--json and --csv: choose one")
-        request = SearchRequest.make(
+        request = _request(
             text,
-            mode=mode.value,
+            mode,
             since=since,
             until=until,
-            sources=source,
+            source=source,
             where=where,
             every_copy=every_copy,
-            collections=collection,
-            door=CLI,
+            collection=collection,
         )
     with _reported(), Index.open(index, model=model) as ix:
         counted = ix.timeline(request, every=every.value, split=split and split.value)
@@ -382,17 +380,16 @@ def export(
     from search.serve.export import export_text
 
     with _reported():
-        request = SearchRequest.make(
+        request = _request(
             text,
-            mode=mode.value,
+            mode,
             since=since,
             until=until,
-            sources=source,
+            source=source,
             where=where,
             every_copy=every_copy,
-            collections=collection,
+            collection=collection,
             sort=sort.value,
-            door=CLI,
         )
     with _reported(), Index.open(index, model=model) as ix:
         matches = _Counting(ix.matches(request))
@@ -416,6 +413,35 @@ class _Counting:
         for item in self.items:
             self.count += 1
             yield item
+
+
+def _request(
+    text: str,
+    mode: Mode,
+    *,
+    since: str | None,
+    until: str | None,
+    source: list[str] | None,
+    where: list[str] | None,
+    every_copy: bool,
+    collection: list[str] | None,
+    **more: Any,
+) -> SearchRequest:
+    """The request the options that every searching command takes ask for (the query, its
+    mode and its filters), with ``more`` (``k``, ``by``, ``sort``, ``offset``), in the CLI's
+    words."""
+    return SearchRequest.make(
+        text,
+        mode=mode.value,
+        since=since,
+        until=until,
+        sources=source,
+        where=where,
+        every_copy=every_copy,
+        collections=collection,
+        door=CLI,
+        **more,
+    )
 
 
 def _write_out(pieces: Iterable[str]) -> None:
@@ -809,16 +835,15 @@ def alert_add(
     from search.index import Index
 
     with _reported():
-        request = SearchRequest.make(
+        request = _request(
             text,
-            mode=mode.value,
+            mode,
             since=since,
             until=until,
-            sources=source,
+            source=source,
             where=where,
             every_copy=every_copy,
-            collections=collection,
-            door=CLI,
+            collection=collection,
         )
     with _reported(), Index.open(index) as ix:
         alert = ix.add_alert(name, request)

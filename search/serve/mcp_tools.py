@@ -283,20 +283,19 @@ def make_server(service: Service) -> MCPServer[None]:
         field value."""
 
         def ask() -> dict[str, Any]:
-            request = SearchRequest.make(
+            request = _request(
                 query,
-                k=k,
-                mode=mode,
+                mode,
                 since=since,
                 until=until,
                 sources=sources,
                 where=where,
-                by=by,
                 every_copy=all,
                 collections=collections,
+                k=k,
+                by=by,
                 sort=sort,
                 offset=offset,
-                door=MCP,
             )
             return service.search(request, facets=facets)
 
@@ -323,16 +322,15 @@ def make_server(service: Service) -> MCPServer[None]:
         filters are search's."""
 
         def ask() -> dict[str, Any]:
-            request = SearchRequest.make(
+            request = _request(
                 query,
-                mode=mode,
+                mode,
                 since=since,
                 until=until,
                 sources=sources,
                 where=where,
                 every_copy=all,
                 collections=collections,
-                door=MCP,
             )
             return service.timeline(request, every, split)
 
@@ -408,16 +406,15 @@ def _add_alert_tools(tool: _Registrar, service: Service) -> None:
         alert is kept in the index."""
 
         def ask() -> dict[str, Any]:
-            request = SearchRequest.make(
+            request = _request(
                 query,
-                mode=mode,
+                mode,
                 since=since,
                 until=until,
                 sources=sources,
                 where=where,
                 every_copy=all,
                 collections=collections,
-                door=MCP,
             )
             return service.add_alert(name, request)
 
@@ -500,6 +497,34 @@ def _given(value: object) -> str:
 
 def _failure(message: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+
+
+def _request(
+    query: str,
+    mode: str,
+    *,
+    since: str | None,
+    until: str | None,
+    sources: list[str] | None,
+    where: list[str] | None,
+    every_copy: bool,
+    collections: list[str] | None,
+    **more: Any,
+) -> SearchRequest:
+    """The request the arguments every searching tool takes ask for (the query, its mode
+    and its filters), with ``more`` (``k``, ``by``, ``sort``, ``offset``)."""
+    return SearchRequest.make(
+        query,
+        mode=mode,
+        since=since,
+        until=until,
+        sources=sources,
+        where=where,
+        every_copy=every_copy,
+        collections=collections,
+        door=MCP,
+        **more,
+    )
 
 
 def _answer(ask: Callable[[], dict[str, Any]]) -> CallToolResult:
