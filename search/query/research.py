@@ -41,7 +41,7 @@ from search.query.searcher import (
 )
 from search.query.syntax import Parsed, Term, Value
 from search.storage.database import Store
-from search.storage.lexical import analyse, folded_words
+from search.storage.lexical import LexicalIndex, View, analyse, folded_words
 from search.storage.manifest import lexical_commit
 from search.storage.segments import Segment
 
@@ -150,11 +150,14 @@ class Research:
         asks present (None: it asks nothing present)."""
         assert parsed.constraint is not None
         restrict = catalog.passages if subset else None
+        lexical = self.searcher.lexical_index()
+        token = lexical_commit(store.get_meta(), store.path)
+        view, _marker = lexical.view(snapshot.generation, token)  # one for every term
         found: dict[int, np.ndarray] = {}  # each term's passages, looked up once
 
         def term(node: Term) -> np.ndarray:
             if id(node) not in found:
-                found[id(node)] = self._term_passages(store, snapshot, node, restrict)
+                found[id(node)] = _term_passages(lexical, view, node, restrict)
             return found[id(node)]
 
         def value(node: Value) -> np.ndarray:
@@ -177,30 +180,6 @@ class Research:
             if self._catalog is None or self._catalog.generation <= generation:
                 self._catalog = catalog
         return catalog
-
-    def _term_passages(
-        self, store: Store, snapshot: Snapshot, term: Term, restrict: np.ndarray | None
-    ) -> np.ndarray:
-        field = "title" if term.field == "title" else "body"
-        text = " ".join(term.words)
-        if term.prefix:
-            words = folded_words(text)
-            if len(words) != 1:
-                raise QueryError(f"{text}* must be one word, to stand for the words it begins")
-            terms = words
-        else:
-            terms = analyse(text)
-        if not terms:  # punctuation alone ("-!!"): no word, so no passage holds it
-            return np.empty(0, dtype=np.int64)
-        lexical = self.searcher.lexical_index()
-        view, _marker = lexical.view(
-            snapshot.generation, lexical_commit(store.get_meta(), store.path)
-        )
-        phrase = term.phrase or len(terms) > 1
-        found = lexical.matching(view, field, terms, phrase=phrase, prefix=term.prefix)
-        if restrict is not None:
-            found = found[np.isin(found, restrict)]
-        return found
 
     def _value_articles(self, store: Store, catalog: Catalog, value: Value) -> np.ndarray:
         name = value.field
@@ -295,6 +274,28 @@ class Research:
                 return _matches(store, matches, batch)  # noqa: B023 - read at once
 
             yield from self.searcher.read_rows(read)
+
+
+def _term_passages(
+    lexical: LexicalIndex, view: View, term: Term, restrict: np.ndarray | None
+) -> np.ndarray:
+    """The passages (of ``restrict`` only, if given) that hold a term, from ``view``."""
+    field = "title" if term.field == "title" else "body"
+    text = " ".join(term.words)
+    if term.prefix:
+        words = folded_words(text)
+        if len(words) != 1:
+            raise QueryError(f"{text}* must be one word, to stand for the words it begins")
+        terms = words
+    else:
+        terms = analyse(text)
+    if not terms:  # punctuation alone ("-!!"): no word, so no passage holds it
+        return np.empty(0, dtype=np.int64)
+    phrase = term.phrase or len(terms) > 1
+    found = lexical.matching(view, field, terms, phrase=phrase, prefix=term.prefix)
+    if restrict is not None:
+        found = found[np.isin(found, restrict)]
+    return found
 
 
 def _build(store: Store, generation: int, only: list[str] | None) -> Catalog:
