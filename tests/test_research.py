@@ -299,6 +299,43 @@ def test_hostile_syntax_is_one_line_error(
     assert "\n" not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "pasted",
+    [
+        "Sen. David Boren (D-Okla.) said the bill would pass",
+        "bonus wheat flour for north yemen  -- usda",
+        "prices rose (about 3 pct) from -$5 a year ago (1986/87 season)",
+        "the quota (January-December) was set (see (table) below)",
+    ],
+)
+def test_pasted_text_reads_as_plain_words(pasted: str) -> None:
+    """News copy's parentheses and dashes say nothing more than its words: no constraint,
+    the text ranked whole, as before the syntax."""
+    parsed = parse(pasted)
+    assert parsed.constraint is None and parsed.plain and parsed.thresholded
+    assert parsed.words == pasted
+
+
+@pytest.mark.parametrize(
+    ("text", "constraint"),
+    [
+        ("-(oil gas) price", Clauses(must_not=(Clauses(should=(Term(("oil",)), Term(("gas",)))),))),
+        (
+            "(oil OR gas) price",
+            Clauses(should=(Clauses(should=(Clauses(should=(Term(("oil",)), Term(("gas",)))),)),)),
+        ),
+        (
+            'x ("crude price")',
+            Clauses(should=(Clauses(should=(Term(("crude", "price"), phrase=True),)),)),
+        ),
+        ("x (a -b)", Clauses(should=(Clauses(should=(Term(("a",)),), must_not=(Term(("b",)),)),))),
+        ("-3 pct", Clauses(must_not=(Term(("3",)),))),
+    ],
+)
+def test_parentheses_with_syntax_inside_still_constrain(text: str, constraint: Clauses) -> None:
+    assert parse(text).constraint == constraint
+
+
 def test_plain_words_rank_as_before(corpus: tuple[Index, list[dict]]) -> None:
     """No syntax, no constraint: the plain ranking itself (the golden answers pin it)."""
     ix, _records = corpus

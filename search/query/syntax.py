@@ -13,7 +13,9 @@ The grammar (docs/cli.md, "Query syntax") is Lucene's and Media Cloud's where th
 * ``word*``: any word that starts so; ``*`` alone: every article.
 
 Plain words stay plain: a word outside any operator, quote or parenthesis is searched as
-free text is (by meaning and by its words, ranked), and requires nothing. A query of plain
+free text is (by meaning and by its words, ranked), and requires nothing; so are
+parentheses that hold plain words alone, and a ``-`` or ``+`` before anything but a letter,
+a digit, a quote or a parenthesis (``--``, ``-$``), as pasted text has them. A query of plain
 words alone has no constraint at all, and is ranked as it always was. The words that rank a
 query with syntax are its plain words and those of what it requires (not of what it
 excludes, nor fields' values).
@@ -27,6 +29,8 @@ that breaks the grammar is a ``QueryError`` that says where, in one line.
 >>> parse('"enough is enough"').constraint
 Clauses(should=(Term(words=('enough', 'is', 'enough'), phrase=True),))
 >>> parse('oil prices').constraint is None
+True
+>>> parse('Senator Boren (D-Okla.) said -- today').constraint is None
 True
 >>> parse('(oil OR gas')
 Traceback (most recent call last):
@@ -152,6 +156,8 @@ def parse(text: str) -> Parsed:
     top = reader.top()
     words = _ranking_words(top, reader.where)
     constraint = _simplified(top, reader.plain)
+    if constraint is None:  # plain words alone, pasted text's parentheses among them
+        return Parsed(text, text, None, plain=True)
     return Parsed(text, " ".join(words), constraint, plain=bool(reader.plain))
 
 
@@ -194,7 +200,7 @@ def _tokens(text: str) -> list[_Token]:
             continue
         start = i
         sign = ""
-        if char in "+-" and i + 1 < n and not text[i + 1].isspace():
+        if char in "+-" and i + 1 < n and (text[i + 1].isalnum() or text[i + 1] in '("“„«'):
             sign, i = char, i + 1
             char = text[i]
         if char in "()":
@@ -253,7 +259,8 @@ class _Reader:
         self.text, self.tokens, self.at = text, tokens, 0
         self.depth = 0
         self.count = 0
-        self.plain: set[int] = set()  # ids of the top level's plain words (Terms)
+        self.plain: set[int] = set()  # ids of the top level's plain words and groups
+        self.bare: set[int] = set()  # ids of plain words and groups at any level
         self.where: dict[int, int] = {}  # a Term's id: where it was written
 
     def top(self) -> Clauses:
@@ -275,8 +282,10 @@ class _Reader:
             if token.kind in ("and", "or"):
                 raise _broken(self.text, token.at, f"{token.text} has nothing before it")
             occur, node, alone = self._either()
-            if top and alone and occur == "should" and self._is_plain(token):
-                self.plain.add(id(node))
+            if alone and occur == "should" and self._is_bare(token, node):
+                self.bare.add(id(node))
+                if top:
+                    self.plain.add(id(node))
             parts[occur].append(node)
         return Clauses(tuple(parts["must"]), tuple(parts["should"]), tuple(parts["must_not"]))
 
@@ -309,14 +318,19 @@ class _Reader:
         if following is None or following.kind in (")", "and", "or"):
             raise _broken(self.text, token.at, f"{token.text} has nothing after it")
 
-    def _is_plain(self, token: _Token) -> bool:
-        """A bare word: no sign, field, quotes or '*'."""
-        return (
-            token.kind == "word"
-            and not token.sign
-            and token.field is None
-            and not token.text.endswith("*")
-        )
+    def _is_bare(self, token: _Token, node: Node) -> bool:
+        """A bare word (no sign, field, quotes or '*'), or parentheses that hold bare words
+        alone, as pasted text has them ("(D-Cal.)"): neither says more than its words."""
+        if token.sign:
+            return False
+        if token.kind == "(":
+            return (
+                isinstance(node, Clauses)
+                and not node.must
+                and not node.must_not
+                and all(id(part) in self.bare for part in node.should)
+            )
+        return token.kind == "word" and token.field is None and not token.text.endswith("*")
 
     def _unary(self) -> tuple[str, Node]:
         token = self._peek()
