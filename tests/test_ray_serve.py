@@ -90,7 +90,8 @@ def test_the_serve_command_answers_as_the_single_index(archive) -> None:
         assert said[0].startswith("shard 1 of 2: … to 1987-") and said[1].startswith("shard 2")
         base = said[-1].split(" at ", 1)[1].split("/ ", 1)[0]
         with Index.open(index) as single, httpx.Client(base_url=base, timeout=60) as http:
-            for text in queries(records)[:10]:
+            syntax = ['"oil prices" -opec', "+wheat (export OR harvest)"]  # constraints
+            for text in queries(records)[:10] + syntax:
                 for options in [{}, {"mode": "dense"}, {"by": "article"}]:
                     answer = http.get("/api/search", params={"q": text, **options})
                     assert answer.status_code == 200, answer.text

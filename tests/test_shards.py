@@ -154,7 +154,15 @@ def test_shards_out_of_range_are_refused() -> None:
 # Shards and the router
 
 
-QUERIES = ["oil crude price", "bank yen dollar", "wheat harvest export", "court minister", "x"]
+QUERIES = [
+    "oil crude price",
+    "bank yen dollar",
+    "wheat harvest export",
+    "court minister",
+    "x",
+    'crude -bank -"yen dollar"',  # the query syntax: the router works the constraint out once
+    "+wheat (harvest OR export) -minister",
+]
 OPTIONS: list[dict[str, Any]] = [
     {},
     {"mode": "dense"},

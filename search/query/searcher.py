@@ -96,6 +96,15 @@ class Restriction:
     include: bool
 
 
+def restricted(allowed: np.ndarray | None, restriction: Restriction | None) -> np.ndarray | None:
+    """The passages a filter allows (None: every one) that a constraint allows as well."""
+    if restriction is None:
+        return allowed
+    if allowed is None:
+        return restriction.allowed
+    return np.intersect1d(allowed, restriction.allowed, assume_unique=True)
+
+
 class Searchable(Protocol):
     def search(
         self, query: np.ndarray, k: int, deleted: np.ndarray | None = None
@@ -390,13 +399,7 @@ class Searcher:
 
         def run(store: Store, snapshot: Snapshot) -> list[Hit]:
             outlets = _with_outlets(store, only)
-            allowed = self._allowed(store, snapshot.generation, outlets)
-            if restriction is not None:
-                allowed = (
-                    restriction.allowed
-                    if allowed is None
-                    else np.intersect1d(allowed, restriction.allowed, assume_unique=True)
-                )
+            allowed = restricted(self._allowed(store, snapshot.generation, outlets), restriction)
             version, current = snapshot.format_version, snapshot.generation
 
             def candidates(depth: int) -> tuple[Ranking, Ranking]:

@@ -44,6 +44,7 @@ from search.query.searcher import (
     centroid,
     dense_candidates,
     passage_vectors,
+    restricted,
 )
 from search.storage.database import Store
 from search.storage.manifest import Settings
@@ -204,21 +205,30 @@ class ShardReader(Searcher):
         depth: int,
         mode: str,
         only: Filter | None,
+        restriction: Restriction | None = None,
     ) -> Candidates:
         """The ``depth`` best of this shard's passages by each retriever the mode uses
-        (lexical: ``depth`` more the index's ghosts, as ``Searcher.search`` asks)."""
+        (lexical: ``depth`` more the index's ghosts, as ``Searcher.search`` asks), among
+        those ``restriction`` allows (a query's constraint, worked out by the caller)."""
 
         def run(store: Store, snapshot: Snapshot) -> Candidates:
             shard = self.shard_snapshot(store, snapshot)
             current = snapshot.generation
-            allowed = self._allowed(store, current, only)
+            allowed = restricted(self._allowed(store, current, only), restriction)
             dense: Ranking = []
             if vector is not None:
                 dense = dense_candidates(shard, vector, depth, allowed)
             lexical: Ranking = []
             if mode != "dense":
                 lexical = self.lexical_beyond_ghosts(
-                    store, snapshot.format_version, current, text, depth, only, self.scope
+                    store,
+                    snapshot.format_version,
+                    current,
+                    text,
+                    depth,
+                    only,
+                    self.scope,
+                    restriction,
                 )
             return Candidates(current, _arrays(dense), _arrays(lexical))
 
@@ -349,11 +359,6 @@ class ShardedSearcher(Searcher):
         only: Filter | None,
         restriction: Restriction | None = None,
     ) -> list[Hit]:
-        if restriction is not None:
-            raise QueryError(
-                "query syntax (phrases, exclusions, operators) is not served by shards yet — "
-                "query the index itself"
-            )
         mode = plan.mode
         asked = [shard for shard in self.shards if shard.scope.meets(only)]
         vector = None if mode == "lexical" else query_vector
@@ -367,7 +372,10 @@ class ShardedSearcher(Searcher):
 
             def candidates(depth: int) -> tuple[Ranking, Ranking]:
                 answers = _gather(
-                    [(s, s.ask("candidates", text, vector, depth, mode, only)) for s in asked]
+                    [
+                        (s, s.ask("candidates", text, vector, depth, mode, only, restriction))
+                        for s in asked
+                    ]
                 )
                 if any(answer.generation != current for answer in answers):
                     raise _Stale  # a commit landed between our reads: read again
