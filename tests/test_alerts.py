@@ -457,6 +457,8 @@ def test_the_api_with_a_token_adds_runs_and_removes(archive: Archive, http: Call
     assert added.json() == as_json_data(archive.ix.alerts()[0])
     assert added.json()["sources"] == ["Reuters"]
     assert api.post("/api/alerts/reuters-oil", params={"q": "x"}).status_code == 409
+    sorted_ = api.post("/api/alerts/sorted", params={"q": "x", "sort": "newest"})
+    assert sorted_.status_code == 400 and "unknown parameter 'sort'" in sorted_.json()["error"]
     assert http(None).get("/api/alerts", headers={}).status_code == 200
     assert (
         http("s3cret").get("/api/alerts", headers={"Authorization": "Bearer no"}).status_code == 401

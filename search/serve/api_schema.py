@@ -265,10 +265,11 @@ ALERT_NAME = {
         "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$",
     },
 }
-# What an alert watches for: the search's query and filters, as /api/search takes them.
+# What an alert watches for: the search's query and filters, as /api/search takes them
+# (not how to show hits: a run lists new matches newest first).
 ALERT_PARAMETERS = [
     ALERT_NAME,
-    *(p for p in SEARCH_PARAMETERS if p["name"] not in ("k", "by")),
+    *(p for p in SEARCH_PARAMETERS if p["name"] not in ("k", "by", "sort", "offset", "facets")),
 ]
 
 
