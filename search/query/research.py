@@ -185,10 +185,9 @@ class Research:
             snapshot.generation, lexical_commit(store.get_meta(), store.path)
         )
         phrase = term.phrase or len(terms) > 1
-        found = lexical.matching(view, field, terms, phrase=phrase, prefix=term.prefix)
-        if restrict is not None:
-            found = found[np.isin(found, restrict)]
-        return found
+        return lexical.matching(
+            view, field, terms, phrase=phrase, prefix=term.prefix, within=restrict
+        )
 
     def _value_articles(self, store: Store, catalog: Catalog, value: Value) -> np.ndarray:
         name = value.field

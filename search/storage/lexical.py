@@ -595,12 +595,14 @@ class LexicalIndex:
         *,
         phrase: bool = False,
         prefix: bool = False,
+        within: np.ndarray | None = None,
     ) -> np.ndarray:
         """Ids of the passages (ghosts included), sorted, whose ``field`` ("body": title and
         text, or "title") holds ``terms`` (analysed): every one (a single term, or terms
         where not ``phrase``), them in this order (``phrase``), or a word whose stem begins
         with the one term given, or that it begins with, a few letters short (``prefix``:
-        stems are what is indexed, and "immigration"'s is "immigr")."""
+        stems are what is indexed, and "immigration"'s is "immigr"). ``within``: only among
+        these passages (an alert's new ones), so that the cost is theirs, not the index's."""
         import tantivy
 
         searcher, schema = view.searcher, view.schema
@@ -622,6 +624,12 @@ class LexicalIndex:
                 query = queries[0]
             else:
                 query = tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in queries])
+        if within is not None:
+            if not len(within):
+                return np.empty(0, dtype=np.int64)
+            query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, query), _passages_clause(schema, within)]
+            )
         try:
             return _every_id(searcher, query)
         except (OSError, ValueError, RuntimeError) as error:
