@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -32,6 +32,7 @@ from search.query.matching import (
     timeline,
 )
 from search.query.searcher import (
+    Part,
     Restriction,
     Searcher,
     Snapshot,
@@ -59,6 +60,10 @@ class Research:
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._sets: OrderedDict[tuple[object, ...], MatchSet] = OrderedDict()
+        # Per generation: where each segment's rows sit in the catalog, and outlets' names
+        # as articles give them; each costs a pass over the archive to find.
+        self._places: dict[tuple[int, str], np.ndarray] = {}
+        self._names: tuple[int, dict[str, str]] = (-1, {})
 
     # The matching set.
 
@@ -143,7 +148,7 @@ class Research:
         scores = np.zeros(len(catalog.passages), dtype=np.float32)
         if query_vector is not None and parsed.words.strip():
             wanted = _wanted(catalog, mask, subset=subset, thresholded=parsed.thresholded)
-            scores = _passage_scores(snapshot, catalog, query_vector, wanted)
+            scores = _passage_scores(snapshot, catalog, query_vector, wanted, self._placed)
             relevance, _ = catalog.best_passages(scores)
             if parsed.thresholded:
                 mask &= relevance >= RELEVANCE_THRESHOLD
@@ -165,6 +170,40 @@ class Research:
             if self._catalog is None or self._catalog.generation <= generation:
                 self._catalog = catalog
         return catalog
+
+    def _placed(self, catalog: Catalog, part: Part) -> np.ndarray:
+        """Where each row of ``part`` sits in ``catalog`` (``_places``), kept for the
+        archive's catalog: every free-text question scans every row."""
+        key = (catalog.generation, part.name)
+        with self._lock:
+            whole = self._catalog is catalog
+            found = self._places.get(key) if whole else None
+        if found is None:
+            found = _places(catalog, part.vectors.ids)  # type: ignore[attr-defined]
+            with self._lock:
+                if whole and self._catalog is catalog:
+                    self._places = {k: v for k, v in self._places.items() if k[0] == key[0]}
+                    self._places[key] = found
+        return found
+
+    def _outlet_names(self, store: Store, generation: int) -> Callable[[list[str]], list[str]]:
+        """``store.outlet_display``, remembered for ``generation``: it reads every article
+        of each outlet asked for."""
+
+        def names(keys: list[str]) -> list[str]:
+            with self._lock:
+                if self._names[0] != generation:
+                    self._names = (generation, {})
+                known = dict(self._names[1])
+            missing = [key for key in keys if key not in known]
+            if missing:
+                known |= dict(zip(missing, store.outlet_display(missing), strict=True))
+                with self._lock:
+                    if self._names[0] == generation:
+                        self._names[1].update(known)
+            return [known[key] for key in keys]
+
+        return names
 
     def _term_passages(
         self, store: Store, snapshot: Snapshot, term: Term, restrict: np.ndarray | None
@@ -250,14 +289,17 @@ class Research:
     ) -> Timeline:
         matches = self.match_set(request, query_vector)
         return self.searcher.read_rows(
-            lambda store, _v, _g: timeline(matches, every, split, store.outlet_display)
+            lambda store, _v, current: timeline(
+                matches, every, split, self._outlet_names(store, current)
+            )
         )
 
     def facets(self, request: SearchRequest, query_vector: np.ndarray | None, limit: int) -> Facets:
         matches = self.match_set(request, query_vector)
 
-        def read(store: Store, _version: int, _generation: int) -> Facets:
-            outlets, collections, fields = facet_counts(matches, limit, store.outlet_display)
+        def read(store: Store, _version: int, current: int) -> Facets:
+            names = self._outlet_names(store, current)
+            outlets, collections, fields = facet_counts(matches, limit, names)
             return Facets(matches.count, tuple(outlets), tuple(collections), fields)
 
         return self.searcher.read_rows(read)
@@ -316,7 +358,11 @@ def _wanted(
 
 
 def _passage_scores(
-    snapshot: Snapshot, catalog: Catalog, query: np.ndarray, wanted: np.ndarray | None
+    snapshot: Snapshot,
+    catalog: Catalog,
+    query: np.ndarray,
+    wanted: np.ndarray | None,
+    placed: Callable[[Catalog, Part], np.ndarray],
 ) -> np.ndarray:
     """The query's cosine with the ``wanted`` passages of the catalog (None: every one), by
     position (-inf: the others). A segment's few wanted rows (an eighth of it or fewer) are
@@ -336,15 +382,22 @@ def _passage_scores(
             continue
         if keep is not None and wanted is not None and held_rows * 8 <= segment.rows:
             ids, values = segment.search_rows(query, held_rows, np.flatnonzero(keep))
+            at = _places(catalog, ids)
         else:
-            values, ids = segment.scores(query), segment.ids
+            values, at = segment.scores(query), placed(catalog, part)
             if keep is not None:
-                ids, values = ids[keep], values[keep]
-        at = np.searchsorted(catalog.passages, ids)
-        at = np.minimum(at, max(len(catalog.passages) - 1, 0))
-        held = catalog.passages[at] == ids if len(catalog.passages) else np.zeros(0, bool)
+                values, at = values[keep], at[keep]
+        held = at >= 0
         scores[at[held]] = values[held]
     return scores
+
+
+def _places(catalog: Catalog, ids: np.ndarray) -> np.ndarray:
+    """Where each of these passage ids sits in ``catalog.passages`` (-1: not there)."""
+    if not len(catalog.passages):
+        return np.full(len(ids), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(catalog.passages, ids), len(catalog.passages) - 1)
+    return np.where(catalog.passages[at] == ids, at, -1)
 
 
 def _matches(store: Store, matches: MatchSet, rows: np.ndarray) -> list[Match]:
