@@ -152,9 +152,7 @@ class Research:
             relevance, _ = catalog.best_passages(scores)
             if parsed.thresholded:
                 mask &= relevance >= RELEVANCE_THRESHOLD
-        if showing is not None:  # a passage holding what is asked shows the article
-            scores = np.where(showing, np.nan_to_num(scores, neginf=-1.0) + 4.0, scores)
-        _, shown = catalog.best_passages(scores)
+        shown = _shown(catalog, scores, showing, ranked=relevance is not None)
         if request.collapse:
             mask = fold_copies(catalog, mask, relevance)
         return MatchSet(catalog, mask, scope, relevance, shown, showing)
@@ -343,6 +341,18 @@ def _build(store: Store, generation: int, only: list[str] | None) -> Catalog:
         store.catalog_terms(only),
         names,
     )
+
+
+def _shown(
+    catalog: Catalog, scores: np.ndarray, showing: np.ndarray | None, *, ranked: bool
+) -> np.ndarray:
+    """The passage that shows each article: the most relevant of those holding what is
+    asked present (of all its passages, if none does), or unranked the first of them."""
+    if not ranked:
+        return catalog.first if showing is None else catalog.first_of(showing)
+    if showing is not None:
+        scores = np.where(showing, np.nan_to_num(scores, neginf=-1.0) + 4.0, scores)
+    return catalog.best_passages(scores)[1]
 
 
 def _wanted(
