@@ -64,6 +64,7 @@ class Research:
         # as articles give them; each costs a pass over the archive to find.
         self._places: dict[tuple[int, str], np.ndarray] = {}
         self._names: tuple[int, dict[str, str]] = (-1, {})
+        self._spans: dict[str, tuple[int, int]] = {}  # by segment: its ids' range
 
     # The matching set.
 
@@ -148,7 +149,7 @@ class Research:
         scores = np.zeros(len(catalog.passages), dtype=np.float32)
         if query_vector is not None and parsed.words.strip():
             wanted = _wanted(catalog, mask, subset=subset, thresholded=parsed.thresholded)
-            scores = _passage_scores(snapshot, catalog, query_vector, wanted, self._placed)
+            scores = self._passage_scores(snapshot, catalog, query_vector, wanted)
             relevance, _ = catalog.best_passages(scores)
             if parsed.thresholded:
                 mask &= relevance >= RELEVANCE_THRESHOLD
@@ -168,6 +169,56 @@ class Research:
             if self._catalog is None or self._catalog.generation <= generation:
                 self._catalog = catalog
         return catalog
+
+    def _passage_scores(
+        self,
+        snapshot: Snapshot,
+        catalog: Catalog,
+        query: np.ndarray,
+        wanted: np.ndarray | None,
+    ) -> np.ndarray:
+        """The query's cosine with the ``wanted`` passages of the catalog (None: every one),
+        by position (-inf: the others). A segment's few wanted rows (an eighth of it or
+        fewer) are gathered and scored alone; more, and scanning the whole segment costs
+        less; a segment whose ids lie apart from them all (an alert's new passages are the
+        newest) is not read."""
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        scores = np.full(len(catalog.passages), -np.inf, dtype=np.float32)
+        for part in snapshot.parts:
+            segment = part.vectors
+            if not isinstance(segment, Segment):
+                continue
+            keep = None if part.deleted is None else ~part.deleted
+            if wanted is not None:
+                low, high = self._span(part.name, segment)
+                if not len(wanted) or wanted[-1] < low or wanted[0] > high:
+                    continue
+                asked = np.isin(segment.ids, wanted)
+                keep = asked if keep is None else asked & keep
+            held_rows = segment.rows if keep is None else int(keep.sum())
+            if not held_rows:
+                continue
+            if keep is not None and wanted is not None and held_rows * 8 <= segment.rows:
+                ids, values = segment.search_rows(query, held_rows, np.flatnonzero(keep))
+                at = _places(catalog, ids)
+            else:
+                values, at = segment.scores(query), self._placed(catalog, part)
+                if keep is not None:
+                    values, at = values[keep], at[keep]
+            held = at >= 0
+            scores[at[held]] = values[held]
+        return scores
+
+    def _span(self, name: str, segment: Segment) -> tuple[int, int]:
+        """A segment's smallest and largest passage id (kept: a segment never changes)."""
+        with self._lock:
+            found = self._spans.get(name)
+        if found is None:
+            ids = segment.ids
+            found = (int(ids.min()), int(ids.max())) if len(ids) else (1, 0)
+            with self._lock:
+                self._spans[name] = found
+        return found
 
     def _placed(self, catalog: Catalog, part: Part) -> np.ndarray:
         """Where each row of ``part`` sits in ``catalog`` (``_places``), kept for the
@@ -365,41 +416,6 @@ def _wanted(
         if len(few) * 2 <= len(catalog.passages):
             return few
     return catalog.passages if subset else None
-
-
-def _passage_scores(
-    snapshot: Snapshot,
-    catalog: Catalog,
-    query: np.ndarray,
-    wanted: np.ndarray | None,
-    placed: Callable[[Catalog, Part], np.ndarray],
-) -> np.ndarray:
-    """The query's cosine with the ``wanted`` passages of the catalog (None: every one), by
-    position (-inf: the others). A segment's few wanted rows (an eighth of it or fewer) are
-    gathered and scored alone; more, and scanning the whole segment costs less."""
-    query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-    scores = np.full(len(catalog.passages), -np.inf, dtype=np.float32)
-    for part in snapshot.parts:
-        segment = part.vectors
-        if not isinstance(segment, Segment):
-            continue
-        keep = None if part.deleted is None else ~part.deleted
-        if wanted is not None:
-            asked = np.isin(segment.ids, wanted)
-            keep = asked if keep is None else asked & keep
-        held_rows = segment.rows if keep is None else int(keep.sum())
-        if not held_rows:
-            continue
-        if keep is not None and wanted is not None and held_rows * 8 <= segment.rows:
-            ids, values = segment.search_rows(query, held_rows, np.flatnonzero(keep))
-            at = _places(catalog, ids)
-        else:
-            values, at = segment.scores(query), placed(catalog, part)
-            if keep is not None:
-                values, at = values[keep], at[keep]
-        held = at >= 0
-        scores[at[held]] = values[held]
-    return scores
 
 
 def _places(catalog: Catalog, ids: np.ndarray) -> np.ndarray:
