@@ -15,8 +15,11 @@ varies from run to run by design is masked: the temporary folder's path, ``took_
 ``check`` exits 1 and names each answer that differs from the record. A change that alters
 answers on purpose records them again, in its own commit that says why (git keeps each
 record): the first was made before the code moved into sub-packages (issue "The house");
-the present one after "Archive integrity" (collections, chunking rules 2, copies grouped
-by containment). Answers changed on purpose between two records may be listed, with why,
+one after "Archive integrity" (collections, chunking rules 2, copies grouped by
+containment); the present one after "Research the archive" (hits carry ``relevance`` and
+the printed table shows it in place of the raw score; pages carry ``next_offset``; MCP
+lists its new tools). Every ranking was checked the same as before, order and ids.
+Answers changed on purpose between two records may be listed, with why,
 in ``changed.json`` beside the record; ``check`` expects those instead.
 """
 

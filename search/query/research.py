@@ -40,7 +40,7 @@ from search.query.searcher import (
     _with_outlets,
     hydrate,
 )
-from search.query.syntax import Term, Value
+from search.query.syntax import Parsed, Term, Value
 from search.storage.database import Store
 from search.storage.lexical import analyse, folded_words
 from search.storage.manifest import lexical_commit
@@ -131,20 +131,8 @@ class Research:
         mask = scope.copy()
         showing = None
         if parsed.constraint is not None:
-            restrict = catalog.passages if subset else None
-            found: dict[int, np.ndarray] = {}  # each term's passages, looked up once
-
-            def term(node: Term) -> np.ndarray:
-                if id(node) not in found:
-                    found[id(node)] = self._term_passages(store, snapshot, node, restrict)
-                return found[id(node)]
-
-            def value(node: Value) -> np.ndarray:
-                return self._value_articles(store, catalog, node)
-
-            mask &= constraint_mask(catalog, parsed.constraint, term, value)
-            if parsed.positive:
-                showing = showing_mask(catalog, parsed.constraint, term, value)
+            held, showing = self._constraint(store, snapshot, catalog, parsed, subset)
+            mask &= held
         relevance = None
         scores = np.zeros(len(catalog.passages), dtype=np.float32)
         if query_vector is not None and parsed.words.strip():
@@ -154,9 +142,33 @@ class Research:
             if parsed.thresholded:
                 mask &= relevance >= RELEVANCE_THRESHOLD
         shown = _shown(catalog, scores, showing, ranked=relevance is not None)
-        if request.collapse:
+        if request.collapse:  # copies count once, in the matching set and in its scope
             mask = fold_copies(catalog, mask, relevance)
+            scope = fold_copies(catalog, scope, None) | mask
         return MatchSet(catalog, mask, scope, relevance, shown, showing)
+
+    def _constraint(
+        self, store: Store, snapshot: Snapshot, catalog: Catalog, parsed: Parsed, subset: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The articles the query's constraint holds for, and the passages that show what it
+        asks present (None: it asks nothing present)."""
+        assert parsed.constraint is not None
+        restrict = catalog.passages if subset else None
+        found: dict[int, np.ndarray] = {}  # each term's passages, looked up once
+
+        def term(node: Term) -> np.ndarray:
+            if id(node) not in found:
+                found[id(node)] = self._term_passages(store, snapshot, node, restrict)
+            return found[id(node)]
+
+        def value(node: Value) -> np.ndarray:
+            return self._value_articles(store, catalog, node)
+
+        held = constraint_mask(catalog, parsed.constraint, term, value)
+        showing = None
+        if parsed.positive:
+            showing = showing_mask(catalog, parsed.constraint, term, value)
+        return held, showing
 
     def catalog(self, store: Store, generation: int) -> Catalog:
         """The catalog of ``generation`` (cached: the last one read)."""
