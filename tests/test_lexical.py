@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import HOSTILE_QUERIES, HOSTILE_REFUSED, FakeEmbedder, write_articles
 
@@ -12,6 +13,7 @@ import search.query.searcher
 import search.storage.lexical
 from search import Index, IndexWriteError, QueryError
 from search.storage.lexical import LexicalIndex, Marker, query_terms
+from search.storage.manifest import lexical_commit
 
 NEWS = {
     "strike.txt": "Depot strike\n\nWorkers at the bus depot walked out on Monday over pay.\n\n"
@@ -296,3 +298,32 @@ def test_one_view_is_kept_and_it_is_of_the_last_commit(ix: Index, tmp_path: Path
         if file.is_file() and not file.name.startswith(".") and file.name != "meta.json":
             assert file.name.split(".")[0] in named.replace("-", ""), file.name
     assert ids(ix, "depot note 11")[0] == "news/n11.txt" and ix.check().ok
+
+
+@pytest.mark.parametrize("include", [True, False])
+def test_a_restriction_gives_the_best_of_the_passages_it_allows(
+    tmp_path: Path, include: bool
+) -> None:
+    """Among some passages (``include``) or all but them, the search is the whole ranking
+    filtered: when they are common among the best (fetched deeper and kept or dropped),
+    when few of the best are kept (every excluded one is fetched past), and when those
+    asked for are rare (asked of tantivy as a term set)."""
+    notes = {
+        f"n{n:03d}.txt": f"Note {n}\n\n" + "depot " * (1 + n % 7) + f"strike number {n}.\n"
+        for n in range(200)
+    }
+    with Index.create(tmp_path / "index", model=FakeEmbedder()) as index:
+        index.update([write_articles(tmp_path / "news", notes)])
+        lexical = index.searcher.lexical_index()
+        view = index.searcher.read_rows(
+            lambda store, _v, current: lexical.view(
+                current, lexical_commit(store.get_meta(), store.path)
+            )[0]
+        )
+        ranking = lexical.search(view, "depot strike", 10_000)
+        ranked = [pid for pid, _ in ranking]
+        for chosen in (ranked[::2], ranked[:100], ranked[-3:], []):
+            wanted = np.asarray(sorted(chosen), dtype=np.int64)
+            found = lexical.search(view, "depot strike", 5, passages=(wanted, include))
+            expected = [hit for hit in ranking if (hit[0] in set(chosen)) == include][:5]
+            assert found == expected

@@ -382,3 +382,18 @@ def test_matches_carry_their_best_passages_relevance(
         shown = showing or own  # AND across two passages: none holds both
         assert match.passage_id in shown
         assert cosine[match.passage_id] == pytest.approx(max(cosine[p] for p in shown), abs=1e-5)
+
+
+@pytest.mark.parametrize("text", ["topics:crude", "*", "-oil"])
+def test_a_query_without_words_shows_each_articles_first_passage(
+    corpus: tuple[Index, list[dict]], text: str
+) -> None:
+    """Nothing ranks such a query's articles: each is shown by its first passage."""
+    ix, records = corpus
+    reference = Reference(ix, records)
+    first: dict[str, int] = {}
+    for pid, (key, *_rest) in sorted(reference.passages.items()):
+        first.setdefault(key, pid)
+    matches = list(ix.matches(text, collapse=False))
+    assert matches
+    assert all(m.passage_id == first[f"{m.collection}/{m.article_id}"] for m in matches)

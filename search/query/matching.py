@@ -129,6 +129,14 @@ class Catalog:
         """The passage ids of these articles, sorted."""
         return self.passages[mask[self.owner]]
 
+    def first_of(self, passages: np.ndarray) -> np.ndarray:
+        """Each article's first passage (position) among ``passages`` (a mask by position),
+        or its first passage when it has none of them (-1: it has no passage)."""
+        where = self.first.copy()
+        held = np.flatnonzero(passages)[::-1]
+        where[self.owner[held]] = held  # the first wins, written last
+        return where
+
     def best_passages(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each article's best passage score (-inf: none scored) and that passage's position
         (-1), from a score per passage position."""

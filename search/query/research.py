@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -32,6 +32,7 @@ from search.query.matching import (
     timeline,
 )
 from search.query.searcher import (
+    Part,
     Restriction,
     Searcher,
     Snapshot,
@@ -59,6 +60,11 @@ class Research:
         self._lock = threading.Lock()
         self._catalog: Catalog | None = None
         self._sets: OrderedDict[tuple[object, ...], MatchSet] = OrderedDict()
+        # Per generation: where each segment's rows sit in the catalog, and outlets' names
+        # as articles give them; each costs a pass over the archive to find.
+        self._places: dict[tuple[int, str], np.ndarray] = {}
+        self._names: tuple[int, dict[str, str]] = (-1, {})
+        self._spans: dict[str, tuple[int, int]] = {}  # by segment: its ids' range
 
     # The matching set.
 
@@ -131,13 +137,11 @@ class Research:
         scores = np.zeros(len(catalog.passages), dtype=np.float32)
         if query_vector is not None and parsed.words.strip():
             wanted = _wanted(catalog, mask, subset=subset, thresholded=parsed.thresholded)
-            scores = _passage_scores(snapshot, catalog, query_vector, wanted)
+            scores = self._passage_scores(snapshot, catalog, query_vector, wanted)
             relevance, _ = catalog.best_passages(scores)
             if parsed.thresholded:
                 mask &= relevance >= RELEVANCE_THRESHOLD
-        if showing is not None:  # a passage holding what is asked shows the article
-            scores = np.where(showing, np.nan_to_num(scores, neginf=-1.0) + 4.0, scores)
-        _, shown = catalog.best_passages(scores)
+        shown = _shown(catalog, scores, showing, ranked=relevance is not None)
         if request.collapse:  # copies count once, in the matching set and in its scope
             mask = fold_copies(catalog, mask, relevance)
             scope = fold_copies(catalog, scope, None) | mask
@@ -180,6 +184,90 @@ class Research:
             if self._catalog is None or self._catalog.generation <= generation:
                 self._catalog = catalog
         return catalog
+
+    def _passage_scores(
+        self,
+        snapshot: Snapshot,
+        catalog: Catalog,
+        query: np.ndarray,
+        wanted: np.ndarray | None,
+    ) -> np.ndarray:
+        """The query's cosine with the ``wanted`` passages of the catalog (None: every one),
+        by position (-inf: the others). A segment's few wanted rows (an eighth of it or
+        fewer) are gathered and scored alone; more, and scanning the whole segment costs
+        less; a segment whose ids lie apart from them all (an alert's new passages are the
+        newest) is not read."""
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        scores = np.full(len(catalog.passages), -np.inf, dtype=np.float32)
+        for part in snapshot.parts:
+            segment = part.vectors
+            if not isinstance(segment, Segment):
+                continue
+            keep = None if part.deleted is None else ~part.deleted
+            if wanted is not None:
+                low, high = self._span(part.name, segment)
+                if not len(wanted) or wanted[-1] < low or wanted[0] > high:
+                    continue
+                asked = np.isin(segment.ids, wanted)
+                keep = asked if keep is None else asked & keep
+            held_rows = segment.rows if keep is None else int(keep.sum())
+            if not held_rows:
+                continue
+            if keep is not None and wanted is not None and held_rows * 8 <= segment.rows:
+                ids, values = segment.search_rows(query, held_rows, np.flatnonzero(keep))
+                at = _places(catalog, ids)
+            else:
+                values, at = segment.scores(query), self._placed(catalog, part)
+                if keep is not None:
+                    values, at = values[keep], at[keep]
+            held = at >= 0
+            scores[at[held]] = values[held]
+        return scores
+
+    def _span(self, name: str, segment: Segment) -> tuple[int, int]:
+        """A segment's smallest and largest passage id (kept: a segment never changes)."""
+        with self._lock:
+            found = self._spans.get(name)
+        if found is None:
+            ids = segment.ids
+            found = (int(ids.min()), int(ids.max())) if len(ids) else (1, 0)
+            with self._lock:
+                self._spans[name] = found
+        return found
+
+    def _placed(self, catalog: Catalog, part: Part) -> np.ndarray:
+        """Where each row of ``part`` sits in ``catalog`` (``_places``), kept for the
+        archive's catalog: every free-text question scans every row."""
+        key = (catalog.generation, part.name)
+        with self._lock:
+            whole = self._catalog is catalog
+            found = self._places.get(key) if whole else None
+        if found is None:
+            found = _places(catalog, part.vectors.ids)  # type: ignore[attr-defined]
+            with self._lock:
+                if whole and self._catalog is catalog:
+                    self._places = {k: v for k, v in self._places.items() if k[0] == key[0]}
+                    self._places[key] = found
+        return found
+
+    def _outlet_names(self, store: Store, generation: int) -> Callable[[list[str]], list[str]]:
+        """``store.outlet_display``, remembered for ``generation``: it reads every article
+        of each outlet asked for."""
+
+        def names(keys: list[str]) -> list[str]:
+            with self._lock:
+                if self._names[0] != generation:
+                    self._names = (generation, {})
+                known = dict(self._names[1])
+            missing = [key for key in keys if key not in known]
+            if missing:
+                known |= dict(zip(missing, store.outlet_display(missing), strict=True))
+                with self._lock:
+                    if self._names[0] == generation:
+                        self._names[1].update(known)
+            return [known[key] for key in keys]
+
+        return names
 
     def _value_articles(self, store: Store, catalog: Catalog, value: Value) -> np.ndarray:
         name = value.field
@@ -242,14 +330,17 @@ class Research:
     ) -> Timeline:
         matches = self.match_set(request, query_vector)
         return self.searcher.read_rows(
-            lambda store, _v, _g: timeline(matches, every, split, store.outlet_display)
+            lambda store, _v, current: timeline(
+                matches, every, split, self._outlet_names(store, current)
+            )
         )
 
     def facets(self, request: SearchRequest, query_vector: np.ndarray | None, limit: int) -> Facets:
         matches = self.match_set(request, query_vector)
 
-        def read(store: Store, _version: int, _generation: int) -> Facets:
-            outlets, collections, fields = facet_counts(matches, limit, store.outlet_display)
+        def read(store: Store, _version: int, current: int) -> Facets:
+            names = self._outlet_names(store, current)
+            outlets, collections, fields = facet_counts(matches, limit, names)
             return Facets(matches.count, tuple(outlets), tuple(collections), fields)
 
         return self.searcher.read_rows(read)
@@ -292,10 +383,7 @@ def _term_passages(
     if not terms:  # punctuation alone ("-!!"): no word, so no passage holds it
         return np.empty(0, dtype=np.int64)
     phrase = term.phrase or len(terms) > 1
-    found = lexical.matching(view, field, terms, phrase=phrase, prefix=term.prefix)
-    if restrict is not None:
-        found = found[np.isin(found, restrict)]
-    return found
+    return lexical.matching(view, field, terms, phrase=phrase, prefix=term.prefix, within=restrict)
 
 
 def _build(store: Store, generation: int, only: list[str] | None) -> Catalog:
@@ -310,6 +398,18 @@ def _build(store: Store, generation: int, only: list[str] | None) -> Catalog:
     )
 
 
+def _shown(
+    catalog: Catalog, scores: np.ndarray, showing: np.ndarray | None, *, ranked: bool
+) -> np.ndarray:
+    """The passage that shows each article: the most relevant of those holding what is
+    asked present (of all its passages, if none does), or unranked the first of them."""
+    if not ranked:
+        return catalog.first if showing is None else catalog.first_of(showing)
+    if showing is not None:
+        scores = np.where(showing, np.nan_to_num(scores, neginf=-1.0) + 4.0, scores)
+    return catalog.best_passages(scores)[1]
+
+
 def _wanted(
     catalog: Catalog, mask: np.ndarray, *, subset: bool, thresholded: bool
 ) -> np.ndarray | None:
@@ -322,36 +422,12 @@ def _wanted(
     return catalog.passages if subset else None
 
 
-def _passage_scores(
-    snapshot: Snapshot, catalog: Catalog, query: np.ndarray, wanted: np.ndarray | None
-) -> np.ndarray:
-    """The query's cosine with the ``wanted`` passages of the catalog (None: every one), by
-    position (-inf: the others). A segment's few wanted rows (an eighth of it or fewer) are
-    gathered and scored alone; more, and scanning the whole segment costs less."""
-    query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
-    scores = np.full(len(catalog.passages), -np.inf, dtype=np.float32)
-    for part in snapshot.parts:
-        segment = part.vectors
-        if not isinstance(segment, Segment):
-            continue
-        keep = None if part.deleted is None else ~part.deleted
-        if wanted is not None:
-            asked = np.isin(segment.ids, wanted)
-            keep = asked if keep is None else asked & keep
-        held_rows = segment.rows if keep is None else int(keep.sum())
-        if not held_rows:
-            continue
-        if keep is not None and wanted is not None and held_rows * 8 <= segment.rows:
-            ids, values = segment.search_rows(query, held_rows, np.flatnonzero(keep))
-        else:
-            values, ids = segment.scores(query), segment.ids
-            if keep is not None:
-                ids, values = ids[keep], values[keep]
-        at = np.searchsorted(catalog.passages, ids)
-        at = np.minimum(at, max(len(catalog.passages) - 1, 0))
-        held = catalog.passages[at] == ids if len(catalog.passages) else np.zeros(0, bool)
-        scores[at[held]] = values[held]
-    return scores
+def _places(catalog: Catalog, ids: np.ndarray) -> np.ndarray:
+    """Where each of these passage ids sits in ``catalog.passages`` (-1: not there)."""
+    if not len(catalog.passages):
+        return np.full(len(ids), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(catalog.passages, ids), len(catalog.passages) - 1)
+    return np.where(catalog.passages[at] == ids, at, -1)
 
 
 def _matches(store: Store, matches: MatchSet, rows: np.ndarray) -> list[Match]:

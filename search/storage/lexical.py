@@ -567,21 +567,12 @@ class LexicalIndex:
         restrictions = [] if only is None else _filter_clauses(schema, only)
         if within is not None:
             restrictions.append(_scope_clause(schema, within))
-        left_out = None
-        if passages is not None and passages[1]:
-            restrictions.append(_passages_clause(schema, passages[0]))
-        elif passages is not None:
-            # Passages left out: fetched and dropped here. tantivy's MustNot of a term set
-            # scores no block-max WAND and took 100 times as long.
-            left_out = passages[0]
         if restrictions:
             query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), *restrictions])
         try:
-            if left_out is None:
+            if passages is None:
                 return _best(searcher, query, limit)
-            fetched = _best(searcher, query, limit + len(left_out))
-            kept = ~np.isin(np.asarray([pid for pid, _ in fetched], dtype=np.int64), left_out)
-            return [hit for hit, keep in zip(fetched, kept.tolist(), strict=True) if keep][:limit]
+            return _best_of(searcher, schema, query, limit, *passages)
         except (OSError, ValueError, RuntimeError) as error:  # a file damaged past its checks
             raise IndexCorruptError(
                 f"{self.folder} is unreadable ({_cause(error)}) — rebuild the index"
@@ -595,12 +586,14 @@ class LexicalIndex:
         *,
         phrase: bool = False,
         prefix: bool = False,
+        within: np.ndarray | None = None,
     ) -> np.ndarray:
         """Ids of the passages (ghosts included), sorted, whose ``field`` ("body": title and
         text, or "title") holds ``terms`` (analysed): every one (a single term, or terms
         where not ``phrase``), them in this order (``phrase``), or a word whose stem begins
         with the one term given, or that it begins with, a few letters short (``prefix``:
-        stems are what is indexed, and "immigration"'s is "immigr")."""
+        stems are what is indexed, and "immigration"'s is "immigr"). ``within``: only among
+        these passages (an alert's new ones), so that the cost is theirs, not the index's."""
         import tantivy
 
         searcher, schema = view.searcher, view.schema
@@ -622,6 +615,12 @@ class LexicalIndex:
                 query = queries[0]
             else:
                 query = tantivy.Query.boolean_query([(tantivy.Occur.Must, q) for q in queries])
+        if within is not None:
+            if not len(within):
+                return np.empty(0, dtype=np.int64)
+            query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, query), _passages_clause(schema, within)]
+            )
         try:
             return _every_id(searcher, query)
         except (OSError, ValueError, RuntimeError) as error:
@@ -656,6 +655,33 @@ def _best(searcher: Any, query: Any, limit: int) -> list[tuple[int, float]]:
         key=lambda hit: (-hit[1], hit[0]),
     )
     return found[:limit]
+
+
+def _best_of(
+    searcher: Any, schema: Any, query: Any, limit: int, ids: np.ndarray, include: bool
+) -> list[tuple[int, float]]:
+    """The ``limit`` best hits among these passages (``include``), or among all but them.
+    The best hits are fetched deeper and deeper, and these kept or dropped here: tantivy
+    scores a term set of ids, as MustNot or Must, without block-max WAND, 10-100 times as
+    long (at 1M passages, 30-55 ms for 10,000-19,000 ids; fetching the best 600, 3 ms).
+    Passages kept that are too rare among the best are asked of tantivy as a term set."""
+    fetch = 2 * max(limit, 1)
+    while True:
+        if not include:  # at most ``ids`` of the best are dropped
+            fetch = min(fetch, limit + len(ids))
+        fetched = _best(searcher, query, fetch)
+        found = np.asarray([pid for pid, _ in fetched], dtype=np.int64)
+        keep = np.isin(found, ids) == include
+        if keep.sum() >= limit or len(fetched) < fetch:
+            return [hit for hit, kept in zip(fetched, keep.tolist(), strict=True) if kept][:limit]
+        if include and fetch >= 32 * max(limit, 1):
+            import tantivy
+
+            clause = _passages_clause(schema, ids)
+            return _best(
+                searcher, tantivy.Query.boolean_query([(tantivy.Occur.Must, query), clause]), limit
+            )
+        fetch *= 4
 
 
 def _every_id(searcher: Any, query: Any) -> np.ndarray:
