@@ -397,3 +397,58 @@ def test_a_query_without_words_shows_each_articles_first_passage(
     matches = list(ix.matches(text, collapse=False))
     assert matches
     assert all(m.passage_id == first[f"{m.collection}/{m.article_id}"] for m in matches)
+
+
+SHARES = [0.0, 0.02, 0.3, 0.45, 0.49, 0.6, 0.97, 0.999, 1.0]  # of passages excluded
+
+
+def test_a_restriction_searches_each_segment_as_a_list_of_its_ids_would(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dense half's fast ways through a restriction (an exclusion's best fetched deeper
+    and dropped; each segment's rows found from the shorter side) answer exactly as testing
+    every row's id against the allowed list, on inverted files and flat segments alike."""
+    from search.query.searcher import Restriction, dense_candidates
+
+    monkeypatch.setattr("search.storage.segments.FLAT_LIMIT", 40)
+    monkeypatch.setattr("search.storage.segments._MIN_PROBES", 2)  # probes miss rows
+    embedder = FakeEmbedder()
+    ix = Index.create(tmp_path / "ix", model=embedder)
+    ix.add(write_jsonl(tmp_path / "wire", _records(count=240, seed=5)))
+    for name, count in [("more", 12), ("late", 120)]:  # a flat segment, an inverted file
+        records = [{**r, "id": f"{name}-{r['id']}"} for r in _records(count, seed=count)]
+        ix.add(write_jsonl(tmp_path / name, records))
+    assert ix.stats().vector_layout == "ivf"
+    snapshot = ix._searcher.read(lambda _store, snapshot: snapshot)
+    catalog = ix._searcher.read(lambda store, snap: ix._research.catalog(store, snap.generation))
+    late = snapshot.parts[-1].vectors
+    assert late.offsets is not None and late.probes < late.lists
+    rng = np.random.default_rng(3)
+    masks = [rng.random(len(catalog.passages)) >= share for share in SHARES]
+    # most of one segment excluded, little of the archive: that segment is scored exactly
+    masks += [~np.isin(catalog.passages, late.ids[: len(late.ids) * 9 // 10])]
+    for inside in masks:
+        allowed = catalog.passages[inside]
+        include = len(allowed) * 2 <= len(catalog.passages)
+        few = catalog.passages[inside if include else ~inside]
+        restriction = Restriction(
+            few,
+            include,
+            catalog.passages,
+            inside,
+            lambda part, allowed=allowed: np.isin(part.vectors.ids, allowed),
+            snapshot.generation,
+        )
+        for text in ["oil price crude", "court minister", "x", *WORDS[:12]]:
+            vector = embedder.embed_query(text)
+            for depth in [1, 3, 10, 100, 600]:
+                listed = dense_candidates(snapshot, vector, depth, allowed)
+                assert dense_candidates(snapshot, vector, depth, exactly=restriction) == listed
+    for text in ['"oil price" -court', "oil -price", "-oil crude", "crude -bank -yen"]:
+        restriction = ix._research.restriction(ix._request(text))
+        assert restriction is not None and restriction.generation == snapshot.generation
+        vector = embedder.embed_query(text)
+        for depth in [10, 300]:
+            listed = dense_candidates(snapshot, vector, depth, restriction.allowed)
+            assert dense_candidates(snapshot, vector, depth, exactly=restriction) == listed
+    ix.close()

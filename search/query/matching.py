@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -110,13 +111,6 @@ class Catalog:
         index = {key: row for row, key in enumerate(self.keys.tolist())}
         return np.asarray(sorted(index[k] for k in keys if k in index), dtype=np.int64)
 
-    def articles_of(self, passage_ids: np.ndarray) -> np.ndarray:
-        """The articles owning any of these passages (ids it does not hold are ignored)."""
-        found = np.zeros(self.articles, dtype=bool)
-        positions = self.positions(passage_ids)
-        found[self.owner[positions]] = True
-        return found
-
     def positions(self, passage_ids: np.ndarray) -> np.ndarray:
         """Where these passages sit in ``passages`` (those it holds)."""
         if not len(self.passages) or not len(passage_ids):
@@ -161,12 +155,17 @@ class MatchSet:
     mask: np.ndarray
     scope: np.ndarray
     relevance: np.ndarray | None
-    shown: np.ndarray
     showing: np.ndarray | None
+    choose: Callable[[], np.ndarray] = field(repr=False, compare=False)  # makes ``shown``
 
     @property
     def count(self) -> int:
         return int(self.mask.sum())
+
+    @cached_property
+    def shown(self) -> np.ndarray:
+        """Found when first asked (a listing's, not a ranked search's restriction)."""
+        return self.choose()
 
 
 def filter_mask(catalog: Catalog, only: Filter | None) -> np.ndarray:
@@ -198,13 +197,15 @@ def constraint_mask(
     term: Callable[[Term], np.ndarray],
     value: Callable[[Value], np.ndarray],
 ) -> np.ndarray:
-    """The articles ``node`` holds for: ``term`` gives the passage ids that hold a term
-    (any of an article's passages holds it for the article), ``value`` the articles holding
-    a field's value."""
+    """The articles ``node`` holds for: ``term`` gives the passages (positions in the
+    catalog) that hold a term (any of an article's passages holds it for the article),
+    ``value`` the articles holding a field's value."""
     if isinstance(node, Every):
         return np.ones(catalog.articles, dtype=bool)
     if isinstance(node, Term):
-        return catalog.articles_of(term(node))
+        found = np.zeros(catalog.articles, dtype=bool)
+        found[catalog.owner[term(node)]] = True
+        return found
     if isinstance(node, Value):
         return value(node)
     assert isinstance(node, Clauses)
@@ -229,7 +230,7 @@ def showing_mask(
         return np.ones(len(catalog.passages), dtype=bool)
     if isinstance(node, Term):
         found = np.zeros(len(catalog.passages), dtype=bool)
-        found[catalog.positions(term(node))] = True
+        found[term(node)] = True
         return found
     if isinstance(node, Value):
         return value(node)[catalog.owner]

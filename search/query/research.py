@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 
@@ -64,7 +65,6 @@ class Research:
         # as articles give them; each costs a pass over the archive to find.
         self._places: dict[tuple[int, str], np.ndarray] = {}
         self._names: tuple[int, dict[str, str]] = (-1, {})
-        self._spans: dict[str, tuple[int, int]] = {}  # by segment: its ids' range
 
     # The matching set.
 
@@ -141,11 +141,15 @@ class Research:
             relevance, _ = catalog.best_passages(scores)
             if parsed.thresholded:
                 mask &= relevance >= RELEVANCE_THRESHOLD
-        shown = _shown(catalog, scores, showing, ranked=relevance is not None)
+        if relevance is not None:  # found now: the scores are not kept
+            shown = _shown(catalog, scores, showing)
+            choose = lambda: shown  # noqa: E731
+        else:  # the first passage showing it, found when a listing asks
+            choose = partial(_first_showing, catalog, showing)
         if request.collapse:  # copies count once, in the matching set and in its scope
             mask = fold_copies(catalog, mask, relevance)
             scope = fold_copies(catalog, scope, None) | mask
-        return MatchSet(catalog, mask, scope, relevance, shown, showing)
+        return MatchSet(catalog, mask, scope, relevance, showing, choose)
 
     def _constraint(
         self, store: Store, snapshot: Snapshot, catalog: Catalog, parsed: Parsed, subset: bool
@@ -157,11 +161,12 @@ class Research:
         lexical = self.searcher.lexical_index()
         token = lexical_commit(store.get_meta(), store.path)
         view, _marker = lexical.view(snapshot.generation, token)  # one for every term
-        found: dict[int, np.ndarray] = {}  # each term's passages, looked up once
+        found: dict[int, np.ndarray] = {}  # each term's passages' positions, found once
 
         def term(node: Term) -> np.ndarray:
             if id(node) not in found:
-                found[id(node)] = _term_passages(lexical, view, node, restrict)
+                ids = _term_passages(lexical, view, node, restrict)
+                found[id(node)] = catalog.positions(ids)
             return found[id(node)]
 
         def value(node: Value) -> np.ndarray:
@@ -205,7 +210,7 @@ class Research:
                 continue
             keep = None if part.deleted is None else ~part.deleted
             if wanted is not None:
-                low, high = self._span(part.name, segment)
+                low, high = segment.id_span
                 if not len(wanted) or wanted[-1] < low or wanted[0] > high:
                     continue
                 asked = np.isin(segment.ids, wanted)
@@ -223,17 +228,6 @@ class Research:
             held = at >= 0
             scores[at[held]] = values[held]
         return scores
-
-    def _span(self, name: str, segment: Segment) -> tuple[int, int]:
-        """A segment's smallest and largest passage id (kept: a segment never changes)."""
-        with self._lock:
-            found = self._spans.get(name)
-        if found is None:
-            ids = segment.ids
-            found = (int(ids.min()), int(ids.max())) if len(ids) else (1, 0)
-            with self._lock:
-                self._spans[name] = found
-        return found
 
     def _placed(self, catalog: Catalog, part: Part) -> np.ndarray:
         """Where each row of ``part`` sits in ``catalog`` (``_places``), kept for the
@@ -297,10 +291,26 @@ class Research:
         inside = matches.mask[catalog.owner]
         if request.by == "passage" and matches.showing is not None:
             inside &= matches.showing  # a passage hit holds what the query asks present
-        allowed = catalog.passages[inside]
-        if len(allowed) * 2 <= len(catalog.passages):
-            return Restriction(allowed, allowed, True)
-        return Restriction(allowed, catalog.passages[~inside], False)
+        count = int(inside.sum())
+        include = count * 2 <= len(catalog.passages)
+        few = catalog.passages[inside if include else ~inside]  # the shorter side
+        beyond = np.append(inside, False)  # a row the catalog does not hold (-1): not allowed
+
+        def rows(part: Part) -> np.ndarray | None:
+            """A segment's rows that the constraint allows: the smaller side's rows found
+            by binary search when it is small beside the segment, else each row's place in
+            the catalog looked up. (Rows the catalog lacks are deleted ones, masked by the
+            snapshot of this generation: the searcher uses this only on that one.)"""
+            segment = part.vectors
+            if not isinstance(segment, Segment):
+                return None
+            if len(few) * 8 <= segment.rows:
+                keep = np.full(segment.rows, not include)
+                keep[segment.rows_of(few)] = include
+                return keep
+            return beyond[self._placed(catalog, part)]
+
+        return Restriction(few, include, catalog.passages, inside, rows, catalog.generation)
 
     def sorted_hits(self, request: SearchRequest, query_vector: np.ndarray | None) -> list[Hit]:
         """The matching articles in the request's sort order, one hit each (its best
@@ -398,13 +408,15 @@ def _build(store: Store, generation: int, only: list[str] | None) -> Catalog:
     )
 
 
-def _shown(
-    catalog: Catalog, scores: np.ndarray, showing: np.ndarray | None, *, ranked: bool
-) -> np.ndarray:
-    """The passage that shows each article: the most relevant of those holding what is
-    asked present (of all its passages, if none does), or unranked the first of them."""
-    if not ranked:
-        return catalog.first if showing is None else catalog.first_of(showing)
+def _first_showing(catalog: Catalog, showing: np.ndarray | None) -> np.ndarray:
+    """The passage that shows each article, unranked: the first holding what is asked
+    present (its first, if none does)."""
+    return catalog.first if showing is None else catalog.first_of(showing)
+
+
+def _shown(catalog: Catalog, scores: np.ndarray, showing: np.ndarray | None) -> np.ndarray:
+    """The passage that shows each article, ranked: the most relevant of those holding
+    what is asked present (of all its passages, if none does)."""
     if showing is not None:
         scores = np.where(showing, np.nan_to_num(scores, neginf=-1.0) + 4.0, scores)
     return catalog.best_passages(scores)[1]

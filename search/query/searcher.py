@@ -20,7 +20,8 @@ import difflib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol, TypeVar
 
@@ -33,6 +34,7 @@ from search.query.fusion import reciprocal_rank_fusion, score_fusion
 from search.query.highlight import words_matched
 from search.storage import folder as storage
 from search.storage.database import PassageRow, Store
+from search.storage.ids import among
 from search.storage.lexical import FOLDER, LexicalIndex
 from search.storage.manifest import Settings, format_version, generation, lexical_commit
 from search.storage.segments import Segment, SegmentRow
@@ -87,13 +89,26 @@ class _Stale(Exception):
 
 @dataclass(frozen=True)
 class Restriction:
-    """The passages a constraint allows, as both halves of a search take them: ``allowed``
-    (sorted ids) for the dense half, and for the lexical half whichever is shorter:
-    ``allowed`` itself, or the live passages it leaves out (``include`` False)."""
+    """The passages a constraint allows (``inside``, a mask over a catalog's ``passages``),
+    as both halves of a search take them: ``allowed`` (sorted ids) for the dense half, and
+    for the lexical half whichever side is shorter: ``allowed`` itself, or the live
+    passages it leaves out (``include`` False)."""
 
-    allowed: np.ndarray
     lexical: np.ndarray
     include: bool
+    passages: np.ndarray = field(repr=False)
+    inside: np.ndarray = field(repr=False)
+    rows: Callable[[Part], np.ndarray | None] | None = field(default=None, compare=False)
+    """Where known without a search: a segment's allowed rows, as a mask over its rows
+    (testing each of a million ids against ``allowed`` costs more than the search), for a
+    snapshot of ``generation`` only."""
+    generation: int = -1
+
+    @cached_property
+    def allowed(self) -> np.ndarray:
+        """Made when asked: a search on the restriction's own generation, with no filter,
+        finds each segment's rows from the shorter side instead."""
+        return self.lexical if self.include else self.passages[self.inside]
 
 
 def restricted(allowed: np.ndarray | None, restriction: Restriction | None) -> np.ndarray | None:
@@ -399,13 +414,18 @@ class Searcher:
 
         def run(store: Store, snapshot: Snapshot) -> list[Hit]:
             outlets = _with_outlets(store, only)
-            allowed = restricted(self._allowed(store, snapshot.generation, outlets), restriction)
+            filtered = self._allowed(store, snapshot.generation, outlets)
+            exactly = None  # the restriction alone, on its own generation
+            if restriction is not None and filtered is None:
+                if restriction.generation == snapshot.generation:
+                    exactly = restriction
+            allowed = None if exactly is not None else restricted(filtered, restriction)
             version, current = snapshot.format_version, snapshot.generation
 
             def candidates(depth: int) -> tuple[Ranking, Ranking]:
                 dense: Ranking = []
                 if query_vector is not None:
-                    dense = dense_candidates(snapshot, query_vector, depth, allowed)
+                    dense = dense_candidates(snapshot, query_vector, depth, allowed, exactly)
                 return dense, lexical(store, version, current, depth, outlets)
 
             signals = None
@@ -688,14 +708,27 @@ def collapse(
 
 
 def dense_candidates(
-    snapshot: Snapshot, query: np.ndarray, depth: int, allowed: np.ndarray | None = None
+    snapshot: Snapshot,
+    query: np.ndarray,
+    depth: int,
+    allowed: np.ndarray | None = None,
+    exactly: Restriction | None = None,
 ) -> Ranking:
     """The ``depth`` passages nearest ``query`` over every part of the snapshot; with
-    ``allowed`` (sorted passage ids), only among those, prefiltered in each segment."""
+    ``allowed`` (sorted passage ids), only among those, prefiltered in each segment; or
+    ``exactly`` among those a restriction made on this snapshot's generation allows, whose
+    rows each segment finds faster than by testing every id against a list."""
     query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
     found_ids, found_scores = [], []
     for part in snapshot.parts:
-        if allowed is None:
+        if exactly is not None:
+            found = _excluding(part, query, depth, exactly)
+            if found is None:
+                known = None if exactly.rows is None else exactly.rows(part)
+                listed = exactly.allowed if known is None else None
+                found = _filtered_search(part, query, depth, listed, known)
+            ids, scores = found
+        elif allowed is None:
             ids, scores = part.vectors.search(query, depth, part.deleted)
         else:
             ids, scores = _filtered_search(part, query, depth, allowed)
@@ -708,16 +741,50 @@ def dense_candidates(
     return [(int(i), float(s)) for i, s in zip(ids[order], scores[order], strict=True)]
 
 
+def _excluding(
+    part: Part, query: np.ndarray, depth: int, restriction: Restriction
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """A part's nearest but for the few passages an exclusion leaves out, as
+    ``_filtered_search`` finds them, but with no mask over every row: the best fetched
+    twice as deep and the excluded dropped. None when that cannot be sure of the same
+    answer: the restriction is not a short list of exclusions, the segment may be scored
+    exactly (most of it excluded), or too few are left."""
+    segment = part.vectors
+    excluded = restriction.lexical
+    if restriction.include or not isinstance(segment, Segment) or not len(segment.ids):
+        return None
+    if segment.offsets is not None:  # probed unless few rows are left: count them, at most
+        low, high = segment.id_span
+        inside = int(np.searchsorted(excluded, high, "right") - np.searchsorted(excluded, low))
+        deleted = 0 if part.deleted is None else int(part.deleted.sum())
+        if len(segment.ids) - deleted - inside < EXACT_UNLESS * len(segment.ids):
+            return None
+    ids, scores = segment.search(query, 2 * depth, part.deleted)
+    keep = ~among(ids, excluded)
+    if int(keep.sum()) < depth and (segment.offsets is not None or len(ids) == 2 * depth):
+        return None  # more may lie deeper (or, probed, be scored exactly): mask them
+    return ids[keep][:depth], scores[keep][:depth]
+
+
 def _filtered_search(
-    part: Part, query: np.ndarray, depth: int, allowed: np.ndarray
+    part: Part,
+    query: np.ndarray,
+    depth: int,
+    allowed: np.ndarray | None,
+    known: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A part's nearest among the allowed rows. A flat segment masks the rest; an IVF
-    segment scores few allowed rows exactly, and many through its probes, exactly again
-    if the probes found fewer than were asked for and exist."""
+    """A part's nearest among the allowed rows (``known``: their mask, where the caller
+    has it). A flat segment masks the rest; an IVF segment scores few allowed rows
+    exactly, and many through its probes, exactly again if the probes found fewer than
+    were asked for and exist."""
     segment = part.vectors
     if not isinstance(segment, Segment):
         raise QueryError("filters need a format-2 index — run `newssearch index` on it once")
-    keep = np.isin(segment.ids, allowed)
+    if known is not None:
+        keep = known.copy()
+    else:
+        assert allowed is not None
+        keep = np.isin(segment.ids, allowed)
     if part.deleted is not None:
         keep &= ~part.deleted
     count = int(keep.sum())

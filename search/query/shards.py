@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -361,6 +361,8 @@ class ShardedSearcher(Searcher):
     ) -> list[Hit]:
         mode = plan.mode
         asked = [shard for shard in self.shards if shard.scope.meets(only)]
+        # A shard's rows are not the archive's segments': it tests ids against the set.
+        sent = None if restriction is None else replace(restriction, rows=None)
         vector = None if mode == "lexical" else query_vector
 
         def rows(store: Store, version: int, current: int) -> list[Hit]:
@@ -372,10 +374,7 @@ class ShardedSearcher(Searcher):
 
             def candidates(depth: int) -> tuple[Ranking, Ranking]:
                 answers = _gather(
-                    [
-                        (s, s.ask("candidates", text, vector, depth, mode, only, restriction))
-                        for s in asked
-                    ]
+                    [(s, s.ask("candidates", text, vector, depth, mode, only, sent)) for s in asked]
                 )
                 if any(answer.generation != current for answer in answers):
                     raise _Stale  # a commit landed between our reads: read again

@@ -64,6 +64,7 @@ from search.domain.filters import (
 )
 from search.errors import IndexCorruptError, IndexWriteError, QueryError
 from search.storage import folder as storage
+from search.storage.ids import among
 
 __all__ = [
     "FOLDER",
@@ -671,7 +672,7 @@ def _best_of(
             fetch = min(fetch, limit + len(ids))
         fetched = _best(searcher, query, fetch)
         found = np.asarray([pid for pid, _ in fetched], dtype=np.int64)
-        keep = np.isin(found, ids) == include
+        keep = among(found, ids) == include
         if keep.sum() >= limit or len(fetched) < fetch:
             return [hit for hit, kept in zip(fetched, keep.tolist(), strict=True) if kept][:limit]
         if include and fetch >= 32 * max(limit, 1):
@@ -689,13 +690,13 @@ def _every_id(searcher: Any, query: Any) -> np.ndarray:
     total = int(searcher.num_docs)
     if total == 0:
         return np.empty(0, dtype=np.int64)
-    hits = searcher.search(query, total, count=False).hits
-    if not hits:
-        return np.empty(0, dtype=np.int64)
-    ids = np.asarray(
-        searcher.fast_field_values("id", [address for _, address in hits]), dtype=np.int64
-    )
-    ids = np.sort(ids)
+    import tantivy
+
+    # Ordered by id, not scored: each hit carries its id, and none is scored.
+    hits = searcher.search(
+        query, total, count=False, order_by_field="id", order=tantivy.Order.Asc
+    ).hits
+    ids = np.fromiter((key for key, _ in hits), dtype=np.int64, count=len(hits))
     return ids[ids != _MARKER_ID]
 
 

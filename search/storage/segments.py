@@ -358,6 +358,16 @@ class Segment:
             out[first : first + len(block)] = block @ weights + base
         return out
 
+    @property
+    def id_span(self) -> tuple[int, int]:
+        """The smallest and largest passage id the segment holds (kept: it never changes)."""
+        span = self.__dict__.get("_span")
+        if span is None:
+            ids = self.ids
+            span = (int(ids.min()), int(ids.max())) if len(ids) else (1, 0)
+            self.__dict__["_span"] = span
+        return span
+
     def rows_of(self, ids: np.ndarray) -> np.ndarray:
         """The rows (positions, ascending) that hold these passage ids, of those it holds:
         by binary search over its ids in order (sorted once, on first use)."""
