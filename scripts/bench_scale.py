@@ -306,6 +306,10 @@ def warm(path: Path, queries: list[str], embedder: StandIn) -> dict:
     from search.query.searcher import dense_candidates
 
     texts = COMMON_QUERIES + queries[:QUERIES]
+    broken = [text for text in texts if _breaks_syntax(text)]
+    if broken:  # a paragraph pasted whole, with a quote it never closes: a one-line error
+        print(f"  {len(broken)} of {len(texts)} queries break the query syntax: left out")
+        texts = [text for text in texts if text not in broken]
     with search.Index.open(path, model=embedder) as ix:
         snapshot = ix.searcher.read(lambda store, snapshot: snapshot)
         query_vectors = np.stack([embedder.embed_query(text) for text in texts])
@@ -346,6 +350,17 @@ def warm(path: Path, queries: list[str], embedder: StandIn) -> dict:
         flush=True,
     )
     return figures
+
+
+def _breaks_syntax(text: str) -> bool:
+    from search.errors import QueryError
+    from search.query.syntax import parse
+
+    try:
+        parse(text)
+    except QueryError:
+        return True
+    return False
 
 
 def exact_top10(snapshot: object, queries: np.ndarray) -> list[set[int]]:
