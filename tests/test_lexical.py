@@ -330,3 +330,50 @@ def test_a_restriction_gives_the_best_of_the_passages_it_allows(
             found = lexical.search(view, "depot strike", 5, passages=(wanted, include))
             expected = [hit for hit in ranking if (hit[0] in set(chosen)) == include][:5]
             assert found == expected
+
+
+class PanicException(BaseException):
+    """As pyo3 raises a Rust panic: tantivy asserting on data it read torn."""
+
+
+@pytest.mark.parametrize("mode", ["lexical", "hybrid"])
+def test_a_panic_reading_the_index_itself_is_read_again(
+    ix: Index, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """Read while another process's writer changes it (no committed view at hand), the
+    lexical index can be read torn, and tantivy panics: the query reads again, and answers
+    as it would have."""
+    expected = ix.search("airfield rockets", mode=mode)
+    ix.close()
+    for view in (ix.path / "lexical").glob("commit-*"):
+        search.storage.lexical._remove_tree(view)  # as an index written before views
+    reopened = Index.open(ix.path, model=FakeEmbedder())
+    first = search.storage.lexical._best
+    calls: list[int] = []
+
+    def torn(*args: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            raise PanicException("Compressed array seems too small. (417 < 448)")
+        return first(*args)
+
+    monkeypatch.setattr(search.storage.lexical, "_best", torn)
+    assert reopened.search("airfield rockets", mode=mode) == expected
+    assert len(calls) == 2
+    reopened.close()
+
+
+def test_a_panic_reading_a_committed_view_is_damage_in_one_line(
+    ix: Index, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A committed view's files never change: a panic reading one is a damaged index."""
+    assert list((ix.path / "lexical").glob("commit-*"))
+
+    def torn(*args: object) -> object:
+        raise PanicException("index out of bounds: the len is 10955 but the index is 3147399")
+
+    monkeypatch.setattr(search.storage.lexical, "_best", torn)
+    with pytest.raises(search.IndexCorruptError) as raised:
+        ix.search("airfield", mode="lexical")
+    assert "is unreadable (index out of bounds" in str(raised.value)
+    assert "rebuild the index" in str(raised.value) and "\n" not in str(raised.value)

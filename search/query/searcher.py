@@ -284,7 +284,10 @@ class Searcher:
         if marker.cleaned > current:
             raise _Stale  # passages live in our snapshot may be gone from this view
         passages = None if restriction is None else (restriction.lexical, restriction.include)
-        return lexical.search(view, text, depth, only, within, passages)
+        try:
+            return lexical.search(view, text, depth, only, within, passages)
+        except FileNotFoundError:
+            raise _Stale from None  # the index itself changed under the read: read again
 
     def lexical_beyond_ghosts(
         self,

@@ -32,6 +32,8 @@ Clauses(should=(Term(words=('enough', 'is', 'enough'), phrase=True),))
 True
 >>> parse('Senator Boren (D-Okla.) said -- today').constraint is None
 True
+>>> parse('see https://www.reuters.com/markets at 3:30').constraint is None
+True
 >>> parse('(oil OR gas')
 Traceback (most recent call last):
 ...
@@ -224,7 +226,11 @@ def _tokens(text: str) -> list[_Token]:
             i = end
             continue
         i = end
-        if field_match and not field_match.group(1)[0].isdigit():
+        if (  # a time (3:30) or an address (https://...) is a word
+            field_match
+            and not field_match.group(1)[0].isdigit()
+            and not field_match.group(2).startswith("//")
+        ):
             tokens.append(
                 _Token("word", field_match.group(2), start + 1, sign, field_match.group(1))
             )

@@ -44,12 +44,13 @@ import shutil
 import stat
 import tempfile
 import threading
+import time
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -96,6 +97,8 @@ _META_LIMIT = 64 << 20
 _VIEW_PREFIX = "commit-"  # a committed view: commit-<token>, hard links to that commit's files
 _VIEW = re.compile(r"commit-\d{1,20}(\.tmp|\.old)?")
 _VIEWS_KEPT = 2  # views a reader keeps open: readers of the last commit and the one before
+_T = TypeVar("_T")
+_REPLACING_TRIES = 200  # 1 ms apart: a view being replaced is back within them
 _KEEP_TRIES = 20  # a view made while tantivy's merges replace segments is made again
 _ROLLBACK = ".rollback"  # meta.json.rollback: the view's meta.json, about to replace it
 _SEGMENT_FILE = re.compile(r"[0-9a-f]{32}\.")  # tantivy's <segment id>.<component>
@@ -430,6 +433,7 @@ class View:
     searcher: Any
     schema: Any
     marker: Marker
+    live: bool = False  # the index itself, which a writer may be changing (not a view)
 
 
 class _Opened:
@@ -459,7 +463,8 @@ class _Opened:
             raise IndexCorruptError(
                 f"{self.folder} is unreadable ({_cause(error)}) — rebuild the index"
             ) from None
-        self.view = View(searcher, self.schema, _read_marker(searcher, self.schema))
+        live = self.identity is None  # the index's own folder, not a committed view
+        self.view = View(searcher, self.schema, _read_marker(searcher, self.schema), live)
 
     @property
     def marker(self) -> Marker:
@@ -499,9 +504,8 @@ class LexicalIndex:
     def _view(self, token: int) -> _Opened | None:
         if token == 0:
             return None  # the store names no commit (an index being created)
-        try:
-            info = os.lstat(f"{self.folder}/{_VIEW_PREFIX}{token}/{_META}")  # once a query
-        except FileNotFoundError:
+        info = self._view_meta(token)
+        if info is None:
             self._views.pop(token, None)
             return None
         identity = (info.st_dev, info.st_ino)  # another after the writer made it anew
@@ -514,8 +518,13 @@ class LexicalIndex:
             _check_folder(self.folder, create=False)  # the index's own files too: a link
             opened = _Opened(folder, identity)  # or FIFO there is a damaged index
         except IndexCorruptError:
-            if not os.path.lexists(folder / _META):
-                raise FileNotFoundError(folder) from None  # removed while we opened it
+            try:
+                now = os.lstat(folder / _META)
+                replaced = (now.st_dev, now.st_ino) != identity
+            except FileNotFoundError:
+                replaced = True
+            if replaced:  # removed or made anew while we opened it: look again
+                raise FileNotFoundError(folder) from None
             raise
         if opened.marker.token != token:
             raise IndexCorruptError(
@@ -526,6 +535,21 @@ class LexicalIndex:
             self._views.popitem(last=False)
         return opened
 
+    def _view_meta(self, token: int) -> os.stat_result | None:
+        """The view's ``meta.json`` (once a query), or None where there is no view. While
+        the writer puts a new view of the same commit in the old one's place (tantivy's
+        merges viewed), there is briefly none: that is waited out, up to 0.2 s, for the
+        index itself is no place to read while a writer changes it."""
+        name = f"{self.folder}/{_VIEW_PREFIX}{token}"
+        for _try in range(_REPLACING_TRIES):
+            try:
+                return os.lstat(f"{name}/{_META}")
+            except FileNotFoundError:
+                if not any(os.path.lexists(f"{name}{end}") for end in (".old", ".tmp")):
+                    return None
+                time.sleep(0.001)
+        return None
+
     def _latest(self, generation: int, token: int) -> _Opened:
         main = self._main
         if main is None:
@@ -534,7 +558,37 @@ class LexicalIndex:
             main.reload()
         return main
 
-    def search(
+    def search(self, view: View, *args: Any, **options: Any) -> list[tuple[int, float]]:
+        """``_search`` (BM25 candidates), guarded (``_guarded``)."""
+        return self._guarded(view, lambda: self._search(view, *args, **options))
+
+    def matching(self, view: View, *args: Any, **options: Any) -> np.ndarray:
+        """``_matching`` (every passage holding terms), guarded (``_guarded``)."""
+        return self._guarded(view, lambda: self._matching(view, *args, **options))
+
+    def _guarded(self, view: View, read: Callable[[], _T]) -> _T:
+        """``read``, with tantivy's panics (a Rust assertion on the data it read, which
+        pyo3 raises as a BaseException) made ours. Reading the index itself while another
+        process's writer changes it, tantivy can read a segment's files torn: that is no
+        damage, and ``FileNotFoundError`` has the reader look again (the committed view
+        is back by then); in a committed view, whose files never change, it is damage."""
+        try:
+            return read()
+        except BaseException as error:
+            if type(error).__name__ != "PanicException":
+                raise
+            if view.live:
+                with self._lock:
+                    if self._main is not None and self._main.view is view:
+                        self._main = None  # opened afresh by the next read
+                raise FileNotFoundError(
+                    errno.ENOENT, "the lexical index changed under the read", str(self.folder)
+                ) from None
+            raise IndexCorruptError(
+                f"{self.folder} is unreadable ({_cause(error)}) — rebuild the index"
+            ) from None
+
+    def _search(
         self,
         view: View,
         text: str,
@@ -579,7 +633,7 @@ class LexicalIndex:
                 f"{self.folder} is unreadable ({_cause(error)}) — rebuild the index"
             ) from None
 
-    def matching(
+    def _matching(
         self,
         view: View,
         field: str,
