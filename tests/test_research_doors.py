@@ -437,3 +437,39 @@ def test_a_closing_quote_that_opened_nothing_is_read_as_a_word(dated: Path, cli,
     found = cli("query", "Ö(»E", "-i", dated)
     assert one_line_error(found, 3).startswith("error: the query breaks at character 2")
     assert client.get("/api/search", params={"q": "»copper«"}).status_code == 400  # « opens
+
+
+def test_archive_text_a_spreadsheet_would_run_is_exported_as_text(tmp_path: Path, cli) -> None:
+    """An archive holds anyone's text: a title, passage or outlet that a spreadsheet would
+    run as a formula is written to CSV behind an apostrophe (timeline CSV too); JSON lines
+    keep it as stored."""
+    hostile = {
+        "id": "x1",
+        "date": "1987-03-02",
+        "source": "@Wire",
+        "title": '=HYPERLINK("http://example.invalid","copper")',
+        "text": "-3 pct, the copper price fell as the mine strike went on.",
+    }
+    plain = {"id": "x2", "date": "1987-03-03", "source": "Reuters", "title": "Copper",
+             "text": "The copper price rose a third time this week, traders said."}  # fmt: skip
+    folder = write_articles(
+        tmp_path / "news", {"wire.jsonl": "".join(json.dumps(r) + "\n" for r in [hostile, plain])}
+    )
+    with Index.create(tmp_path / "index", model=FakeEmbedder()) as ix:
+        ix.add(folder)
+    index = tmp_path / "index"
+    result = cli("export", QUERY, "-i", index, "--sort", "oldest")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout_bytes.decode(), newline="")))
+    assert [row["article_id"] for row in rows] == ["x1", "x2"]
+    assert rows[0]["title"] == "'" + hostile["title"]
+    assert rows[0]["passage"] == "'" + hostile["text"] and rows[0]["source"] == "'@Wire"
+    assert rows[1]["title"] == "Copper" and rows[1]["source"] == "Reuters"  # untouched
+    lines = cli_json_lines(
+        cli, "export", QUERY, "-i", index, "--format", "jsonl", "--sort", "oldest"
+    )
+    assert lines[0]["title"] == hostile["title"] and lines[0]["source"] == "@Wire"
+    timeline = cli("timeline", QUERY, "-i", index, "--csv", "--split", "outlet")
+    assert timeline.exit_code == 0, timeline.stderr
+    outlets = {r["outlet"] for r in csv.DictReader(io.StringIO(timeline.stdout))}
+    assert outlets == {"'@Wire", "Reuters"}

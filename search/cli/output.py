@@ -13,6 +13,8 @@ import sys
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from search.serve import export
+
 if TYPE_CHECKING:
     from search.index import UpdateReport
 
@@ -97,14 +99,15 @@ def print_timeline(timeline: Mapping[str, Any]) -> None:
 
 
 def print_timeline_csv(timeline: Mapping[str, Any]) -> None:
-    """A timeline as CSV: a header, then start,count,total_count,ratio (and outlet)."""
+    """A timeline as CSV: a header, then start,count,total_count,ratio (and outlet), each
+    cell as an export's (``export.cell``: an outlet's name is the archive's text)."""
     columns = ["start", "count", "total_count", "ratio"]
     if timeline["split"] is not None:
         columns.append("outlet")
     writer = csv.writer(sys.stdout)
     writer.writerow(columns)
     for period in timeline["periods"]:
-        writer.writerow(["" if period[c] is None else period[c] for c in columns])
+        writer.writerow([export.cell(period[c]) for c in columns])
 
 
 def _cut(text: str, width: int) -> str:

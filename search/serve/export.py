@@ -3,6 +3,9 @@
 
 Each row is one ``Match``, its fields in order (``COLUMNS``); CSV is quoted as RFC 4180 has
 it (the csv module), an empty cell for no value; a JSON line is the ``Match`` as an object.
+An archive's text is anyone's: a CSV cell that begins with ``=``, ``+``, ``-``, ``@``, a tab
+or a carriage return, which a spreadsheet would run as a formula, begins with an apostrophe
+(``cell``: OWASP's advice on CSV injection); JSON lines keep the text as stored.
 Rows are handed on in pieces of ``ROWS_A_PIECE`` (the first at once, so a slow match set
 shows its first row early), and nothing is kept: memory stays flat whatever the set's size.
 
@@ -12,6 +15,8 @@ shows its first row early), and nothing is kept: memory stays flat whatever the 
 ...     print(line)
 article_id,collection,published,source,title,url,passage,passage_id,relevance
 a1,wire,1987-03-01,Reuters,"OPEC, again",,Output.,7,0.5
+>>> cell("=SUM(A1:A9)"), cell("-3 pct"), cell(-0.5), cell(None)
+("'=SUM(A1:A9)", "'-3 pct", -0.5, '')
 """
 
 from __future__ import annotations
@@ -24,12 +29,23 @@ from collections.abc import Callable, Iterable, Iterator
 
 from search.query.contract import Match
 
-__all__ = ["COLUMNS", "FORMATS", "MEDIA_TYPES", "ROWS_A_PIECE", "export_text"]
+__all__ = ["COLUMNS", "FORMATS", "MEDIA_TYPES", "ROWS_A_PIECE", "cell", "export_text"]
 
 FORMATS = ("csv", "jsonl")
 COLUMNS = tuple(field.name for field in dataclasses.fields(Match))
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson"}
 ROWS_A_PIECE = 500
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> object:
+    """``value`` as a CSV cell: empty for None; text a spreadsheet would run as a formula
+    behind an apostrophe, so that it shows as the text it is."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def export_text(matches: Iterable[Match], form: str) -> Iterator[str]:
@@ -55,7 +71,7 @@ def _csv_writer(buffer: io.StringIO) -> Callable[[Match], None]:
     writer.writerow(COLUMNS)
 
     def write(match: Match) -> None:
-        writer.writerow(["" if value is None else value for value in _values(match)])
+        writer.writerow([cell(value) for value in _values(match)])
 
     return write
 
