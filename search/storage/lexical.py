@@ -50,7 +50,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -98,6 +98,7 @@ _VIEW_PREFIX = "commit-"  # a committed view: commit-<token>, hard links to that
 _VIEW = re.compile(r"commit-\d{1,20}(\.tmp|\.old)?")
 _VIEWS_KEPT = 2  # views a reader keeps open: readers of the last commit and the one before
 _T = TypeVar("_T")
+_P = ParamSpec("_P")
 _REPLACING_TRIES = 200  # 1 ms apart: a view being replaced is back within them
 _KEEP_TRIES = 20  # a view made while tantivy's merges replace segments is made again
 _ROLLBACK = ".rollback"  # meta.json.rollback: the view's meta.json, about to replace it
@@ -471,6 +472,18 @@ class _Opened:
         return self.view.marker
 
 
+def _reading(
+    method: Callable[Concatenate[LexicalIndex, View, _P], _T],
+) -> Callable[Concatenate[LexicalIndex, View, _P], _T]:
+    """A read of a view, with tantivy's panics made ours (``LexicalIndex._guarded``)."""
+
+    @functools.wraps(method)
+    def read(index: LexicalIndex, view: View, *args: _P.args, **options: _P.kwargs) -> _T:
+        return index._guarded(view, lambda: method(index, view, *args, **options))
+
+    return read
+
+
 class LexicalIndex:
     """Searches the lexical index of one index folder; safe to share between threads.
 
@@ -558,14 +571,6 @@ class LexicalIndex:
             main.reload()
         return main
 
-    def search(self, view: View, *args: Any, **options: Any) -> list[tuple[int, float]]:
-        """``_search`` (BM25 candidates), guarded (``_guarded``)."""
-        return self._guarded(view, lambda: self._search(view, *args, **options))
-
-    def matching(self, view: View, *args: Any, **options: Any) -> np.ndarray:
-        """``_matching`` (every passage holding terms), guarded (``_guarded``)."""
-        return self._guarded(view, lambda: self._matching(view, *args, **options))
-
     def _guarded(self, view: View, read: Callable[[], _T]) -> _T:
         """``read``, with tantivy's panics (a Rust assertion on the data it read, which
         pyo3 raises as a BaseException) made ours. Reading the index itself while another
@@ -588,7 +593,8 @@ class LexicalIndex:
                 f"{self.folder} is unreadable ({_cause(error)}) — rebuild the index"
             ) from None
 
-    def _search(
+    @_reading
+    def search(
         self,
         view: View,
         text: str,
@@ -633,7 +639,8 @@ class LexicalIndex:
                 f"{self.folder} is unreadable ({_cause(error)}) — rebuild the index"
             ) from None
 
-    def _matching(
+    @_reading
+    def matching(
         self,
         view: View,
         field: str,
