@@ -447,6 +447,10 @@ def test_a_restriction_searches_each_segment_as_a_list_of_its_ids_would(
     for text in ['"oil price" -court', "oil -price", "-oil crude", "crude -bank -yen"]:
         restriction = ix._research.restriction(ix._request(text))
         assert restriction is not None and restriction.generation == snapshot.generation
+        shipped = restriction.shipped()  # what a shard is sent: the list, not the catalog
+        assert shipped.rows is None and shipped.passages is restriction.allowed
+        assert np.array_equal(shipped.allowed, restriction.allowed)
+        assert (shipped.lexical, shipped.include) == (restriction.lexical, restriction.include)
         vector = embedder.embed_query(text)
         for depth in [10, 300]:
             listed = dense_candidates(snapshot, vector, depth, restriction.allowed)

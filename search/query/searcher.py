@@ -97,7 +97,7 @@ class Restriction:
     lexical: np.ndarray
     include: bool
     passages: np.ndarray = field(repr=False)
-    inside: np.ndarray = field(repr=False)
+    inside: np.ndarray | None = field(repr=False)  # None: every one of ``passages``
     rows: Callable[[Part], np.ndarray | None] | None = field(default=None, compare=False)
     """Where known without a search: a segment's allowed rows, as a mask over its rows
     (testing each of a million ids against ``allowed`` costs more than the search), for a
@@ -108,7 +108,16 @@ class Restriction:
     def allowed(self) -> np.ndarray:
         """Made when asked: a search on the restriction's own generation, with no filter,
         finds each segment's rows from the shorter side instead."""
-        return self.lexical if self.include else self.passages[self.inside]
+        if self.include:
+            return self.lexical
+        return self.passages if self.inside is None else self.passages[self.inside]
+
+    def shipped(self) -> Restriction:
+        """The restriction as a shard takes it: the allowed list itself, not the catalog's
+        arrays it was made from (a phrase's few passages, not the archive's million ids
+        and mask, with each question), and no row masks (a shard's rows are not the whole
+        segments')."""
+        return Restriction(self.lexical, self.include, self.allowed, None)
 
 
 def restricted(allowed: np.ndarray | None, restriction: Restriction | None) -> np.ndarray | None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -361,8 +361,7 @@ class ShardedSearcher(Searcher):
     ) -> list[Hit]:
         mode = plan.mode
         asked = [shard for shard in self.shards if shard.scope.meets(only)]
-        # A shard's rows are not the archive's segments': it tests ids against the set.
-        sent = None if restriction is None else replace(restriction, rows=None)
+        sent = None if restriction is None else restriction.shipped()
         vector = None if mode == "lexical" else query_vector
 
         def rows(store: Store, version: int, current: int) -> list[Hit]:
