@@ -30,6 +30,7 @@ import numpy as np
 from search.domain.filters import COLLECTION_FIELD, SOURCE_FIELD, Filter, day_number, day_text
 from search.query.contract import Counted, Period, Timeline
 from search.query.syntax import Clauses, Every, Node, Term, Value
+from search.storage.ids import places
 
 __all__ = [
     "NO_DAY",
@@ -113,11 +114,8 @@ class Catalog:
 
     def positions(self, passage_ids: np.ndarray) -> np.ndarray:
         """Where these passages sit in ``passages`` (those it holds)."""
-        if not len(self.passages) or not len(passage_ids):
-            return np.empty(0, dtype=np.int64)
-        at = np.searchsorted(self.passages, passage_ids)
-        at = np.minimum(at, len(self.passages) - 1)
-        return at[self.passages[at] == passage_ids]
+        at = places(passage_ids, self.passages)
+        return at[at >= 0]
 
     def passages_of(self, mask: np.ndarray) -> np.ndarray:
         """The passage ids of these articles, sorted."""

@@ -43,6 +43,7 @@ from search.query.searcher import (
 )
 from search.query.syntax import Parsed, Term, Value
 from search.storage.database import Store
+from search.storage.ids import places
 from search.storage.lexical import LexicalIndex, View, analyse, folded_words
 from search.storage.manifest import lexical_commit
 from search.storage.segments import Segment
@@ -220,7 +221,7 @@ class Research:
                 continue
             if keep is not None and wanted is not None and held_rows * 8 <= segment.rows:
                 ids, values = segment.search_rows(query, held_rows, np.flatnonzero(keep))
-                at = _places(catalog, ids)
+                at = places(ids, catalog.passages)
             else:
                 values, at = segment.scores(query), self._placed(catalog, part)
                 if keep is not None:
@@ -230,14 +231,14 @@ class Research:
         return scores
 
     def _placed(self, catalog: Catalog, part: Part) -> np.ndarray:
-        """Where each row of ``part`` sits in ``catalog`` (``_places``), kept for the
+        """Where each row of ``part`` sits in ``catalog`` (``places``), kept for the
         archive's catalog: every free-text question scans every row."""
         key = (catalog.generation, part.name)
         with self._lock:
             whole = self._catalog is catalog
             found = self._places.get(key) if whole else None
         if found is None:
-            found = _places(catalog, part.vectors.ids)  # type: ignore[attr-defined]
+            found = places(part.vectors.ids, catalog.passages)  # type: ignore[attr-defined]
             with self._lock:
                 if whole and self._catalog is catalog:
                     self._places = {k: v for k, v in self._places.items() if k[0] == key[0]}
@@ -432,14 +433,6 @@ def _wanted(
         if len(few) * 2 <= len(catalog.passages):
             return few
     return catalog.passages if subset else None
-
-
-def _places(catalog: Catalog, ids: np.ndarray) -> np.ndarray:
-    """Where each of these passage ids sits in ``catalog.passages`` (-1: not there)."""
-    if not len(catalog.passages):
-        return np.full(len(ids), -1, dtype=np.int64)
-    at = np.minimum(np.searchsorted(catalog.passages, ids), len(catalog.passages) - 1)
-    return np.where(catalog.passages[at] == ids, at, -1)
 
 
 def _matches(store: Store, matches: MatchSet, rows: np.ndarray) -> list[Match]:

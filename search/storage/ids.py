@@ -1,4 +1,4 @@
-"""Sets of passage ids as sorted arrays: which of some ids a set holds, by binary search.
+"""Sets of passage ids as sorted arrays: where some ids sit in one, by binary search.
 
 ``np.isin`` sorts both arrays together on every call: to test the few hundred ids of a
 ranking against the tens of thousands a query excludes, that sort is most of the cost
@@ -8,7 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["among"]
+__all__ = ["among", "places"]
+
+
+def places(ids: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Where each of ``ids`` sits in ``held`` (sorted ascending), -1 where it is not there.
+
+    >>> places(np.array([5, 1, 9, 4]), np.array([1, 4, 7])).tolist()
+    [-1, 0, -1, 1]
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if not len(held) or not len(ids):
+        return np.full(len(ids), -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(held, ids), len(held) - 1)
+    return np.where(held[at] == ids, at, -1)
 
 
 def among(ids: np.ndarray, held: np.ndarray) -> np.ndarray:
@@ -17,8 +30,4 @@ def among(ids: np.ndarray, held: np.ndarray) -> np.ndarray:
     >>> among(np.array([5, 1, 9, 4]), np.array([1, 4, 7])).tolist()
     [False, True, False, True]
     """
-    ids = np.asarray(ids)
-    if not len(held) or not len(ids):
-        return np.zeros(len(ids), dtype=bool)
-    at = np.minimum(np.searchsorted(held, ids), len(held) - 1)
-    return held[at] == ids
+    return places(ids, held) >= 0

@@ -36,6 +36,7 @@ import numpy as np
 
 from search.errors import IndexCorruptError
 from search.storage import folder as storage
+from search.storage.ids import places
 
 __all__ = [
     "FLAT_LIMIT",
@@ -377,11 +378,8 @@ class Segment:
             order = None if ascending else np.argsort(self.ids, kind="stable")
             self.__dict__["_order"] = order = (order, self.ids if ascending else self.ids[order])
         by_id, sorted_ids = order
-        wanted = np.asarray(ids, dtype=np.int64)
-        if not len(sorted_ids) or not len(wanted):
-            return np.empty(0, dtype=np.int64)
-        at = np.minimum(np.searchsorted(sorted_ids, wanted), len(sorted_ids) - 1)
-        at = at[sorted_ids[at] == wanted]
+        at = places(ids, sorted_ids)
+        at = at[at >= 0]
         rows = at if by_id is None else by_id[at]
         return np.sort(rows)
 
